@@ -1,0 +1,212 @@
+// Builds every employee key policy from the consent state. One pure function, used by the consent
+// Lambda at run time, by the local stack and by the tests, so what KMS enforces is what we tested.
+import { SCOPES, type ConsentStatus, type Scope } from './consent-model.js';
+
+export interface PolicyStatementJson {
+  readonly Sid: string;
+  readonly Effect: 'Allow' | 'Deny';
+  readonly Principal: { readonly AWS: string | readonly string[] };
+  readonly Action: string | readonly string[];
+  readonly Resource: '*';
+  readonly Condition?: Readonly<Record<string, Readonly<Record<string, string | readonly string[]>>>>;
+}
+
+export interface KeyPolicyDocument {
+  readonly Version: '2012-10-17';
+  readonly Id: string;
+  readonly Statement: readonly PolicyStatementJson[];
+}
+
+/** The IAM roles that appear in employee key policies. All are role ARNs, never the account root. */
+export interface KeyPolicyRoles {
+  readonly ingest: string;
+  readonly consent: string;
+  readonly export: string;
+  readonly purge: string;
+  /** @default - no auditor statement */
+  readonly auditor?: string;
+}
+
+export interface KeyPolicyState {
+  readonly employeeId: string;
+  readonly status: ConsentStatus;
+  readonly scopes: readonly Scope[];
+  /** ISO-8601 instant; required when status is `paused`. */
+  readonly pausedUntil?: string;
+}
+
+/** The encryption context keys ingest must send, exactly (case included) and nothing else. */
+export const ENCRYPTION_CONTEXT_KEYS = ['employeeId', 'scope', 'batchId'] as const;
+
+/** What the consent role may do to a key: steward it, never use it for cryptography. */
+export const STEWARDSHIP_ACTIONS = [
+  'kms:PutKeyPolicy',
+  'kms:GetKeyPolicy',
+  'kms:DescribeKey',
+  'kms:EnableKey',
+  'kms:TagResource',
+  'kms:ListResourceTags',
+  // CreateAlias and EnableKeyRotation are needed right after CreateKey, and KMS authorizes both
+  // against the new key's policy. DESIGN.md's list omits them; without them first consent fails.
+  'kms:CreateAlias',
+  'kms:EnableKeyRotation',
+  'kms:GetKeyRotationStatus',
+  'kms:ListGrants',
+  'kms:RevokeGrant',
+] as const;
+
+export const SHREDDING_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion', 'kms:DescribeKey'] as const;
+export const AUDITOR_ACTIONS = ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:ListGrants'] as const;
+
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+
+export class KeyPolicyInputError extends Error {
+  override readonly name = 'KeyPolicyInputError';
+}
+
+/**
+ * The key policy for an employee's consent state.
+ * - `active`: stewardship, shredding, capture for the consented scopes (and auditors).
+ * - `paused`: as active, plus a Deny that lapses at `pausedUntil` inside KMS.
+ * - `none` / `revoked`: no capture statement; exports still work through Decrypt grants.
+ * - `purging` / `purged`: the shredded policy.
+ */
+export function buildKeyPolicy(state: KeyPolicyState, roles: KeyPolicyRoles): KeyPolicyDocument {
+  assertEmployeeId(state.employeeId);
+  assertRoles(roles);
+  if (state.status === 'purging' || state.status === 'purged') {
+    return buildShreddedKeyPolicy(state.employeeId, roles);
+  }
+  const statements: PolicyStatementJson[] = [stewardship(roles), exportGrants(roles), shredding(roles)];
+  if (state.status === 'active' || state.status === 'paused') {
+    const scopes = normaliseScopes(state.scopes);
+    statements.push(captureWhileConsented(state.employeeId, scopes, roles.ingest));
+  }
+  if (state.status === 'paused') {
+    statements.push(paused(requireInstant(state.pausedUntil), roles.ingest));
+  }
+  if (roles.auditor !== undefined) statements.push(auditors(roles.auditor));
+  return document(state.employeeId, statements);
+}
+
+/** The policy a purge installs before disabling the key: stewardship and shredding only. */
+export function buildShreddedKeyPolicy(employeeId: string, roles: KeyPolicyRoles): KeyPolicyDocument {
+  assertEmployeeId(employeeId);
+  assertRoles(roles);
+  return document(employeeId, [stewardship(roles), shredding(roles)]);
+}
+
+function document(employeeId: string, statements: PolicyStatementJson[]): KeyPolicyDocument {
+  return { Version: '2012-10-17', Id: `consent-capture/${employeeId}`, Statement: statements };
+}
+
+function stewardship(roles: KeyPolicyRoles): PolicyStatementJson {
+  return {
+    Sid: 'KeyStewardship',
+    Effect: 'Allow',
+    Principal: { AWS: roles.consent },
+    Action: [...STEWARDSHIP_ACTIONS],
+    Resource: '*',
+  };
+}
+
+/** Kept apart from stewardship: the consent role may mint only Decrypt grants, only for the export role. */
+function exportGrants(roles: KeyPolicyRoles): PolicyStatementJson {
+  return {
+    Sid: 'ExportGrants',
+    Effect: 'Allow',
+    Principal: { AWS: roles.consent },
+    Action: 'kms:CreateGrant',
+    Resource: '*',
+    Condition: {
+      'ForAllValues:StringEquals': { 'kms:GrantOperations': ['Decrypt'] },
+      StringEquals: { 'kms:GranteePrincipal': roles.export },
+      Bool: { 'kms:GrantIsForAWSResource': 'false' },
+    },
+  };
+}
+
+function shredding(roles: KeyPolicyRoles): PolicyStatementJson {
+  return {
+    Sid: 'Shredding',
+    Effect: 'Allow',
+    Principal: { AWS: roles.purge },
+    Action: [...SHREDDING_ACTIONS],
+    Resource: '*',
+  };
+}
+
+function captureWhileConsented(employeeId: string, scopes: readonly Scope[], ingest: string): PolicyStatementJson {
+  return {
+    Sid: 'CaptureWhileConsented',
+    Effect: 'Allow',
+    Principal: { AWS: ingest },
+    Action: 'kms:GenerateDataKey',
+    Resource: '*',
+    Condition: {
+      StringEquals: {
+        'kms:EncryptionContext:employeeId': employeeId,
+        'kms:EncryptionContext:scope': scopes,
+      },
+      // Context key names are case-insensitive in conditions; this pins their exact spelling and
+      // forbids extra pairs, so CloudTrail shows exactly what was allowed.
+      'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...ENCRYPTION_CONTEXT_KEYS] },
+    },
+  };
+}
+
+function paused(pausedUntil: string, ingest: string): PolicyStatementJson {
+  return {
+    Sid: 'Paused',
+    Effect: 'Deny',
+    Principal: { AWS: ingest },
+    Action: 'kms:GenerateDataKey*',
+    Resource: '*',
+    Condition: { DateLessThan: { 'aws:CurrentTime': pausedUntil } },
+  };
+}
+
+function auditors(auditor: string): PolicyStatementJson {
+  return {
+    Sid: 'Auditors',
+    Effect: 'Allow',
+    Principal: { AWS: auditor },
+    Action: [...AUDITOR_ACTIONS],
+    Resource: '*',
+  };
+}
+
+function normaliseScopes(scopes: readonly Scope[]): Scope[] {
+  const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (unknown.length > 0) {
+    throw new KeyPolicyInputError(`unknown scope(s) ${JSON.stringify(unknown)}; use any of ${SCOPES.join(', ')}`);
+  }
+  if (scopes.length === 0) {
+    throw new KeyPolicyInputError('an active or paused consent needs at least one scope');
+  }
+  // Sorted and de-duplicated, so equal states always give byte-identical policies.
+  return SCOPES.filter((s) => scopes.includes(s));
+}
+
+function requireInstant(value: string | undefined): string {
+  if (value === undefined) throw new KeyPolicyInputError('a paused state needs pausedUntil');
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new KeyPolicyInputError(`pausedUntil ${JSON.stringify(value)} is not an ISO-8601 instant`);
+  return new Date(ms).toISOString();
+}
+
+function assertEmployeeId(id: string): void {
+  if (!ID_PATTERN.test(id)) {
+    throw new KeyPolicyInputError(`employeeId ${JSON.stringify(id)} must match ${ID_PATTERN.source}`);
+  }
+}
+
+function assertRoles(roles: KeyPolicyRoles): void {
+  for (const [name, arn] of Object.entries(roles)) {
+    if (arn === undefined) continue;
+    if (typeof arn !== 'string' || !ROLE_ARN_PATTERN.test(arn)) {
+      throw new KeyPolicyInputError(`${name} role ${JSON.stringify(arn)} must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)`);
+    }
+  }
+}

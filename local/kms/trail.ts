@@ -1,0 +1,76 @@
+// Writes one CloudTrail-shaped record per KMS call, allowed or denied, to
+// `<trailDir>/<account>_CloudTrail_<region>_<yyyymmdd>.jsonl`. Callers pass request parameters
+// that never include plaintext or key material; this module is the last line that checks it.
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock } from './clock.js';
+
+export interface TrailIdentity {
+  readonly type: 'AssumedRole' | 'Unknown';
+  readonly arn?: string;
+  readonly principalId?: string;
+  readonly accountId?: string;
+  readonly accessKeyId?: string;
+  readonly sessionContext?: {
+    readonly sessionIssuer: { type: 'Role'; principalId: string; arn: string; accountId: string; userName: string };
+  };
+}
+
+export interface TrailEvent {
+  readonly eventName: string;
+  readonly userIdentity: TrailIdentity;
+  readonly requestParameters: Readonly<Record<string, unknown>> | null;
+  readonly responseElements?: Readonly<Record<string, unknown>> | null;
+  readonly errorCode?: string;
+  readonly errorMessage?: string;
+  readonly resources?: readonly { ARN: string }[];
+  readonly requestID: string;
+  readonly sourceIPAddress: string;
+  readonly userAgent: string;
+  readonly readOnly: boolean;
+}
+
+/** Fields that must never reach a trail record, whatever a caller passes. */
+const FORBIDDEN_FIELDS = new Set(['plaintext', 'Plaintext', 'material', 'materials']);
+
+export class CloudTrailWriter {
+  constructor(
+    private readonly dir: string,
+    private readonly clock: Clock,
+    private readonly account: string,
+    private readonly region: string,
+  ) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  write(event: TrailEvent): void {
+    const now = this.clock.now();
+    for (const field of Object.keys(event.requestParameters ?? {})) {
+      if (FORBIDDEN_FIELDS.has(field)) throw new Error(`refusing to write a trail record with a ${field} field`);
+    }
+    const record = {
+      eventVersion: '1.08',
+      userIdentity: event.userIdentity,
+      eventTime: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      eventSource: 'kms.amazonaws.com',
+      eventName: event.eventName,
+      awsRegion: this.region,
+      sourceIPAddress: event.sourceIPAddress,
+      userAgent: event.userAgent,
+      ...(event.errorCode === undefined ? {} : { errorCode: event.errorCode, errorMessage: event.errorMessage }),
+      requestParameters: event.requestParameters,
+      responseElements: event.responseElements ?? null,
+      requestID: event.requestID,
+      eventID: randomUUID(),
+      readOnly: event.readOnly,
+      resources: (event.resources ?? []).map((r) => ({ accountId: this.account, type: 'AWS::KMS::Key', ARN: r.ARN })),
+      eventType: 'AwsApiCall',
+      managementEvent: true,
+      recipientAccountId: this.account,
+      eventCategory: 'Management',
+    };
+    const day = now.toISOString().slice(0, 10).replace(/-/g, '');
+    appendFileSync(join(this.dir, `${this.account}_CloudTrail_${this.region}_${day}.jsonl`), `${JSON.stringify(record)}\n`);
+  }
+}

@@ -1,0 +1,44 @@
+// Writes `.local/stack.json`, the local stack's contract with tools and tests (DESIGN.md,
+// "The local stack's contract"). It holds credentials, so it is written with mode 0600.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { LocalIdentity, PrincipalCredentials, PrincipalName } from './principals.js';
+
+export interface StackFile {
+  readonly api?: string;
+  readonly region: string;
+  readonly account: string;
+  readonly endpoints: { readonly kms: string; readonly s3?: string; readonly dynamodb?: string };
+  readonly principals: Readonly<Record<PrincipalName, PrincipalCredentials>>;
+  readonly buckets?: { readonly captures: string; readonly exports: string };
+  readonly tables?: { readonly ledger: string };
+  readonly trail: string;
+}
+
+export function stackFileOf(
+  identity: LocalIdentity,
+  parts: { endpoints: StackFile['endpoints']; trailDir: string; api?: string; buckets?: StackFile['buckets']; tables?: StackFile['tables'] },
+): StackFile {
+  const principals = Object.fromEntries(
+    Object.entries(identity.principals).map(([name, p]) => [name, { arn: p.arn, accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey }]),
+  ) as Record<PrincipalName, PrincipalCredentials>;
+  return {
+    ...(parts.api === undefined ? {} : { api: parts.api }),
+    region: identity.region,
+    account: identity.account,
+    endpoints: parts.endpoints,
+    principals,
+    ...(parts.buckets === undefined ? {} : { buckets: parts.buckets }),
+    ...(parts.tables === undefined ? {} : { tables: parts.tables }),
+    trail: relative(process.cwd(), parts.trailDir) || parts.trailDir,
+  };
+}
+
+export function writeStackFile(localDir: string, stack: StackFile): string {
+  mkdirSync(localDir, { recursive: true, mode: 0o700 });
+  const file = join(localDir, 'stack.json');
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(stack, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, file);
+  return file;
+}
