@@ -74,12 +74,24 @@ function identityOf(principal: LocalPrincipal | undefined, accessKeyId: string |
   };
 }
 
-function zodToKms(error: z.ZodError): KmsException {
+function valueAt(json: unknown, path: readonly PropertyKey[]): unknown {
+  let value = json;
+  for (const part of path) {
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[part];
+  }
+  return value;
+}
+
+/** As AWS: a value of the wrong JSON type cannot be deserialized; a missing or out-of-range one fails validation. */
+function zodToKms(error: z.ZodError, json: unknown): KmsException {
   const issues = error.issues.slice(0, 5).map((issue) => {
     const field = issue.path.map(String).join('.') || 'body';
-    return `Value at '${field}' failed to satisfy constraint: ${issue.message}`;
+    const missing = valueAt(json, issue.path) === undefined;
+    return missing ? `Value null at '${field}' failed to satisfy constraint: Member must not be null` : `Value at '${field}' failed to satisfy constraint: ${issue.message}`;
   });
-  const type = error.issues.some((i) => i.code === 'invalid_type') ? 'SerializationException' : 'ValidationException';
+  const wrongType = error.issues.some((i) => i.code === 'invalid_type' && valueAt(json, i.path) !== undefined);
+  const type = wrongType ? 'SerializationException' : 'ValidationException';
   return new KmsException(type, `${issues.length} validation error${issues.length === 1 ? '' : 's'} detected: ${issues.join('; ')}`);
 }
 
@@ -143,7 +155,7 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
         throw new KmsException('SerializationException', 'The request body must be a JSON object.');
       }
       const parsed = operation.input.safeParse(json);
-      if (!parsed.success) throw zodToKms(parsed.error);
+      if (!parsed.success) throw zodToKms(parsed.error, json);
       const ctx: OperationContext = { principal, identity, store, clock, trail: notes };
       const output = operation.handle(ctx, parsed.data);
       respond(res, requestId, 200, output);

@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AUDITOR_ACTIONS,
+  buildKeyPolicy,
+  buildShreddedKeyPolicy,
+  KeyPolicyInputError,
+  SHREDDING_ACTIONS,
+  STEWARDSHIP_ACTIONS,
+  type KeyPolicyDocument,
+  type KeyPolicyRoles,
+} from '../../lambdas/shared/key-policy.js';
+import { CONSENT_STATUSES } from '../../lambdas/shared/consent-model.js';
+
+const ACCOUNT = '123456789012';
+const roles: KeyPolicyRoles = {
+  ingest: `arn:aws:iam::${ACCOUNT}:role/cc-ingest`,
+  consent: `arn:aws:iam::${ACCOUNT}:role/cc-consent`,
+  export: `arn:aws:iam::${ACCOUNT}:role/cc-export`,
+  purge: `arn:aws:iam::${ACCOUNT}:role/cc-purge`,
+};
+const withAuditor: KeyPolicyRoles = { ...roles, auditor: `arn:aws:iam::${ACCOUNT}:role/cc-auditor` };
+const UNTIL = '2026-12-01T10:00:00.000Z';
+
+const sids = (doc: KeyPolicyDocument) => doc.Statement.map((s) => s.Sid);
+const statement = (doc: KeyPolicyDocument, sid: string) => doc.Statement.find((s) => s.Sid === sid);
+
+describe('buildKeyPolicy', () => {
+  it('gives an active consent stewardship, export grants, shredding and capture, in that order', () => {
+    // Act
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks', 'keystrokes'] }, roles);
+
+    // Assert
+    expect(doc.Version).toBe('2012-10-17');
+    expect(sids(doc)).toEqual(['KeyStewardship', 'ExportGrants', 'Shredding', 'CaptureWhileConsented']);
+  });
+
+  it('lets only the ingest role generate data keys, for this employee and the consented scopes', () => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks', 'keystrokes'] }, roles);
+
+    const capture = statement(doc, 'CaptureWhileConsented');
+
+    expect(capture).toMatchObject({
+      Effect: 'Allow',
+      Principal: { AWS: roles.ingest },
+      Action: 'kms:GenerateDataKey',
+      Resource: '*',
+      Condition: {
+        StringEquals: { 'kms:EncryptionContext:employeeId': 'e-42', 'kms:EncryptionContext:scope': ['keystrokes', 'clicks'] },
+        'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['employeeId', 'scope', 'batchId'] },
+      },
+    });
+  });
+
+  it('sorts and de-duplicates scopes so equal states give byte-identical policies', () => {
+    const a = buildKeyPolicy({ employeeId: 'e-1', status: 'active', scopes: ['app-focus', 'clicks', 'clicks'] }, roles);
+    const b = buildKeyPolicy({ employeeId: 'e-1', status: 'active', scopes: ['clicks', 'app-focus'] }, roles);
+
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+  });
+
+  it('adds a Deny that lapses at pausedUntil when paused, and keeps the capture statement', () => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'paused', scopes: ['clicks'], pausedUntil: '2026-12-01T12:00:00+02:00' }, roles);
+
+    expect(sids(doc)).toEqual(['KeyStewardship', 'ExportGrants', 'Shredding', 'CaptureWhileConsented', 'Paused']);
+    expect(statement(doc, 'Paused')).toEqual({
+      Sid: 'Paused',
+      Effect: 'Deny',
+      Principal: { AWS: roles.ingest },
+      Action: 'kms:GenerateDataKey*',
+      Resource: '*',
+      Condition: { DateLessThan: { 'aws:CurrentTime': UNTIL } },
+    });
+  });
+
+  it.each(['none', 'revoked'] as const)('has no capture statement when %s, so KMS refuses ingest', (status) => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status, scopes: [] }, roles);
+
+    expect(sids(doc)).toEqual(['KeyStewardship', 'ExportGrants', 'Shredding']);
+  });
+
+  it.each(['purging', 'purged'] as const)('returns the shredded policy when %s', (status) => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status, scopes: ['clicks'] }, withAuditor);
+
+    expect(doc).toEqual(buildShreddedKeyPolicy('e-42', withAuditor));
+    expect(sids(doc)).toEqual(['KeyStewardship', 'Shredding']);
+  });
+
+  it('limits export grants to Decrypt for the export role', () => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'revoked', scopes: [] }, roles);
+
+    expect(statement(doc, 'ExportGrants')).toMatchObject({
+      Principal: { AWS: roles.consent },
+      Action: 'kms:CreateGrant',
+      Condition: {
+        'ForAllValues:StringEquals': { 'kms:GrantOperations': ['Decrypt'] },
+        StringEquals: { 'kms:GranteePrincipal': roles.export },
+      },
+    });
+  });
+
+  it('gives stewardship and shredding exactly their documented actions, and nothing cryptographic', () => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, roles);
+
+    expect(statement(doc, 'KeyStewardship')?.Action).toEqual([...STEWARDSHIP_ACTIONS]);
+    expect(statement(doc, 'Shredding')?.Action).toEqual([...SHREDDING_ACTIONS]);
+    const crypto = /^kms:(Decrypt|Encrypt|GenerateDataKey|ReEncrypt)/;
+    expect(STEWARDSHIP_ACTIONS.some((a) => crypto.test(a))).toBe(false);
+    expect(SHREDDING_ACTIONS.some((a) => crypto.test(a))).toBe(false);
+  });
+
+  it('adds a read-only auditor statement only when an auditor role is given', () => {
+    const without = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, roles);
+    const withIt = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, withAuditor);
+
+    expect(statement(without, 'Auditors')).toBeUndefined();
+    expect(statement(withIt, 'Auditors')).toMatchObject({ Effect: 'Allow', Principal: { AWS: withAuditor.auditor }, Action: [...AUDITOR_ACTIONS] });
+  });
+
+  it.each(CONSENT_STATUSES)('never names the account root or a wildcard principal when %s', (status) => {
+    const doc = buildKeyPolicy(
+      { employeeId: 'e-42', status, scopes: ['clicks'], ...(status === 'paused' ? { pausedUntil: UNTIL } : {}) },
+      withAuditor,
+    );
+
+    const principals = doc.Statement.flatMap((s) => [s.Principal.AWS].flat());
+    expect(principals.every((p) => /:role\//.test(p))).toBe(true);
+    expect(JSON.stringify(doc)).not.toContain(":root");
+  });
+});
+
+describe('buildKeyPolicy input checks', () => {
+  it('rejects a paused state without pausedUntil', () => {
+    expect(() => buildKeyPolicy({ employeeId: 'e-1', status: 'paused', scopes: ['clicks'] }, roles)).toThrow(/needs pausedUntil/);
+  });
+
+  it('rejects a pausedUntil that is not an instant', () => {
+    expect(() => buildKeyPolicy({ employeeId: 'e-1', status: 'paused', scopes: ['clicks'], pausedUntil: 'tomorrow' }, roles)).toThrow(
+      KeyPolicyInputError,
+    );
+  });
+
+  it('rejects an active consent with no scopes', () => {
+    expect(() => buildKeyPolicy({ employeeId: 'e-1', status: 'active', scopes: [] }, roles)).toThrow(/at least one scope/);
+  });
+
+  it('rejects unknown scopes, naming them', () => {
+    expect(() => buildKeyPolicy({ employeeId: 'e-1', status: 'active', scopes: ['screenshots' as never] }, roles)).toThrow(/screenshots/);
+  });
+
+  it.each(['', 'a'.repeat(65), 'e 42', 'e/42', 'e-42"', 'ø'])('rejects the employee id %j', (employeeId) => {
+    expect(() => buildKeyPolicy({ employeeId, status: 'none', scopes: [] }, roles)).toThrow(KeyPolicyInputError);
+  });
+
+  it.each([
+    ['the account root', `arn:aws:iam::${ACCOUNT}:root`],
+    ['a wildcard', '*'],
+    ['a user', `arn:aws:iam::${ACCOUNT}:user/alice`],
+  ])('rejects %s as a role', (_label, arn) => {
+    expect(() => buildKeyPolicy({ employeeId: 'e-1', status: 'none', scopes: [] }, { ...roles, ingest: arn })).toThrow(/must be an IAM role ARN/);
+  });
+});
