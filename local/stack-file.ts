@@ -1,7 +1,7 @@
 // Writes `.local/stack.json`, the local stack's contract with tools and tests (DESIGN.md,
 // "The local stack's contract"). It holds credentials, so it is written with mode 0600.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import type { LocalIdentity, PrincipalCredentials, PrincipalName } from './principals.js';
 
 export interface StackFile {
@@ -30,8 +30,14 @@ export function stackFileOf(
     principals,
     ...(parts.buckets === undefined ? {} : { buckets: parts.buckets }),
     ...(parts.tables === undefined ? {} : { tables: parts.tables }),
-    trail: relative(process.cwd(), parts.trailDir) || parts.trailDir,
+    trail: displayPath(parts.trailDir),
   };
+}
+
+/** Relative to the working directory when inside it (`.local/cloudtrail`), absolute otherwise. */
+function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel === '' || rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }
 
 export function writeStackFile(localDir: string, stack: StackFile): string {

@@ -1,0 +1,42 @@
+// Names of the environment variables each function reads at module load. The CDK stack and the
+// local stack both set them from here, so a rename cannot leave one side behind.
+
+export const ENV = {
+  /** DynamoDB table holding the consent ledger (pk = employeeId, sk = "event#…" | "state"). */
+  ledgerTable: 'LEDGER_TABLE',
+  /** S3 bucket for ciphertext captures. */
+  capturesBucket: 'CAPTURES_BUCKET',
+  /** S3 bucket for export files. */
+  exportsBucket: 'EXPORTS_BUCKET',
+  /** SQS queue URL the consent function sends purge jobs to. */
+  purgeQueueUrl: 'PURGE_QUEUE_URL',
+  /** Role ARNs that employee key policies name. */
+  ingestRoleArn: 'INGEST_ROLE_ARN',
+  consentRoleArn: 'CONSENT_ROLE_ARN',
+  exportRoleArn: 'EXPORT_ROLE_ARN',
+  purgeRoleArn: 'PURGE_ROLE_ARN',
+  /** Optional: the compliance role, given read-only key access. */
+  auditorRoleArn: 'AUDITOR_ROLE_ARN',
+  /** JWT claim holding the employee id. Default `sub`. */
+  employeeIdClaim: 'EMPLOYEE_ID_CLAIM',
+  /** Days a shredded key waits before deletion, 7-30. Default 7. */
+  keyDeletionDays: 'KEY_DELETION_DAYS',
+} as const;
+
+export type EnvName = (typeof ENV)[keyof typeof ENV];
+
+export class ConfigurationError extends Error {
+  override readonly name = 'ConfigurationError';
+}
+
+/** Reads a required variable; a missing one fails at module load, before the first request. */
+export function requireEnv(name: EnvName, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new ConfigurationError(`environment variable ${name} is required but not set`);
+  return value;
+}
+
+export function optionalEnv(name: EnvName, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
