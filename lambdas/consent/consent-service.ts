@@ -1,0 +1,119 @@
+// Applies one consent command: read the newest ledger event, repair a half-finished change,
+// decide, append the event, make the key policy match, cache the state, queue a purge if needed.
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { initialState, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
+import { ContentionError } from '../shared/errors.js';
+import { SequenceTakenError, type Ledger } from '../shared/ledger.js';
+import type { KeySteward } from './key-steward.js';
+import { NO_CHANGE, transition, type ConsentCommand } from './transitions.js';
+
+/** Appends lost to a concurrent writer are retried this often before answering 409 (retryable). */
+const MAX_APPEND_ATTEMPTS = 8;
+/** Policy convergence rounds; each re-reads the newest event after writing (see applyNewest). */
+const MAX_CONVERGE_ROUNDS = 5;
+
+export interface PurgeJob {
+  readonly employeeId: string;
+  readonly sequence: number;
+}
+
+export interface ConsentServiceDeps {
+  readonly ledger: Ledger;
+  readonly steward: KeySteward;
+  readonly sqs: SQSClient;
+  readonly purgeQueueUrl: string;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}
+
+export class ConsentService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: ConsentServiceDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** The newest state; an employee with no events reads as `none`. */
+  async current(employeeId: string): Promise<ConsentState> {
+    const latest = await this.deps.ledger.latestEvent(employeeId);
+    return latest?.state ?? initialState(employeeId, this.now().toISOString());
+  }
+
+  async history(employeeId: string): Promise<ConsentEvent[]> {
+    return this.deps.ledger.events(employeeId);
+  }
+
+  async apply(employeeId: string, command: ConsentCommand): Promise<ConsentState> {
+    const { ledger, logger } = this.deps;
+    for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt += 1) {
+      const latest = await ledger.latestEvent(employeeId);
+      const current = latest?.state ?? initialState(employeeId, this.now().toISOString());
+      await this.repair(current);
+      const decided = transition(current, command, this.now());
+      if (decided === NO_CHANGE) {
+        // Re-queue an unfinished purge: the earlier send may have failed after the event landed.
+        if (current.status === 'purging' && (command.type === 'offboard' || command.type === 'revoke')) await this.queuePurge(current);
+        return current;
+      }
+      let state = decided.state;
+      if (state.keyArn === undefined && state.status !== 'purging') {
+        state = { ...state, keyArn: (await this.deps.steward.findKey(employeeId)) ?? (await this.deps.steward.createKey(state)) };
+      }
+      const event: ConsentEvent = { employeeId, sequence: state.sequence, kind: decided.kind, at: state.updatedAt, actor: decided.actor, state };
+      try {
+        await ledger.append(event);
+      } catch (error) {
+        if (error instanceof SequenceTakenError) {
+          logger.info('ledger append lost a race; retrying', { employeeId, sequence: state.sequence, attempt });
+          await jitter(attempt);
+          continue;
+        }
+        throw error;
+      }
+      const applied = await this.applyNewest(employeeId, state);
+      await ledger.writeState(applied);
+      if (decided.startsPurge) await this.queuePurge(state);
+      logger.info('consent changed', { employeeId, kind: decided.kind, sequence: state.sequence });
+      return state;
+    }
+    throw new ContentionError('too many concurrent changes to this consent; retry shortly');
+  }
+
+  /** A crash between append and state write left the cache (and maybe the key) behind: finish it. */
+  private async repair(latest: ConsentState): Promise<void> {
+    if (latest.sequence === 0) return;
+    const cached = await this.deps.ledger.readState(latest.employeeId);
+    if (cached !== undefined && cached.sequence >= latest.sequence) return;
+    this.deps.logger.warn('repairing a change that did not finish', { employeeId: latest.employeeId, sequence: latest.sequence });
+    const applied = await this.applyNewest(latest.employeeId, latest);
+    await this.deps.ledger.writeState(applied);
+    if (latest.status === 'purging') await this.queuePurge(latest);
+  }
+
+  /**
+   * Writes the key policy for `state`, then re-reads the newest event: if a concurrent change
+   * landed meanwhile, its policy might have been overwritten by ours, so write the newest again.
+   * The last writer always checks after its write, so the key converges on the newest event.
+   */
+  private async applyNewest(employeeId: string, state: ConsentState): Promise<ConsentState> {
+    let target = state;
+    for (let round = 0; round < MAX_CONVERGE_ROUNDS; round += 1) {
+      if (target.keyArn !== undefined) await this.deps.steward.applyPolicy(target.keyArn, target);
+      const newest = (await this.deps.ledger.latestEvent(employeeId))?.state;
+      if (newest === undefined || newest.sequence <= target.sequence) return target;
+      target = newest;
+    }
+    return target;
+  }
+
+  private async queuePurge(state: ConsentState): Promise<void> {
+    const job: PurgeJob = { employeeId: state.employeeId, sequence: state.sequence };
+    await this.deps.sqs.send(new SendMessageCommand({ QueueUrl: this.deps.purgeQueueUrl, MessageBody: JSON.stringify(job) }));
+  }
+}
+
+function jitter(attempt: number): Promise<void> {
+  const ms = Math.random() * Math.min(200, 10 * 2 ** attempt);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,107 @@
+// The consent function: give, change, pause, resume and withdraw consent, read state and
+// history, and HR offboarding. Thin: parse, call ConsentService, map the result.
+import { KMSServiceException } from '@aws-sdk/client-kms';
+import { optionalEnv, requireEnv, ENV } from '../shared/environment.js';
+import { documentClient, kmsClient, sqsClient } from '../shared/clients.js';
+import { publicState } from '../shared/consent-state.js';
+import { asDependencyError, BadRequestError, NotFoundError } from '../shared/errors.js';
+import { callerOf, errorResponse, jsonResponse, parseBody, requireScope, type HttpEvent, type HttpResult } from '../shared/http.js';
+import { ID_PATTERN } from '../shared/ids.js';
+import { Ledger } from '../shared/ledger.js';
+import { createLogger } from '../shared/logger.js';
+import { ConsentService } from './consent-service.js';
+import { KeySteward } from './key-steward.js';
+import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from './schemas.js';
+import type { ConsentCommand } from './transitions.js';
+
+const logger = createLogger('consent');
+const employeeIdClaim = optionalEnv(ENV.employeeIdClaim) ?? 'sub';
+const auditor = optionalEnv(ENV.auditorRoleArn);
+const service = new ConsentService({
+  ledger: new Ledger(documentClient(), requireEnv(ENV.ledgerTable)),
+  steward: new KeySteward(kmsClient(), {
+    ingest: requireEnv(ENV.ingestRoleArn),
+    consent: requireEnv(ENV.consentRoleArn),
+    export: requireEnv(ENV.exportRoleArn),
+    purge: requireEnv(ENV.purgeRoleArn),
+    ...(auditor === undefined ? {} : { auditor }),
+  }),
+  sqs: sqsClient(),
+  purgeQueueUrl: requireEnv(ENV.purgeQueueUrl),
+  logger,
+});
+
+const MINUTE_MS = 60_000;
+
+function pauseUntil(body: { minutes: number } | { until: string }, now: Date): Date {
+  if ('minutes' in body) return new Date(now.getTime() + body.minutes * MINUTE_MS);
+  const until = new Date(body.until);
+  if (until.getTime() < now.getTime() + MINUTE_MS) {
+    throw new BadRequestError('the pause must end at least one minute from now', [{ path: 'until', message: `${body.until} is too soon` }], 'invalid-body');
+  }
+  if (until.getTime() > now.getTime() + MAX_PAUSE_UNTIL_DAYS * 24 * 60 * MINUTE_MS) {
+    throw new BadRequestError(`a pause can last at most ${MAX_PAUSE_UNTIL_DAYS} days; to stop for longer, withdraw consent`, [{ path: 'until', message: `${body.until} is too far ahead` }], 'invalid-body');
+  }
+  return until;
+}
+
+async function route(event: HttpEvent): Promise<HttpResult> {
+  const caller = callerOf(event, employeeIdClaim);
+  const now = new Date();
+  const change = async (command: ConsentCommand, employeeId = caller.employeeId) =>
+    jsonResponse(200, publicState(await service.apply(employeeId, command), new Date()));
+
+  switch (event.routeKey) {
+    case 'GET /v1/consent':
+      requireScope(caller, 'consent:manage', 'capture:write');
+      return jsonResponse(200, publicState(await service.current(caller.employeeId), now));
+    case 'POST /v1/consent': {
+      requireScope(caller, 'consent:manage');
+      const body = parseBody(event, grantBody, MAX_CONSENT_BODY_BYTES);
+      return change({ type: 'grant', ...body });
+    }
+    case 'POST /v1/consent/pause': {
+      requireScope(caller, 'consent:manage');
+      const body = parseBody(event, pauseBody, MAX_CONSENT_BODY_BYTES);
+      return change({ type: 'pause', until: pauseUntil(body, now) });
+    }
+    case 'POST /v1/consent/resume':
+      requireScope(caller, 'consent:manage');
+      parseBody(event, emptyBody, MAX_CONSENT_BODY_BYTES);
+      return change({ type: 'resume' });
+    case 'POST /v1/consent/revoke': {
+      requireScope(caller, 'consent:manage');
+      const body = parseBody(event, revokeBody, MAX_CONSENT_BODY_BYTES);
+      return change({ type: 'revoke', erase: body.erase });
+    }
+    case 'GET /v1/consent/history': {
+      requireScope(caller, 'consent:manage');
+      const events = await service.history(caller.employeeId);
+      return jsonResponse(200, {
+        events: events.map((e) => ({ sequence: e.sequence, kind: e.kind, at: e.at, actor: e.actor, state: publicState(e.state, new Date(e.at)), ...(e.details ? { details: e.details } : {}) })),
+      });
+    }
+    case 'POST /v1/employees/{employeeId}/offboard': {
+      requireScope(caller, 'capture:offboard');
+      const target = event.pathParameters?.['employeeId'];
+      if (target === undefined || !ID_PATTERN.test(target)) {
+        throw new BadRequestError(`the employee id in the path must match ${ID_PATTERN.source}`, [{ path: 'employeeId', message: 'invalid id' }], 'invalid-employee-id');
+      }
+      parseBody(event, emptyBody, MAX_CONSENT_BODY_BYTES);
+      const state = await service.apply(target, { type: 'offboard' });
+      return jsonResponse(202, { employeeId: target, status: state.status });
+    }
+    default:
+      throw new NotFoundError(`no route ${event.routeKey}`);
+  }
+}
+
+export async function handler(event: HttpEvent): Promise<HttpResult> {
+  logger.appendKeys({ requestId: event.requestContext?.requestId });
+  try {
+    return await route(event);
+  } catch (error) {
+    const dependency = error instanceof KMSServiceException ? 'KMS' : 'a dependency';
+    return errorResponse(asDependencyError(error, dependency) ?? error, logger);
+  }
+}

@@ -1,0 +1,75 @@
+// The consent state machine, pure: which command is allowed from which state, and the state
+// and ledger event kind it results in. Time is a parameter, so tests choose it.
+import type { Scope } from '../shared/consent-model.js';
+import { effectiveState, type ActorKind, type ConsentEventKind, type ConsentState } from '../shared/consent-state.js';
+import { ConflictError } from '../shared/errors.js';
+
+export type ConsentCommand =
+  | { readonly type: 'grant'; readonly scopes: readonly Scope[]; readonly noticeVersion: string; readonly noticeSha256: string }
+  | { readonly type: 'pause'; readonly until: Date }
+  | { readonly type: 'resume' }
+  | { readonly type: 'revoke'; readonly erase: boolean }
+  | { readonly type: 'offboard' };
+
+export interface Transition {
+  readonly kind: ConsentEventKind;
+  readonly actor: ActorKind;
+  readonly state: ConsentState;
+  /** The change needs a purge job queued once recorded. */
+  readonly startsPurge: boolean;
+}
+
+/** No event to record: the command is already satisfied (e.g. resuming a lapsed pause). */
+export const NO_CHANGE = 'no-change' as const;
+
+const CLOSED = new Set(['purging', 'purged']);
+
+export function transition(current: ConsentState, command: ConsentCommand, now: Date): Transition | typeof NO_CHANGE {
+  const state = effectiveState(current, now);
+  const at = now.toISOString();
+  const next = (kind: ConsentEventKind, changes: Partial<ConsentState>, extra: { actor?: ActorKind; startsPurge?: boolean } = {}): Transition => {
+    const { pausedUntil: _dropped, ...withoutPause } = state;
+    const base = changes.status === 'paused' ? state : withoutPause;
+    return {
+      kind,
+      actor: extra.actor ?? 'employee',
+      state: { ...base, ...changes, sequence: state.sequence + 1, updatedAt: at },
+      startsPurge: extra.startsPurge ?? false,
+    };
+  };
+
+  if (command.type === 'offboard') {
+    if (CLOSED.has(state.status)) return NO_CHANGE;
+    return next('offboarded', { status: 'purging', scopes: [] }, { actor: 'offboarding', startsPurge: true });
+  }
+  if (CLOSED.has(state.status)) {
+    throw new ConflictError(`this employee's data has been erased (status ${state.status}); consent is closed`, 'consent-closed');
+  }
+  switch (command.type) {
+    case 'grant': {
+      const scopes = [...new Set(command.scopes)];
+      const notice = { noticeVersion: command.noticeVersion, noticeSha256: command.noticeSha256 };
+      if (state.status === 'active' || state.status === 'paused') {
+        // Changing scopes keeps a running pause running.
+        return next('scopes-changed', { status: state.status, scopes, ...notice });
+      }
+      return next('granted', { status: 'active', scopes, ...notice });
+    }
+    case 'pause': {
+      if (state.status !== 'active' && state.status !== 'paused') {
+        throw new ConflictError(`there is no consent to pause (status ${state.status})`, 'not-consented');
+      }
+      return next('paused', { status: 'paused', pausedUntil: command.until.toISOString() });
+    }
+    case 'resume': {
+      if (state.status === 'active') return NO_CHANGE;
+      if (state.status !== 'paused') throw new ConflictError(`there is no pause to resume (status ${state.status})`, 'not-paused');
+      return next('resumed', { status: 'active' });
+    }
+    case 'revoke': {
+      if (command.erase) return next('erase-requested', { status: 'purging', scopes: [] }, { startsPurge: true });
+      if (state.status === 'revoked' || state.status === 'none') return NO_CHANGE;
+      return next('revoked', { status: 'revoked', scopes: [] });
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// Typed errors of the HTTP API, each with its status and kebab-case code. `http.ts` maps them
+// to responses in one place; anything else becomes a generic 500 whose details go to the log only.
+
+export interface ErrorDetail {
+  readonly path: string;
+  readonly message: string;
+}
+
+export abstract class ApiError extends Error {
+  abstract readonly status: number;
+  abstract readonly code: string;
+  /** Seconds a client should wait before retrying; set on retryable errors only. */
+  readonly retryAfterSeconds?: number;
+  readonly details?: readonly ErrorDetail[];
+}
+
+export class BadRequestError extends ApiError {
+  override readonly name = 'BadRequestError';
+  readonly status = 400;
+  readonly code: string;
+  override readonly details: readonly ErrorDetail[] | undefined;
+  constructor(message: string, details?: readonly ErrorDetail[], code = 'bad-request') {
+    super(message);
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export class UnauthorizedError extends ApiError {
+  override readonly name = 'UnauthorizedError';
+  readonly status = 401;
+  readonly code = 'unauthorized';
+}
+
+export class ForbiddenError extends ApiError {
+  override readonly name = 'ForbiddenError';
+  readonly status = 403;
+  readonly code: string;
+  constructor(message: string, code = 'forbidden') {
+    super(message);
+    this.code = code;
+  }
+}
+
+export class NotFoundError extends ApiError {
+  override readonly name = 'NotFoundError';
+  readonly status = 404;
+  readonly code = 'not-found';
+}
+
+/** The request is valid but the consent state does not allow it (e.g. pausing without consent). */
+export class ConflictError extends ApiError {
+  override readonly name = 'ConflictError';
+  readonly status = 409;
+  readonly code: string;
+  constructor(message: string, code = 'conflict') {
+    super(message);
+    this.code = code;
+  }
+}
+
+export class PayloadTooLargeError extends ApiError {
+  override readonly name = 'PayloadTooLargeError';
+  readonly status = 413;
+  readonly code = 'payload-too-large';
+}
+
+/** Concurrent writers kept winning the ledger's optimistic lock; safe to retry. */
+export class ContentionError extends ApiError {
+  override readonly name = 'ContentionError';
+  readonly status = 409;
+  readonly code = 'concurrent-change';
+  override readonly retryAfterSeconds = 1;
+}
+
+/** A dependency (KMS, DynamoDB, S3, SQS) throttled or failed; safe to retry. */
+export class DependencyError extends ApiError {
+  override readonly name = 'DependencyError';
+  readonly status: 429 | 503;
+  readonly code: string;
+  override readonly retryAfterSeconds: number;
+  constructor(message: string, options: { throttled: boolean; cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, { cause: options.cause });
+    this.status = options.throttled ? 429 : 503;
+    this.code = options.throttled ? 'throttled' : 'dependency-unavailable';
+    this.retryAfterSeconds = options.retryAfterSeconds ?? (options.throttled ? 2 : 5);
+  }
+}
+
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'TooManyRequestsException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'RequestThrottled',
+  'SlowDown',
+  'LimitExceededException',
+]);
+
+const TRANSIENT = new Set([
+  'InternalServerError',
+  'InternalFailure',
+  'ServiceUnavailable',
+  'KMSInternalException',
+  'DependencyTimeoutException',
+  'TimeoutError',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+]);
+
+/**
+ * Turns an AWS SDK failure into a retryable DependencyError when it is throttling or transient,
+ * and returns undefined otherwise (a bug or a misconfiguration: the caller answers 500).
+ */
+export function asDependencyError(error: unknown, dependency: string): DependencyError | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const meta = (error as { $metadata?: { httpStatusCode?: number }; code?: string; $retryable?: unknown }).$metadata;
+  const code = (error as { code?: string }).code;
+  if (THROTTLING.has(error.name)) return new DependencyError(`${dependency} is throttling requests; retry later`, { throttled: true, cause: error });
+  const status = meta?.httpStatusCode;
+  if (TRANSIENT.has(error.name) || (code !== undefined && TRANSIENT.has(code)) || (status !== undefined && status >= 500)) {
+    return new DependencyError(`${dependency} is temporarily unavailable; retry later`, { throttled: false, cause: error });
+  }
+  return undefined;
+}

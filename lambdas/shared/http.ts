@@ -1,0 +1,95 @@
+// The HTTP edge shared by API functions: who is calling (JWT claims), body parsing with zod,
+// and the single place where errors become responses.
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { z } from 'zod';
+import { ApiError, BadRequestError, ForbiddenError, PayloadTooLargeError, UnauthorizedError, type ErrorDetail } from './errors.js';
+import { ID_PATTERN } from './ids.js';
+
+export type HttpEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+export interface Caller {
+  /** The employee the token speaks for: only ever taken from the token, never from a body. */
+  readonly employeeId: string;
+  readonly scopes: ReadonlySet<string>;
+}
+
+/** Reads the verified JWT claims that API Gateway's authorizer put on the event. */
+export function callerOf(event: HttpEvent, employeeIdClaim: string): Caller {
+  const jwt = event.requestContext?.authorizer?.jwt;
+  if (!jwt) throw new UnauthorizedError('a bearer token is required');
+  const employeeId = jwt.claims[employeeIdClaim];
+  if (typeof employeeId !== 'string' || !ID_PATTERN.test(employeeId)) {
+    throw new ForbiddenError(`the token's ${employeeIdClaim} claim must be a pseudonymous id matching ${ID_PATTERN.source}`, 'invalid-employee-id');
+  }
+  const scopes = new Set<string>(jwt.scopes ?? []);
+  const scopeClaim = jwt.claims['scope'];
+  if (typeof scopeClaim === 'string') for (const s of scopeClaim.split(' ')) if (s !== '') scopes.add(s);
+  return { employeeId, scopes };
+}
+
+/** The gateway already checks route scopes; handlers check again so a misrouted call still fails closed. */
+export function requireScope(caller: Caller, ...accepted: string[]): void {
+  if (!accepted.some((scope) => caller.scopes.has(scope))) {
+    throw new ForbiddenError(`this action needs the ${accepted.join(' or ')} scope`);
+  }
+}
+
+export function bodyBytes(event: HttpEvent): Buffer {
+  if (event.body === undefined || event.body === null) return Buffer.alloc(0);
+  return Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
+}
+
+export function zodDetails(error: z.ZodError): ErrorDetail[] {
+  return error.issues.slice(0, 20).map((issue) => ({ path: issue.path.map(String).join('.') || '(body)', message: issue.message }));
+}
+
+/** Parses a JSON body of at most `maxBytes` with `schema`; an absent body parses as `{}`. */
+export function parseBody<S extends z.ZodType>(event: HttpEvent, schema: S, maxBytes: number): z.infer<S> {
+  const bytes = bodyBytes(event);
+  if (bytes.length > maxBytes) throw new PayloadTooLargeError(`the body is ${bytes.length} bytes; the limit is ${maxBytes}`);
+  let json: unknown = {};
+  if (bytes.length > 0) {
+    try {
+      json = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new BadRequestError('the body is not valid JSON', undefined, 'invalid-json');
+    }
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new BadRequestError('the body does not match the contract', zodDetails(parsed.error), 'invalid-body');
+  return parsed.data;
+}
+
+export function jsonResponse(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/** The one mapping from errors to responses. Unknown errors are logged and answered generically. */
+export function errorResponse(error: unknown, logger: Logger): HttpResult {
+  if (error instanceof ApiError) {
+    if (error.status >= 500 || error.status === 429) logger.warn('request failed on a dependency', { code: error.code, cause: causeName(error) });
+    const headers: Record<string, string> = error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(error.retryAfterSeconds) };
+    return jsonResponse(
+      error.status,
+      {
+        error: error.code,
+        message: error.message,
+        ...(error.details === undefined ? {} : { details: error.details }),
+        ...(error.retryAfterSeconds === undefined ? {} : { retryable: true }),
+      },
+      headers,
+    );
+  }
+  logger.error('unhandled error', error instanceof Error ? error : String(error));
+  return jsonResponse(500, { error: 'internal', message: 'an internal error occurred; it has been logged' });
+}
+
+function causeName(error: Error): string | undefined {
+  return error.cause instanceof Error ? error.cause.name : undefined;
+}
