@@ -1,0 +1,98 @@
+// The consent ledger against local DynamoDB: the sequence is an optimistic lock, the state cache
+// never moves backwards, and the events alone rebuild the state.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConsentEvent, ConsentState } from '../../lambdas/shared/consent-state.js';
+import { foldEvents, Ledger, LedgerIntegrityError, SequenceTakenError } from '../../lambdas/shared/ledger.js';
+import { startLocalDynamoDb, type LocalDynamoDb } from '../../local/dynamodb.js';
+
+const TABLE = 'ledger-test';
+const CREDS = { arn: 'arn:aws:iam::111122223333:role/t', accessKeyId: 'ASIATEST', secretAccessKey: 'secret' };
+let dir: string;
+let dynamo: LocalDynamoDb;
+let ledger: Ledger;
+let client: DynamoDBClient;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'cc-ledger-'));
+  dynamo = await startLocalDynamoDb({ dataDir: dir, ledgerTable: TABLE, region: 'us-east-1', credentials: CREDS });
+  client = new DynamoDBClient({ endpoint: dynamo.url, region: 'us-east-1', credentials: CREDS });
+  ledger = new Ledger(DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }), TABLE);
+});
+afterAll(async () => {
+  client.destroy();
+  await dynamo.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function event(employeeId: string, sequence: number, overrides: Partial<ConsentState> = {}): ConsentEvent {
+  const at = new Date(Date.UTC(2026, 10, 26, 12, 0, sequence)).toISOString();
+  const state: ConsentState = { employeeId, status: 'active', scopes: ['clicks'], sequence, updatedAt: at, ...overrides };
+  return { employeeId, sequence, kind: sequence === 1 ? 'granted' : 'paused', at, actor: 'employee', state };
+}
+
+describe('Ledger', () => {
+  it('appends events and reads the newest one back', async () => {
+    await ledger.append(event('e-a', 1));
+    await ledger.append(event('e-a', 2, { status: 'paused', pausedUntil: '2026-12-01T00:00:00.000Z' }));
+
+    const latest = await ledger.latestEvent('e-a');
+
+    expect(latest?.sequence).toBe(2);
+    expect(latest?.state).toMatchObject({ status: 'paused', pausedUntil: '2026-12-01T00:00:00.000Z' });
+  });
+
+  it('lets exactly one of two concurrent appends of the same sequence win', async () => {
+    const results = await Promise.allSettled([ledger.append(event('e-race', 1, { scopes: ['clicks'] })), ledger.append(event('e-race', 1, { scopes: ['keystrokes'] }))]);
+
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const rejected = results.find((r) => r.status === 'rejected');
+    expect((rejected as PromiseRejectedResult).reason).toBeInstanceOf(SequenceTakenError);
+    expect(await ledger.events('e-race')).toHaveLength(1);
+  });
+
+  it('never rolls the cached state back to an older sequence', async () => {
+    await ledger.writeState(event('e-cache', 3).state);
+    await ledger.writeState(event('e-cache', 2, { status: 'revoked' }).state);
+
+    expect((await ledger.readState('e-cache'))?.sequence).toBe(3);
+  });
+
+  it('keeps employees apart', async () => {
+    await ledger.append(event('e-b', 1));
+
+    expect((await ledger.events('e-b')).map((e) => e.employeeId)).toEqual(['e-b']);
+    expect(await ledger.latestEvent('e-nobody')).toBeUndefined();
+  });
+
+  it('pages through long histories and rebuilds the state from them', async () => {
+    // 120 events of ~9 KiB add up to more than the 1 MB a Query page holds, so the loop must page.
+    const padding = 'x'.repeat(9000);
+    for (let n = 1; n <= 120; n += 1) await ledger.append({ ...event('e-long', n), details: { padding } });
+
+    const events = await ledger.events('e-long');
+    const rebuilt = await ledger.rebuildState('e-long');
+
+    expect(events.map((e) => e.sequence)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
+    expect(rebuilt?.sequence).toBe(120);
+    expect((await ledger.readState('e-long'))?.sequence).toBe(120);
+  });
+});
+
+describe('foldEvents', () => {
+  it('returns the newest state of a gapless history', () => {
+    expect(foldEvents('e-f', [event('e-f', 1), event('e-f', 2, { status: 'revoked' })])?.status).toBe('revoked');
+  });
+
+  it('refuses a history with a gap', () => {
+    expect(() => foldEvents('e-f', [event('e-f', 1), event('e-f', 3)])).toThrow(LedgerIntegrityError);
+  });
+
+  it("refuses another employee's event", () => {
+    expect(() => foldEvents('e-f', [event('e-g', 1)])).toThrow(LedgerIntegrityError);
+  });
+});
