@@ -152,6 +152,9 @@ function captureWhileConsented(employeeId: string, scopes: readonly Scope[], ing
       // Context key names are case-insensitive in conditions; this pins their exact spelling and
       // forbids extra pairs, so CloudTrail shows exactly what was allowed.
       'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': [...ENCRYPTION_CONTEXT_KEYS] },
+      // ForAllValues only bounds the set from above: also require the batch id, so every data
+      // key in CloudTrail names the batch it encrypted.
+      Null: { 'kms:EncryptionContext:batchId': 'false' },
     },
   };
 }

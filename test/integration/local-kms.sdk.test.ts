@@ -79,6 +79,7 @@ describe('ingest role and the CaptureWhileConsented statement', () => {
     ['an unknown scope', context('e-42', 'screenshots')],
     ['no encryption context', {}],
     ['an extra context pair', { ...context('e-42', 'clicks'), note: 'x' }],
+    ['no batch id', { employeeId: 'e-42', scope: 'clicks' }],
     ['a differently cased context key', { EmployeeId: 'e-42', scope: 'clicks', batchId: 'b-1' }],
     ['a differently cased employee id', context('E-42', 'clicks')],
   ])('is denied with %s', async (_label, ctx) => {

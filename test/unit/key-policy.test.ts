@@ -47,6 +47,7 @@ describe('buildKeyPolicy', () => {
       Condition: {
         StringEquals: { 'kms:EncryptionContext:employeeId': 'e-42', 'kms:EncryptionContext:scope': ['keystrokes', 'clicks'] },
         'ForAllValues:StringEquals': { 'kms:EncryptionContextKeys': ['employeeId', 'scope', 'batchId'] },
+        Null: { 'kms:EncryptionContext:batchId': 'false' },
       },
     });
   });
