@@ -1,0 +1,216 @@
+// The consent-capture stack: HTTP API, consent and purge functions, their roles, the consent
+// ledger, the capture and export buckets and the purge queue. Settings come from CDK context.
+
+import { fileURLToPath } from 'node:url';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct, Node } from 'constructs';
+import { ENV } from '../lambdas/shared/environment.js';
+import { API_ROUTES } from './api-routes.js';
+import { DataBuckets } from './constructs/data-buckets.js';
+import { FunctionDefaults } from './constructs/function-defaults.js';
+import { FunctionRoles } from './constructs/function-roles.js';
+import { HttpApi } from './constructs/http-api.js';
+import { LedgerTable } from './constructs/ledger-table.js';
+import { PurgeQueue } from './constructs/purge-queue.js';
+
+/** Handler entry files, by function. */
+const ENTRIES = {
+  consent: fileURLToPath(new URL('../lambdas/consent/index.ts', import.meta.url)),
+  purge: fileURLToPath(new URL('../lambdas/purge/index.ts', import.meta.url)),
+} as const;
+
+/** The CDK context keys this stack reads, with their defaults where they have one. */
+export const CONTEXT_KEYS = {
+  oidcIssuer: 'oidcIssuer',
+  oidcAudience: 'oidcAudience',
+  employeeIdClaim: 'employeeIdClaim',
+  retentionDays: 'retentionDays',
+  keyDeletionDays: 'keyDeletionDays',
+  auditorRoleArn: 'auditorRoleArn',
+} as const;
+
+export const CONTEXT_DEFAULTS = {
+  employeeIdClaim: 'sub',
+  retentionDays: 365,
+  keyDeletionDays: 7,
+} as const;
+
+export interface ConsentCaptureSettings {
+  readonly oidcIssuer: string;
+  readonly oidcAudience: readonly string[];
+  readonly employeeIdClaim: string;
+  readonly retentionDays: number;
+  readonly keyDeletionDays: number;
+  readonly auditorRoleArn?: string;
+}
+
+export class ContextError extends Error {
+  override readonly name = 'ContextError';
+}
+
+/** Reads and validates the stack's settings from CDK context; a bad value fails synth before any resource exists. */
+export function readSettings(node: Node): ConsentCaptureSettings {
+  const issuer = requiredString(node, CONTEXT_KEYS.oidcIssuer, 'https://login.example.com/');
+  let issuerUrl: URL | undefined;
+  try {
+    issuerUrl = new URL(issuer);
+  } catch {
+    issuerUrl = undefined;
+  }
+  if (!issuerUrl || issuerUrl.protocol !== 'https:' || issuerUrl.search !== '' || issuerUrl.hash !== '') {
+    throw new ContextError(
+      `context "${CONTEXT_KEYS.oidcIssuer}" must be an https URL without query or fragment, got ${JSON.stringify(issuer)}: ` +
+        `set it to your identity provider's issuer (the tokens' "iss" claim), e.g. -c ${CONTEXT_KEYS.oidcIssuer}=https://login.example.com/`,
+    );
+  }
+
+  const audienceRaw = node.tryGetContext(CONTEXT_KEYS.oidcAudience) as unknown;
+  const audience = (Array.isArray(audienceRaw) ? audienceRaw : typeof audienceRaw === 'string' ? audienceRaw.split(',') : [])
+    .map((value: unknown) => (typeof value === 'string' ? value.trim() : ''))
+    .filter((value) => value !== '');
+  if (audienceRaw === undefined || audienceRaw === null || audience.length === 0) {
+    throw missing(CONTEXT_KEYS.oidcAudience, 'consent-capture');
+  }
+
+  const claim = optionalString(node, CONTEXT_KEYS.employeeIdClaim) ?? CONTEXT_DEFAULTS.employeeIdClaim;
+  if (!/^\S{1,256}$/.test(claim)) {
+    throw new ContextError(
+      `context "${CONTEXT_KEYS.employeeIdClaim}" must be a JWT claim name without spaces, got ${JSON.stringify(claim)}: ` +
+        `e.g. -c ${CONTEXT_KEYS.employeeIdClaim}=sub`,
+    );
+  }
+
+  const auditorRoleArn = optionalString(node, CONTEXT_KEYS.auditorRoleArn);
+  if (auditorRoleArn !== undefined && !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/.test(auditorRoleArn)) {
+    throw new ContextError(
+      `context "${CONTEXT_KEYS.auditorRoleArn}" must be an IAM role ARN, got ${JSON.stringify(auditorRoleArn)}: ` +
+        `e.g. -c ${CONTEXT_KEYS.auditorRoleArn}=arn:aws:iam::123456789012:role/compliance-auditor, or leave it unset`,
+    );
+  }
+
+  return {
+    oidcIssuer: issuer,
+    oidcAudience: audience,
+    employeeIdClaim: claim,
+    retentionDays: wholeNumber(node, CONTEXT_KEYS.retentionDays, CONTEXT_DEFAULTS.retentionDays, 1, 3650),
+    keyDeletionDays: wholeNumber(node, CONTEXT_KEYS.keyDeletionDays, CONTEXT_DEFAULTS.keyDeletionDays, 7, 30),
+    ...(auditorRoleArn === undefined ? {} : { auditorRoleArn }),
+  };
+}
+
+function missing(key: string, example: string): ContextError {
+  return new ContextError(`missing context "${key}": set it with -c ${key}=${example} or in cdk.json`);
+}
+
+function requiredString(node: Node, key: string, example: string): string {
+  const value = optionalString(node, key);
+  if (value === undefined) throw missing(key, example);
+  return value;
+}
+
+function optionalString(node: Node, key: string): string | undefined {
+  const value = node.tryGetContext(key) as unknown;
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') {
+    throw new ContextError(`context "${key}" must be a string, got ${JSON.stringify(value)}: set it with -c ${key}=<value>`);
+  }
+  const trimmed = value.trim();
+  return trimmed === '' ? undefined : trimmed;
+}
+
+function wholeNumber(node: Node, key: string, fallback: number, min: number, max: number): number {
+  const raw = node.tryGetContext(key) as unknown;
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ContextError(
+      `context "${key}" must be a whole number of days from ${min} to ${max}, got ${JSON.stringify(raw)}: ` +
+        `e.g. -c ${key}=${fallback} (the default)`,
+    );
+  }
+  return value;
+}
+
+export class ConsentCaptureStack extends Stack {
+  public readonly settings: ConsentCaptureSettings;
+  public readonly roles: FunctionRoles;
+  public readonly ledger: LedgerTable;
+  public readonly buckets: DataBuckets;
+  public readonly purgeQueue: PurgeQueue;
+  public readonly consentFunction: FunctionDefaults;
+  public readonly purgeFunction: FunctionDefaults;
+  public readonly httpApi: HttpApi;
+
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, {
+      description: 'consent-capture: consent-gated capture where each employee\'s consent is their own KMS key',
+      ...props,
+    });
+    this.settings = readSettings(this.node);
+
+    this.roles = new FunctionRoles(this, 'Roles');
+    this.ledger = new LedgerTable(this, 'Ledger');
+    this.buckets = new DataBuckets(this, 'Buckets', { retentionDays: this.settings.retentionDays });
+
+    const purgeTimeout = Duration.minutes(5);
+    this.purgeQueue = new PurgeQueue(this, 'PurgeQueue', { consumerTimeout: purgeTimeout });
+
+    const table = this.ledger.table;
+    table.grantReadWriteData(this.roles.consent);
+    table.grantReadWriteData(this.roles.purge);
+    table.grantReadData(this.roles.ingest);
+    this.purgeQueue.queue.grantSendMessages(this.roles.consent);
+    this.buckets.grantPurge(this.roles.purge);
+
+    this.consentFunction = new FunctionDefaults(this, 'ConsentFunction', {
+      entry: ENTRIES.consent,
+      description: 'Consent, pause, resume, revoke, history and offboarding; steward of employee key policies.',
+      role: this.roles.consent,
+      invocation: { kind: 'http' },
+      timeout: Duration.seconds(15),
+      environment: {
+        [ENV.ledgerTable]: table.tableName,
+        [ENV.purgeQueueUrl]: this.purgeQueue.queue.queueUrl,
+        [ENV.ingestRoleArn]: this.roles.ingest.roleArn,
+        [ENV.consentRoleArn]: this.roles.consent.roleArn,
+        [ENV.exportRoleArn]: this.roles.export.roleArn,
+        [ENV.purgeRoleArn]: this.roles.purge.roleArn,
+        [ENV.employeeIdClaim]: this.settings.employeeIdClaim,
+        ...(this.settings.auditorRoleArn === undefined ? {} : { [ENV.auditorRoleArn]: this.settings.auditorRoleArn }),
+      },
+    });
+
+    this.purgeFunction = new FunctionDefaults(this, 'PurgeFunction', {
+      entry: ENTRIES.purge,
+      description: 'Crypto-shreds an employee key (disable, schedule deletion) and deletes the employee\'s objects.',
+      role: this.roles.purge,
+      // One employee per invocation, so the whole timeout is that purge's budget.
+      invocation: { kind: 'queue', queue: this.purgeQueue.queue, batchSize: 1 },
+      timeout: purgeTimeout,
+      environment: {
+        [ENV.ledgerTable]: table.tableName,
+        [ENV.capturesBucket]: this.buckets.captures.bucketName,
+        [ENV.exportsBucket]: this.buckets.exports.bucketName,
+        [ENV.keyDeletionDays]: String(this.settings.keyDeletionDays),
+      },
+    });
+
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      routes: API_ROUTES,
+      handlers: { consent: this.consentFunction.fn },
+      jwtIssuer: this.settings.oidcIssuer,
+      jwtAudience: this.settings.oidcAudience,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.httpApi.url, description: 'Base URL of the HTTP API' });
+    new CfnOutput(this, 'LedgerTableName', { value: table.tableName });
+    new CfnOutput(this, 'CapturesBucketName', { value: this.buckets.captures.bucketName });
+    new CfnOutput(this, 'ExportsBucketName', { value: this.buckets.exports.bucketName });
+    new CfnOutput(this, 'PurgeQueueUrl', { value: this.purgeQueue.queue.queueUrl });
+    new CfnOutput(this, 'PurgeDeadLetterQueueUrl', { value: this.purgeQueue.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'IngestRoleArn', { value: this.roles.ingest.roleArn });
+    new CfnOutput(this, 'ConsentRoleArn', { value: this.roles.consent.roleArn });
+    new CfnOutput(this, 'ExportRoleArn', { value: this.roles.export.roleArn });
+    new CfnOutput(this, 'PurgeRoleArn', { value: this.roles.purge.roleArn });
+  }
+}

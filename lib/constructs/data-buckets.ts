@@ -1,0 +1,121 @@
+// The S3 buckets for ciphertext captures and short-lived exports, and the bucket that receives
+// both buckets' server access logs.
+
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+/** Key prefixes: `captures/{employeeId}/…` and `exports/{employeeId}/…`. Grants are scoped to them. */
+export const CAPTURES_PREFIX = 'captures/';
+export const EXPORTS_PREFIX = 'exports/';
+
+export interface DataBucketsProps {
+  /** Days a capture object is kept before S3 expires it. */
+  readonly retentionDays: number;
+  /** @default 1 */
+  readonly exportExpiryDays?: number;
+  /** @default 365 */
+  readonly accessLogRetentionDays?: number;
+}
+
+export class DataBuckets extends Construct {
+  public readonly accessLogs: s3.Bucket;
+  public readonly captures: s3.Bucket;
+  public readonly exports: s3.Bucket;
+
+  constructor(scope: Construct, id: string, props: DataBucketsProps) {
+    super(scope, id);
+
+    // Server access logging can only deliver to an SSE-S3 bucket. cdk-nag's S1 accepts a bucket
+    // that is itself a log destination, so this one needs no acknowledgement.
+    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
+      ...privateBucketDefaults,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(props.accessLogRetentionDays ?? 365) }],
+    });
+
+    // Every capture is ciphertext under its employee's own KMS key (envelope encryption in
+    // ingest), so that key is the access control and SSE-S3 only covers the disks. SSE-KMS with a
+    // shared bucket key would add a key that IAM could grant, and nothing the employee key does
+    // not already give. Versioning stays off on purpose: keys are write-once and a purge must
+    // really delete; a noncurrent version would be unreadable after crypto-shredding anyway, but
+    // there is no reason to keep one.
+    this.captures = new s3.Bucket(this, 'Captures', {
+      ...privateBucketDefaults,
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: 'captures-bucket/',
+      lifecycleRules: [
+        { id: 'expire-captures', expiration: Duration.days(props.retentionDays) },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+
+    // Exports are the one place an employee's data is readable again, for that employee only: the
+    // export role writes a file and hands out a 15-minute presigned URL. They are protected by
+    // lifetime (one day), blocked public access and IAM (only the export role will be granted
+    // them) rather than by a key: SSE-KMS here would need a key IAM can grant anyway, since the
+    // presigned URL uses the export role's own permissions.
+    this.exports = new s3.Bucket(this, 'Exports', {
+      ...privateBucketDefaults,
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: 'exports-bucket/',
+      lifecycleRules: [
+        // The presigned URL lives 15 minutes; a day covers a retried download and nothing more.
+        { id: 'expire-exports', expiration: Duration.days(props.exportExpiryDays ?? 1) },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+  }
+
+  /**
+   * What a purge needs: list and delete objects under both buckets' prefixes.
+   * Versioning is off, so deleting the current object deletes the data.
+   */
+  public grantPurge(grantee: iam.IGrantable): iam.Grant {
+    const grant = grantListAndDelete(grantee, this.captures, CAPTURES_PREFIX).combine(
+      grantListAndDelete(grantee, this.exports, EXPORTS_PREFIX),
+    );
+    acknowledgePrefixWildcards(grantee, [
+      [this.captures, CAPTURES_PREFIX],
+      [this.exports, EXPORTS_PREFIX],
+    ]);
+    return grant;
+  }
+}
+
+const privateBucketDefaults = {
+  blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+  objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+  encryption: s3.BucketEncryption.S3_MANAGED,
+  enforceSSL: true,
+  minimumTLSVersion: 1.2,
+  versioned: false,
+} as const satisfies s3.BucketProps;
+
+/** The object wildcards a prefix grant needs, acknowledged on the policy that holds them. */
+function acknowledgePrefixWildcards(grantee: iam.IGrantable, grants: ReadonlyArray<readonly [s3.Bucket, string]>): void {
+  const policy = grantee.grantPrincipal instanceof iam.Role ? grantee.grantPrincipal.node.tryFindChild('DefaultPolicy') : undefined;
+  if (!policy) return;
+  for (const [bucket, prefix] of grants) {
+    const logicalId = Stack.of(bucket).getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
+    Validations.of(policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${prefix}*]`,
+      reason: `A purge deletes every object under ${prefix}{employeeId}/, and which employees exist is only known at run time; the grant is s3:DeleteObject only, limited to the ${prefix} prefix.`,
+    });
+  }
+}
+
+function grantListAndDelete(grantee: iam.IGrantable, bucket: s3.IBucket, prefix: string): iam.Grant {
+  const list = iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:ListBucket'],
+    resourceArns: [bucket.bucketArn],
+    conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+  });
+  const remove = iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['s3:DeleteObject'],
+    resourceArns: [bucket.arnForObjects(`${prefix}*`)],
+  });
+  return list.combine(remove);
+}

@@ -1,0 +1,77 @@
+// One execution role per function. Employee key policies name these roles, so they exist before
+// their functions do (ingest and export arrive later) and must never be replaced.
+
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { ALIAS_PREFIX, type FunctionRole, kmsIdentityStatements } from '../role-policies.js';
+
+export const FUNCTION_ROLES: readonly FunctionRole[] = ['ingest', 'consent', 'export', 'purge'];
+
+export class FunctionRoles extends Construct {
+  public readonly ingest: iam.Role;
+  public readonly consent: iam.Role;
+  public readonly export: iam.Role;
+  public readonly purge: iam.Role;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    this.ingest = this.createRole('ingest', 'Ingest', 'Writes consented captures; GenerateDataKey only as employee key policies allow.');
+    this.consent = this.createRole('consent', 'Consent', 'Steward of employee keys: creates them and writes their key policies.');
+    this.export = this.createRole('export', 'Export', 'Decrypts one employee\'s captures through a one-off grant.');
+    this.purge = this.createRole('purge', 'Purge', 'Crypto-shreds employee keys and deletes their objects.');
+  }
+
+  /** The role for a function by its name in `lib/role-policies.ts`. */
+  public role(name: FunctionRole): iam.Role {
+    switch (name) {
+      case 'ingest':
+        return this.ingest;
+      case 'consent':
+        return this.consent;
+      case 'export':
+        return this.export;
+      case 'purge':
+        return this.purge;
+    }
+  }
+
+  private createRole(name: FunctionRole, id: string, description: string): iam.Role {
+    const role = new iam.Role(this, id, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description,
+    });
+    // Employee key policies hold this role's ARN, and KMS pins it to the role's unique id. A
+    // replaced or deleted role would leave every employee key without a steward (or shredder,
+    // or writer) that only AWS Support can restore, so the role outlives the stack.
+    role.applyRemovalPolicy(RemovalPolicy.RETAIN);
+
+    const stack = Stack.of(this);
+    const statements = kmsIdentityStatements(name, {
+      partition: stack.partition,
+      region: stack.region,
+      account: stack.account,
+    }).map((statement) => iam.PolicyStatement.fromJson(statement));
+    if (statements.length > 0) {
+      // A policy of its own keeps these statements apart from the grants CDK adds to the role's
+      // default policy, so the acknowledgements below cover exactly them.
+      const policy = new iam.Policy(this, `${id}KmsIdentity`, { statements, roles: [role] });
+      if (name === 'consent') acknowledgeConsentKmsStatements(policy);
+    }
+    return role;
+  }
+}
+
+function acknowledgeConsentKmsStatements(policy: iam.Policy): void {
+  Validations.of(policy).acknowledge(
+    {
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'kms:CreateKey has no resource until the key exists, and kms:TagResource/CreateKey are limited by the condition aws:RequestTag/app=consent-capture with only the app and employeeId tag keys; kms:ListAliases does not support resource-level permissions. No cryptographic action is granted here.',
+    },
+    {
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:${ALIAS_PREFIX}*]`,
+      reason: 'Employee keys are created at run time, so their aliases are scoped by the alias prefix alias/consent-capture/ rather than by ARN.',
+    },
+  );
+}

@@ -1,0 +1,27 @@
+// The consent ledger: one partition per employee, holding the append-only events
+// (sk = "event#<zero-padded sequence>") and the folded current state (sk = "state").
+
+import { RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+
+export class LedgerTable extends Construct {
+  public readonly table: dynamodb.Table;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // The ledger is the proof of consent and outlives erasures and the stack itself.
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      // The ledger holds pseudonymous ids, scopes, timestamps and key ARNs, never captured data,
+      // so the AWS managed key (aws/dynamodb, usage visible in CloudTrail) is enough. A customer
+      // managed key would be one more key whose policy IAM could open up.
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    });
+  }
+}

@@ -1,0 +1,44 @@
+// The queue of purge jobs (one message per employee to crypto-shred and erase) and its
+// dead-letter queue, so a purge that keeps failing is kept for an operator instead of lost.
+
+import { Duration } from 'aws-cdk-lib';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { acknowledgeDeadLetterQueue } from './function-defaults.js';
+
+export interface PurgeQueueProps {
+  /** Timeout of the function that consumes the queue; the visibility timeout is six times it. */
+  readonly consumerTimeout: Duration;
+  /** @default 5 */
+  readonly maxReceiveCount?: number;
+}
+
+export class PurgeQueue extends Construct {
+  public readonly queue: sqs.Queue;
+  public readonly deadLetterQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: PurgeQueueProps) {
+    super(scope, id);
+    const maxReceiveCount = props.maxReceiveCount ?? 5;
+    if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
+      throw new Error(`purge queue: maxReceiveCount must be an integer from 1 to 1000, got ${maxReceiveCount}`);
+    }
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledgeDeadLetterQueue(this.deadLetterQueue, 'purge jobs that failed every attempt');
+
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      // AWS's guidance for SQS event sources: at least six times the function timeout, so a
+      // message is not redelivered while an invocation (and its retries) may still hold it.
+      visibilityTimeout: Duration.seconds(props.consumerTimeout.toSeconds() * 6),
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount },
+    });
+  }
+}

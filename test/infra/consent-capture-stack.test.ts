@@ -1,0 +1,471 @@
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type CfnElement, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { API_ROUTES, routeKey } from '../../lib/api-routes.js';
+import { ConsentCaptureStack } from '../../lib/consent-capture-stack.js';
+import { HttpApi } from '../../lib/constructs/http-api.js';
+import { ENV } from '../../lambdas/shared/environment.js';
+import { REQUIRED_CONTEXT, synthStack, testApp } from './fixtures/test-app.js';
+
+type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string }>;
+
+function logicalIdOf(template: Template, type: string, props: Record<string, unknown>): string {
+  const ids = Object.keys(template.findResources(type, { Properties: props }));
+  expect(ids).toHaveLength(1);
+  return ids[0] as string;
+}
+
+function functionEnvironment(template: Template, roleLogicalId: string): Record<string, unknown> {
+  const functions = Object.values(
+    template.findResources('AWS::Lambda::Function', { Properties: { Role: { 'Fn::GetAtt': [roleLogicalId, 'Arn'] } } }),
+  ) as Array<{ Properties: { Environment: { Variables: Record<string, unknown> } } }>;
+  expect(functions).toHaveLength(1);
+  return functions[0]?.Properties.Environment.Variables ?? {};
+}
+
+/** The logical id of an L2 construct's CloudFormation resource. */
+function idOf(construct: IConstruct): string {
+  return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
+}
+
+function roleId(stack: ConsentCaptureStack, name: 'ingest' | 'consent' | 'export' | 'purge'): string {
+  return idOf(stack.roles.role(name));
+}
+
+describe('ledger table', () => {
+  it('is keyed by pk and sk strings, on demand, with PITR, deletion protection and encryption', () => {
+    const { template } = synthStack();
+
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: {
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: Match.arrayWith([
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ]),
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        DeletionProtectionEnabled: true,
+        SSESpecification: { SSEEnabled: true },
+      },
+    });
+  });
+
+  it('can be read and written by the consent and purge roles and only read by the ingest role', () => {
+    const { stack, template } = synthStack();
+    const table = logicalIdOf(template, 'AWS::DynamoDB::Table', {});
+    const policies = template.findResources('AWS::IAM::Policy') as Resources;
+    const tableActionsOf = (role: string): string[] =>
+      Object.values(policies)
+        .filter((p) => JSON.stringify(p.Properties?.['Roles']).includes(`"${role}"`))
+        .flatMap((p) => (p.Properties?.['PolicyDocument'] as { Statement: Array<{ Action: string | string[]; Resource: unknown }> }).Statement)
+        .filter((s) => JSON.stringify(s.Resource).includes(table))
+        .flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+
+    expect(tableActionsOf(roleId(stack, 'consent'))).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']));
+    expect(tableActionsOf(roleId(stack, 'purge'))).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']));
+    expect(tableActionsOf(roleId(stack, 'ingest'))).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:GetItem']));
+    expect(tableActionsOf(roleId(stack, 'ingest')).filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
+    expect(tableActionsOf(roleId(stack, 'export'))).toEqual([]);
+  });
+});
+
+describe('buckets', () => {
+  const dataBucket = (template: Template, prefix: string) =>
+    logicalIdOf(template, 'AWS::S3::Bucket', { LoggingConfiguration: { LogFilePrefix: prefix } });
+
+  it('block public access, encrypt with SSE-S3 and log to the access-log bucket', () => {
+    const { stack, template } = synthStack();
+    const accessLogs = idOf(stack.buckets.accessLogs);
+
+    for (const prefix of ['captures-bucket/', 'exports-bucket/']) {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        LoggingConfiguration: { DestinationBucketName: { Ref: accessLogs }, LogFilePrefix: prefix },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+        OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      });
+    }
+  });
+
+  it('deny every request that is not over TLS 1.2 or later, on all three buckets', () => {
+    const { template } = synthStack();
+    const buckets = Object.keys(template.findResources('AWS::S3::Bucket'));
+
+    expect(buckets).toHaveLength(3);
+    for (const bucket of buckets) {
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: bucket },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it('expire captures after retentionDays (365 by default) and exports after one day', () => {
+    const { template } = synthStack();
+
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LoggingConfiguration: { LogFilePrefix: 'captures-bucket/' },
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 365, Status: 'Enabled' })]) },
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LoggingConfiguration: { LogFilePrefix: 'exports-bucket/' },
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 1, Status: 'Enabled' })]) },
+    });
+  });
+
+  it('take the captures expiry from the retentionDays context', () => {
+    const { template } = synthStack({ retentionDays: '30' });
+
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LoggingConfiguration: { LogFilePrefix: 'captures-bucket/' },
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ ExpirationInDays: 30 })]) },
+    });
+  });
+
+  it('keep versioning off on captures and exports, so a purge really deletes', () => {
+    const { template } = synthStack();
+
+    for (const prefix of ['captures-bucket/', 'exports-bucket/']) {
+      template.hasResourceProperties('AWS::S3::Bucket', {
+        LoggingConfiguration: { LogFilePrefix: prefix },
+        VersioningConfiguration: Match.absent(),
+      });
+    }
+  });
+
+  it('let the purge role list and delete only under the captures/ and exports/ prefixes', () => {
+    const { stack, template } = synthStack();
+    const captures = dataBucket(template, 'captures-bucket/');
+    const exportsBucket = dataBucket(template, 'exports-bucket/');
+
+    const purgeStatement = (statement: Record<string, unknown>) =>
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: roleId(stack, 'purge') }],
+        PolicyDocument: { Statement: Match.arrayWith([statement]) },
+      });
+
+    purgeStatement({
+      Effect: 'Allow',
+      Action: 's3:DeleteObject',
+      Resource: [
+        { 'Fn::Join': ['', [{ 'Fn::GetAtt': [captures, 'Arn'] }, '/captures/*']] },
+        { 'Fn::Join': ['', [{ 'Fn::GetAtt': [exportsBucket, 'Arn'] }, '/exports/*']] },
+      ],
+    });
+    purgeStatement({
+      Effect: 'Allow',
+      Action: 's3:ListBucket',
+      Resource: { 'Fn::GetAtt': [captures, 'Arn'] },
+      Condition: { StringLike: { 's3:prefix': ['captures/*'] } },
+    });
+    purgeStatement({
+      Effect: 'Allow',
+      Action: 's3:ListBucket',
+      Resource: { 'Fn::GetAtt': [exportsBucket, 'Arn'] },
+      Condition: { StringLike: { 's3:prefix': ['exports/*'] } },
+    });
+  });
+
+  it('give the consent role no S3 permission at all', () => {
+    const { stack, template } = synthStack();
+    const consentPolicies = Object.values(template.findResources('AWS::IAM::Policy') as Resources).filter((p) =>
+      JSON.stringify(p.Properties?.['Roles']).includes(`"${roleId(stack, 'consent')}"`),
+    );
+
+    expect(consentPolicies.length).toBeGreaterThan(0);
+    expect(JSON.stringify(consentPolicies)).not.toMatch(/"s3:/);
+  });
+});
+
+describe('purge queue', () => {
+  it('redrives to an encrypted DLQ after 5 receives, with SQS-managed encryption', () => {
+    const { stack, template } = synthStack();
+    const dlq = idOf(stack.purgeQueue.deadLetterQueue);
+
+    template.resourceCountIs('AWS::SQS::Queue', 2);
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: 5 },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, RedrivePolicy: Match.absent() });
+  });
+
+  it('denies requests without TLS on both queues', () => {
+    const { template } = synthStack();
+    const queues = Object.keys(template.findResources('AWS::SQS::Queue'));
+
+    for (const queue of queues) {
+      template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        Queues: [{ Ref: queue }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it('has a visibility timeout of at least six times the purge function timeout', () => {
+    const { stack, template } = synthStack();
+    const queue = idOf(stack.purgeQueue.queue);
+    const purgeFn = idOf(stack.purgeFunction.fn);
+    const resources = template.toJSON()['Resources'] as Resources;
+
+    const visibility = resources[queue]?.Properties?.['VisibilityTimeout'] as number;
+    const timeout = resources[purgeFn]?.Properties?.['Timeout'] as number;
+    expect(timeout).toBeGreaterThan(0);
+    expect(visibility).toBeGreaterThanOrEqual(6 * timeout);
+  });
+
+  it('is consumed by the purge function with partial batch failure reporting', () => {
+    const { stack, template } = synthStack();
+    const queue = idOf(stack.purgeQueue.queue);
+    const purgeFn = idOf(stack.purgeFunction.fn);
+
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [queue, 'Arn'] },
+      FunctionName: { Ref: purgeFn },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  it('accepts messages from the consent role', () => {
+    const { stack, template } = synthStack();
+    const queue = idOf(stack.purgeQueue.queue);
+
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: roleId(stack, 'consent') }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Allow', Action: Match.arrayWith(['sqs:SendMessage']), Resource: { 'Fn::GetAtt': [queue, 'Arn'] } }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('functions', () => {
+  it('all run nodejs24.x on arm64 with active tracing, source maps and their own log group', () => {
+    const { template } = synthStack();
+    const functions = template.findResources('AWS::Lambda::Function') as Resources;
+
+    expect(Object.keys(functions).length).toBeGreaterThanOrEqual(2);
+    for (const fn of Object.values(functions)) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        Environment: { Variables: { NODE_OPTIONS: '--enable-source-maps' } },
+        LoggingConfig: { LogGroup: { Ref: expect.any(String) } },
+      });
+    }
+  });
+
+  it('give the consent function the ledger, the purge queue, every role ARN and the employee-id claim', () => {
+    const { stack, template } = synthStack();
+    const env = functionEnvironment(template, roleId(stack, 'consent'));
+
+    expect(env).toMatchObject({
+      [ENV.ledgerTable]: { Ref: logicalIdOf(template, 'AWS::DynamoDB::Table', {}) },
+      [ENV.purgeQueueUrl]: { Ref: idOf(stack.purgeQueue.queue) },
+      [ENV.ingestRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'ingest'), 'Arn'] },
+      [ENV.consentRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'consent'), 'Arn'] },
+      [ENV.exportRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'export'), 'Arn'] },
+      [ENV.purgeRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'purge'), 'Arn'] },
+      [ENV.employeeIdClaim]: 'sub',
+    });
+    expect(env).not.toHaveProperty(ENV.auditorRoleArn);
+  });
+
+  it('pass the auditor role ARN and a custom employee-id claim from context to the consent function', () => {
+    const auditor = 'arn:aws:iam::123456789012:role/compliance-auditor';
+    const { stack, template } = synthStack({ auditorRoleArn: auditor, employeeIdClaim: 'employee_id' });
+    const env = functionEnvironment(template, roleId(stack, 'consent'));
+
+    expect(env[ENV.auditorRoleArn]).toBe(auditor);
+    expect(env[ENV.employeeIdClaim]).toBe('employee_id');
+  });
+
+  it('give the purge function the ledger, both buckets and the key deletion days from context', () => {
+    const { stack, template } = synthStack({ keyDeletionDays: 21 });
+    const env = functionEnvironment(template, roleId(stack, 'purge'));
+
+    expect(env).toMatchObject({
+      [ENV.ledgerTable]: { Ref: logicalIdOf(template, 'AWS::DynamoDB::Table', {}) },
+      [ENV.capturesBucket]: { Ref: idOf(stack.buckets.captures) },
+      [ENV.exportsBucket]: { Ref: idOf(stack.buckets.exports) },
+      [ENV.keyDeletionDays]: '21',
+    });
+  });
+
+  it('default the purge key deletion window to 7 days', () => {
+    const { stack, template } = synthStack();
+
+    expect(functionEnvironment(template, roleId(stack, 'purge'))[ENV.keyDeletionDays]).toBe('7');
+  });
+
+  it('bundle the real consent and purge handlers with esbuild as ESM with source maps', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'cc-infra-'));
+    try {
+      const app = testApp({}, { bundle: true, outdir });
+      const stack = new ConsentCaptureStack(app, 'ConsentCapture');
+
+      app.synth();
+
+      const assets = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
+      const functionCount = Object.keys(Template.fromStack(stack).findResources('AWS::Lambda::Function')).length;
+      expect(assets).toHaveLength(functionCount);
+      for (const asset of assets) {
+        expect(existsSync(join(outdir, asset, 'index.mjs'))).toBe(true);
+        expect(existsSync(join(outdir, asset, 'index.mjs.map'))).toBe(true);
+      }
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('roles', () => {
+  it('are one Lambda role per function (ingest, consent, export, purge), kept when the stack goes', () => {
+    const { template } = synthStack();
+    const roles = template.findResources('AWS::IAM::Role') as Resources;
+
+    expect(Object.keys(roles)).toHaveLength(4);
+    for (const role of Object.values(roles)) {
+      expect(role.DeletionPolicy).toBe('Retain');
+      expect(role.Properties?.['AssumeRolePolicyDocument']).toMatchObject({
+        Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { Service: 'lambda.amazonaws.com' } }],
+      });
+      expect(role.Properties?.['ManagedPolicyArns']).toBeUndefined();
+    }
+  });
+
+  it('run each function under its own role', () => {
+    const { stack } = synthStack();
+
+    expect(stack.consentFunction.fn.role).toBe(stack.roles.consent);
+    expect(stack.purgeFunction.fn.role).toBe(stack.roles.purge);
+  });
+});
+
+describe('HTTP API', () => {
+  it('has exactly the routes of API_ROUTES, each behind the JWT authorizer with its scopes', () => {
+    const { template } = synthStack();
+    const authorizer = logicalIdOf(template, 'AWS::ApiGatewayV2::Authorizer', {});
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route') as Resources).map((r) => r.Properties ?? {});
+
+    expect(routes.map((r) => r['RouteKey']).sort()).toEqual(API_ROUTES.map(routeKey).sort());
+    for (const route of API_ROUTES) {
+      const deployed = routes.find((r) => r['RouteKey'] === routeKey(route));
+      expect(deployed).toMatchObject({
+        AuthorizationType: 'JWT',
+        AuthorizerId: { Ref: authorizer },
+        AuthorizationScopes: [...route.scopes],
+      });
+    }
+  });
+
+  it('sends every route to the function API_ROUTES names, with payload format 2.0', () => {
+    const { stack, template } = synthStack();
+    const functionIds: Record<string, string> = { consent: idOf(stack.consentFunction.fn) };
+    const resources = template.toJSON()['Resources'] as Resources;
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route') as Resources).map((r) => r.Properties ?? {});
+
+    for (const route of API_ROUTES) {
+      const deployed = routes.find((r) => r['RouteKey'] === routeKey(route));
+      const target = deployed?.['Target'] as { 'Fn::Join': [string, [string, { Ref: string }]] };
+      const integration = resources[target['Fn::Join'][1][1].Ref]?.Properties;
+      expect(integration).toMatchObject({
+        IntegrationType: 'AWS_PROXY',
+        PayloadFormatVersion: '2.0',
+        IntegrationUri: { 'Fn::GetAtt': [functionIds[route.function], 'Arn'] },
+      });
+    }
+  });
+
+  it('takes the JWT issuer and audience from context', () => {
+    const { template } = synthStack({ oidcIssuer: 'https://idp.corp.example/oauth2/default', oidcAudience: 'api://consent, agent' });
+
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: 'https://idp.corp.example/oauth2/default', Audience: ['api://consent', 'agent'] },
+    });
+  });
+
+  it('logs access as JSON and throttles its default stage', () => {
+    const { template } = synthStack();
+    const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage') as Resources);
+
+    expect(stage).toHaveLength(1);
+    const props = stage[0]?.Properties as {
+      StageName: string;
+      AutoDeploy: boolean;
+      AccessLogSettings: { Format: string; DestinationArn: unknown };
+      DefaultRouteSettings: { ThrottlingRateLimit: number; ThrottlingBurstLimit: number };
+    };
+    expect(props.StageName).toBe('$default');
+    expect(props.AutoDeploy).toBe(true);
+    expect(JSON.parse(props.AccessLogSettings.Format)).toMatchObject({ requestId: '$context.requestId', routeKey: '$context.routeKey' });
+    expect(props.DefaultRouteSettings.ThrottlingRateLimit).toBeGreaterThan(0);
+    expect(props.DefaultRouteSettings.ThrottlingBurstLimit).toBeGreaterThan(0);
+  });
+
+  it('fails synth when a route names a function the stack does not build', () => {
+    const app = testApp();
+    const stack = new ConsentCaptureStack(app, 'ConsentCapture');
+
+    expect(
+      () =>
+        new HttpApi(stack, 'Extra', {
+          routes: [{ method: 'POST', path: '/v1/events', function: 'ingest', scopes: ['capture:write'] }],
+          handlers: { consent: stack.consentFunction.fn },
+          jwtIssuer: REQUIRED_CONTEXT.oidcIssuer,
+          jwtAudience: [REQUIRED_CONTEXT.oidcAudience],
+        }),
+    ).toThrow(/route "POST \/v1\/events" is served by the "ingest" function, which the stack does not build/);
+  });
+});
+
+describe('outputs', () => {
+  it('name the API URL, table, buckets, queue and every role ARN', () => {
+    const { template } = synthStack();
+
+    expect(Object.keys(template.toJSON()['Outputs'] as object)).toEqual(
+      expect.arrayContaining([
+        'ApiUrl',
+        'LedgerTableName',
+        'CapturesBucketName',
+        'ExportsBucketName',
+        'PurgeQueueUrl',
+        'IngestRoleArn',
+        'ConsentRoleArn',
+        'ExportRoleArn',
+        'PurgeRoleArn',
+      ]),
+    );
+  });
+});
