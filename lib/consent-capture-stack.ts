@@ -11,12 +11,13 @@ import { FunctionDefaults } from './constructs/function-defaults.js';
 import { FunctionRoles } from './constructs/function-roles.js';
 import { HttpApi } from './constructs/http-api.js';
 import { LedgerTable } from './constructs/ledger-table.js';
-import { PurgeQueue } from './constructs/purge-queue.js';
+import { JobQueue } from './constructs/job-queue.js';
 
 /** Handler entry files, by function. */
 const ENTRIES = {
   consent: fileURLToPath(new URL('../lambdas/consent/index.ts', import.meta.url)),
   purge: fileURLToPath(new URL('../lambdas/purge/index.ts', import.meta.url)),
+  keySync: fileURLToPath(new URL('../lambdas/key-sync/index.ts', import.meta.url)),
 } as const;
 
 /** The CDK context keys this stack reads, with their defaults where they have one. */
@@ -136,9 +137,11 @@ export class ConsentCaptureStack extends Stack {
   public readonly roles: FunctionRoles;
   public readonly ledger: LedgerTable;
   public readonly buckets: DataBuckets;
-  public readonly purgeQueue: PurgeQueue;
+  public readonly purgeQueue: JobQueue;
+  public readonly keySyncQueue: JobQueue;
   public readonly consentFunction: FunctionDefaults;
   public readonly purgeFunction: FunctionDefaults;
+  public readonly keySyncFunction: FunctionDefaults;
   public readonly httpApi: HttpApi;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
@@ -153,13 +156,16 @@ export class ConsentCaptureStack extends Stack {
     this.buckets = new DataBuckets(this, 'Buckets', { retentionDays: this.settings.retentionDays });
 
     const purgeTimeout = Duration.minutes(5);
-    this.purgeQueue = new PurgeQueue(this, 'PurgeQueue', { consumerTimeout: purgeTimeout });
+    this.purgeQueue = new JobQueue(this, 'PurgeQueue', { jobs: 'purge jobs', consumerTimeout: purgeTimeout });
+    const keySyncTimeout = Duration.seconds(30);
+    this.keySyncQueue = new JobQueue(this, 'KeySyncQueue', { jobs: 'key-policy sync jobs', consumerTimeout: keySyncTimeout });
 
     const table = this.ledger.table;
     table.grantReadWriteData(this.roles.consent);
     table.grantReadWriteData(this.roles.purge);
     table.grantReadData(this.roles.ingest);
     this.purgeQueue.queue.grantSendMessages(this.roles.consent);
+    this.keySyncQueue.queue.grantSendMessages(this.roles.consent);
     this.buckets.grantPurge(this.roles.purge);
 
     this.consentFunction = new FunctionDefaults(this, 'ConsentFunction', {
@@ -171,6 +177,7 @@ export class ConsentCaptureStack extends Stack {
       environment: {
         [ENV.ledgerTable]: table.tableName,
         [ENV.purgeQueueUrl]: this.purgeQueue.queue.queueUrl,
+        [ENV.keySyncQueueUrl]: this.keySyncQueue.queue.queueUrl,
         [ENV.ingestRoleArn]: this.roles.ingest.roleArn,
         [ENV.consentRoleArn]: this.roles.consent.roleArn,
         [ENV.exportRoleArn]: this.roles.export.roleArn,
@@ -195,6 +202,25 @@ export class ConsentCaptureStack extends Stack {
       },
     });
 
+    this.keySyncFunction = new FunctionDefaults(this, 'KeySyncFunction', {
+      entry: ENTRIES.keySync,
+      description: 'Writes an employee key policy that KMS throttled, from the newest consent ledger event.',
+      // The consent role: the only principal employee key policies let write them.
+      role: this.roles.consent,
+      // KMS allows a few PutKeyPolicy calls per second per account; a small batch and the queue's
+      // retries keep a storm of changes inside that quota instead of throttling every request.
+      invocation: { kind: 'queue', queue: this.keySyncQueue.queue, batchSize: 10, maxConcurrency: 2 },
+      timeout: keySyncTimeout,
+      environment: {
+        [ENV.ledgerTable]: table.tableName,
+        [ENV.ingestRoleArn]: this.roles.ingest.roleArn,
+        [ENV.consentRoleArn]: this.roles.consent.roleArn,
+        [ENV.exportRoleArn]: this.roles.export.roleArn,
+        [ENV.purgeRoleArn]: this.roles.purge.roleArn,
+        ...(this.settings.auditorRoleArn === undefined ? {} : { [ENV.auditorRoleArn]: this.settings.auditorRoleArn }),
+      },
+    });
+
     this.httpApi = new HttpApi(this, 'HttpApi', {
       routes: API_ROUTES,
       handlers: { consent: this.consentFunction.fn },
@@ -208,6 +234,7 @@ export class ConsentCaptureStack extends Stack {
     new CfnOutput(this, 'ExportsBucketName', { value: this.buckets.exports.bucketName });
     new CfnOutput(this, 'PurgeQueueUrl', { value: this.purgeQueue.queue.queueUrl });
     new CfnOutput(this, 'PurgeDeadLetterQueueUrl', { value: this.purgeQueue.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'KeySyncDeadLetterQueueUrl', { value: this.keySyncQueue.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'IngestRoleArn', { value: this.roles.ingest.roleArn });
     new CfnOutput(this, 'ConsentRoleArn', { value: this.roles.consent.roleArn });
     new CfnOutput(this, 'ExportRoleArn', { value: this.roles.export.roleArn });

@@ -3,17 +3,22 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { initialState, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
-import { ContentionError } from '../shared/errors.js';
+import { asDependencyError, ContentionError } from '../shared/errors.js';
 import { SequenceTakenError, type Ledger } from '../shared/ledger.js';
-import type { KeySteward } from './key-steward.js';
+import type { KeyPolicySync } from '../shared/key-policy-sync.js';
+import type { KeySteward } from '../shared/key-steward.js';
 import { NO_CHANGE, transition, type ConsentCommand } from './transitions.js';
 
 /** Appends lost to a concurrent writer are retried this often before answering 409 (retryable). */
 const MAX_APPEND_ATTEMPTS = 8;
-/** Policy convergence rounds; each re-reads the newest event after writing (see applyNewest). */
-const MAX_CONVERGE_ROUNDS = 5;
 
 export interface PurgeJob {
+  readonly employeeId: string;
+  readonly sequence: number;
+}
+
+/** Asks the key-sync worker to make an employee's key policy match the newest ledger event. */
+export interface KeySyncJob {
   readonly employeeId: string;
   readonly sequence: number;
 }
@@ -21,8 +26,10 @@ export interface PurgeJob {
 export interface ConsentServiceDeps {
   readonly ledger: Ledger;
   readonly steward: KeySteward;
+  readonly sync: KeyPolicySync;
   readonly sqs: SQSClient;
   readonly purgeQueueUrl: string;
+  readonly keySyncQueueUrl: string;
   readonly logger: Logger;
   readonly now?: () => Date;
 }
@@ -71,13 +78,30 @@ export class ConsentService {
         }
         throw error;
       }
-      const applied = await this.applyNewest(employeeId, state);
-      await ledger.writeState(applied);
+      await this.settle(state);
       if (decided.startsPurge) await this.queuePurge(state);
       logger.info('consent changed', { employeeId, kind: decided.kind, sequence: state.sequence });
       return state;
     }
     throw new ContentionError('too many concurrent changes to this consent; retry shortly');
+  }
+
+  /**
+   * Makes the key and the state cache match a recorded event. When KMS throttles (its
+   * PutKeyPolicy quota is a few requests per second per account, so a storm of changes exceeds
+   * it), the change is already recorded and ingest already honours it through the ledger; the
+   * key write is handed to the key-sync worker instead of failing the request.
+   */
+  private async settle(state: ConsentState): Promise<void> {
+    try {
+      const applied = await this.deps.sync.applyNewest(state.employeeId, state);
+      await this.deps.ledger.writeState(applied);
+    } catch (error) {
+      if (asDependencyError(error, 'KMS') === undefined) throw error;
+      this.deps.logger.warn('key policy write deferred to the key-sync queue', { employeeId: state.employeeId, sequence: state.sequence, cause: (error as Error).name });
+      const job: KeySyncJob = { employeeId: state.employeeId, sequence: state.sequence };
+      await this.deps.sqs.send(new SendMessageCommand({ QueueUrl: this.deps.keySyncQueueUrl, MessageBody: JSON.stringify(job) }));
+    }
   }
 
   /** A crash between append and state write left the cache (and maybe the key) behind: finish it. */
@@ -86,25 +110,9 @@ export class ConsentService {
     const cached = await this.deps.ledger.readState(latest.employeeId);
     if (cached !== undefined && cached.sequence >= latest.sequence) return;
     this.deps.logger.warn('repairing a change that did not finish', { employeeId: latest.employeeId, sequence: latest.sequence });
-    const applied = await this.applyNewest(latest.employeeId, latest);
+    const applied = await this.deps.sync.applyNewest(latest.employeeId, latest);
     await this.deps.ledger.writeState(applied);
     if (latest.status === 'purging') await this.queuePurge(latest);
-  }
-
-  /**
-   * Writes the key policy for `state`, then re-reads the newest event: if a concurrent change
-   * landed meanwhile, its policy might have been overwritten by ours, so write the newest again.
-   * The last writer always checks after its write, so the key converges on the newest event.
-   */
-  private async applyNewest(employeeId: string, state: ConsentState): Promise<ConsentState> {
-    let target = state;
-    for (let round = 0; round < MAX_CONVERGE_ROUNDS; round += 1) {
-      if (target.keyArn !== undefined) await this.deps.steward.applyPolicy(target.keyArn, target);
-      const newest = (await this.deps.ledger.latestEvent(employeeId))?.state;
-      if (newest === undefined || newest.sequence <= target.sequence) return target;
-      target = newest;
-    }
-    return target;
   }
 
   private async queuePurge(state: ConsentState): Promise<void> {

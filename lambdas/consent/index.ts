@@ -10,24 +10,22 @@ import { ID_PATTERN } from '../shared/ids.js';
 import { Ledger } from '../shared/ledger.js';
 import { createLogger } from '../shared/logger.js';
 import { ConsentService } from './consent-service.js';
-import { KeySteward } from './key-steward.js';
+import { KeyPolicySync } from '../shared/key-policy-sync.js';
+import { KeySteward, keyPolicyRolesFromEnv } from '../shared/key-steward.js';
 import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from './schemas.js';
 import type { ConsentCommand } from './transitions.js';
 
 const logger = createLogger('consent');
 const employeeIdClaim = optionalEnv(ENV.employeeIdClaim) ?? 'sub';
-const auditor = optionalEnv(ENV.auditorRoleArn);
+const ledger = new Ledger(documentClient(), requireEnv(ENV.ledgerTable));
+const steward = new KeySteward(kmsClient(), keyPolicyRolesFromEnv());
 const service = new ConsentService({
-  ledger: new Ledger(documentClient(), requireEnv(ENV.ledgerTable)),
-  steward: new KeySteward(kmsClient(), {
-    ingest: requireEnv(ENV.ingestRoleArn),
-    consent: requireEnv(ENV.consentRoleArn),
-    export: requireEnv(ENV.exportRoleArn),
-    purge: requireEnv(ENV.purgeRoleArn),
-    ...(auditor === undefined ? {} : { auditor }),
-  }),
+  ledger,
+  steward,
+  sync: new KeyPolicySync(ledger, steward),
   sqs: sqsClient(),
   purgeQueueUrl: requireEnv(ENV.purgeQueueUrl),
+  keySyncQueueUrl: requireEnv(ENV.keySyncQueueUrl),
   logger,
 });
 

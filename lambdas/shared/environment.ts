@@ -10,6 +10,8 @@ export const ENV = {
   exportsBucket: 'EXPORTS_BUCKET',
   /** SQS queue URL the consent function sends purge jobs to. */
   purgeQueueUrl: 'PURGE_QUEUE_URL',
+  /** SQS queue URL for key-policy sync jobs, used when KMS throttles a policy write (storms). */
+  keySyncQueueUrl: 'KEY_SYNC_QUEUE_URL',
   /** Role ARNs that employee key policies name. */
   ingestRoleArn: 'INGEST_ROLE_ARN',
   consentRoleArn: 'CONSENT_ROLE_ARN',

@@ -33,6 +33,8 @@ export type FunctionInvocation =
       readonly queue: sqs.IQueue;
       /** @default 1 */
       readonly batchSize?: number;
+      /** Most concurrent invocations the queue may drive (2-1000). @default - no limit */
+      readonly maxConcurrency?: number;
     }
   | { readonly kind: 'async' };
 
@@ -140,6 +142,7 @@ export class FunctionDefaults extends Construct {
       case 'queue':
         this.eventSource = new sources.SqsEventSource(props.invocation.queue, {
           batchSize: props.invocation.batchSize ?? 1,
+          ...(props.invocation.maxConcurrency === undefined ? {} : { maxConcurrency: props.invocation.maxConcurrency }),
           // The handler reports the messages that failed, so one bad job does not replay the batch.
           reportBatchItemFailures: true,
         });

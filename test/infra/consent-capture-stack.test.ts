@@ -19,12 +19,11 @@ function logicalIdOf(template: Template, type: string, props: Record<string, unk
   return ids[0] as string;
 }
 
-function functionEnvironment(template: Template, roleLogicalId: string): Record<string, unknown> {
-  const functions = Object.values(
-    template.findResources('AWS::Lambda::Function', { Properties: { Role: { 'Fn::GetAtt': [roleLogicalId, 'Arn'] } } }),
-  ) as Array<{ Properties: { Environment: { Variables: Record<string, unknown> } } }>;
-  expect(functions).toHaveLength(1);
-  return functions[0]?.Properties.Environment.Variables ?? {};
+function functionEnvironment(template: Template, fn: IConstruct): Record<string, unknown> {
+  const resources = template.toJSON()['Resources'] as Record<string, { Properties: { Environment: { Variables: Record<string, unknown> } } }>;
+  const resource = resources[idOf(fn)];
+  expect(resource).toBeDefined();
+  return resource?.Properties.Environment.Variables ?? {};
 }
 
 /** The logical id of an L2 construct's CloudFormation resource. */
@@ -198,12 +197,13 @@ describe('buckets', () => {
   });
 });
 
-describe('purge queue', () => {
+describe('job queues', () => {
   it('redrives to an encrypted DLQ after 5 receives, with SQS-managed encryption', () => {
     const { stack, template } = synthStack();
     const dlq = idOf(stack.purgeQueue.deadLetterQueue);
 
-    template.resourceCountIs('AWS::SQS::Queue', 2);
+    // Purge and key-sync, each with its DLQ.
+    template.resourceCountIs('AWS::SQS::Queue', 4);
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: 5 },
@@ -211,7 +211,7 @@ describe('purge queue', () => {
     template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, RedrivePolicy: Match.absent() });
   });
 
-  it('denies requests without TLS on both queues', () => {
+  it('denies requests without TLS on every queue', () => {
     const { template } = synthStack();
     const queues = Object.keys(template.findResources('AWS::SQS::Queue'));
 
@@ -244,7 +244,7 @@ describe('purge queue', () => {
     const queue = idOf(stack.purgeQueue.queue);
     const purgeFn = idOf(stack.purgeFunction.fn);
 
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::GetAtt': [queue, 'Arn'] },
       FunctionName: { Ref: purgeFn },
@@ -252,18 +252,33 @@ describe('purge queue', () => {
     });
   });
 
-  it('accepts messages from the consent role', () => {
+  it('feeds key-sync jobs to a key-sync function that runs as the consent role, at bounded concurrency', () => {
     const { stack, template } = synthStack();
-    const queue = idOf(stack.purgeQueue.queue);
+    const resources = template.toJSON()['Resources'] as Resources;
 
-    template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: roleId(stack, 'consent') }],
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Allow', Action: Match.arrayWith(['sqs:SendMessage']), Resource: { 'Fn::GetAtt': [queue, 'Arn'] } }),
-        ]),
-      },
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [idOf(stack.keySyncQueue.queue), 'Arn'] },
+      FunctionName: { Ref: idOf(stack.keySyncFunction.fn) },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 2 },
     });
+    expect(resources[idOf(stack.keySyncFunction.fn)]?.Properties?.['Role']).toEqual({ 'Fn::GetAtt': [roleId(stack, 'consent'), 'Arn'] });
+  });
+
+  it('accepts messages from the consent role, on both queues', () => {
+    const { stack, template } = synthStack();
+    const policies = Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId(stack, 'consent') }] } })) as Array<{
+      Properties: { PolicyDocument: { Statement: Array<{ Action: string | string[]; Resource: unknown }> } };
+    }>;
+
+    const sendTargets = policies
+      .flatMap((p) => p.Properties.PolicyDocument.Statement)
+      .filter((st) => [st.Action].flat().includes('sqs:SendMessage'))
+      .flatMap((st) => [st.Resource].flat());
+
+    expect(sendTargets).toEqual(
+      expect.arrayContaining([{ 'Fn::GetAtt': [idOf(stack.purgeQueue.queue), 'Arn'] }, { 'Fn::GetAtt': [idOf(stack.keySyncQueue.queue), 'Arn'] }]),
+    );
   });
 });
 
@@ -286,11 +301,12 @@ describe('functions', () => {
 
   it('give the consent function the ledger, the purge queue, every role ARN and the employee-id claim', () => {
     const { stack, template } = synthStack();
-    const env = functionEnvironment(template, roleId(stack, 'consent'));
+    const env = functionEnvironment(template, stack.consentFunction.fn);
 
     expect(env).toMatchObject({
       [ENV.ledgerTable]: { Ref: logicalIdOf(template, 'AWS::DynamoDB::Table', {}) },
       [ENV.purgeQueueUrl]: { Ref: idOf(stack.purgeQueue.queue) },
+      [ENV.keySyncQueueUrl]: { Ref: idOf(stack.keySyncQueue.queue) },
       [ENV.ingestRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'ingest'), 'Arn'] },
       [ENV.consentRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'consent'), 'Arn'] },
       [ENV.exportRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'export'), 'Arn'] },
@@ -303,7 +319,7 @@ describe('functions', () => {
   it('pass the auditor role ARN and a custom employee-id claim from context to the consent function', () => {
     const auditor = 'arn:aws:iam::123456789012:role/compliance-auditor';
     const { stack, template } = synthStack({ auditorRoleArn: auditor, employeeIdClaim: 'employee_id' });
-    const env = functionEnvironment(template, roleId(stack, 'consent'));
+    const env = functionEnvironment(template, stack.consentFunction.fn);
 
     expect(env[ENV.auditorRoleArn]).toBe(auditor);
     expect(env[ENV.employeeIdClaim]).toBe('employee_id');
@@ -311,7 +327,7 @@ describe('functions', () => {
 
   it('give the purge function the ledger, both buckets and the key deletion days from context', () => {
     const { stack, template } = synthStack({ keyDeletionDays: 21 });
-    const env = functionEnvironment(template, roleId(stack, 'purge'));
+    const env = functionEnvironment(template, stack.purgeFunction.fn);
 
     expect(env).toMatchObject({
       [ENV.ledgerTable]: { Ref: logicalIdOf(template, 'AWS::DynamoDB::Table', {}) },
@@ -324,7 +340,7 @@ describe('functions', () => {
   it('default the purge key deletion window to 7 days', () => {
     const { stack, template } = synthStack();
 
-    expect(functionEnvironment(template, roleId(stack, 'purge'))[ENV.keyDeletionDays]).toBe('7');
+    expect(functionEnvironment(template, stack.purgeFunction.fn)[ENV.keyDeletionDays]).toBe('7');
   });
 
   it('bundle the real consent and purge handlers with esbuild as ESM with source maps', () => {

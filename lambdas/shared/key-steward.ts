@@ -1,5 +1,5 @@
-// The consent role's dealings with employee keys: find or create the key, and make its policy
-// match the ledger. Only this module writes key policies.
+// The consent role's dealings with employee keys: find or create the key, and write its policy.
+// Only this module writes key policies; the consent and key-sync functions both use it.
 import {
   AlreadyExistsException,
   CreateAliasCommand,
@@ -10,8 +10,9 @@ import {
   PutKeyPolicyCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms';
-import { buildKeyPolicy, type KeyPolicyRoles } from '../shared/key-policy.js';
-import type { ConsentState } from '../shared/consent-state.js';
+import { buildKeyPolicy, type KeyPolicyRoles } from './key-policy.js';
+import type { ConsentState } from './consent-state.js';
+import { ENV, optionalEnv, requireEnv } from './environment.js';
 import { ALIAS_PREFIX, APP_TAG } from '../../lib/role-policies.js';
 
 export function aliasOf(employeeId: string): string {
@@ -79,4 +80,16 @@ export class KeySteward {
       throw error;
     }
   }
+}
+
+/** The roles key policies name, from the function's environment (read at module load). */
+export function keyPolicyRolesFromEnv(env: NodeJS.ProcessEnv = process.env): KeyPolicyRoles {
+  const auditor = optionalEnv(ENV.auditorRoleArn, env);
+  return {
+    ingest: requireEnv(ENV.ingestRoleArn, env),
+    consent: requireEnv(ENV.consentRoleArn, env),
+    export: requireEnv(ENV.exportRoleArn, env),
+    purge: requireEnv(ENV.purgeRoleArn, env),
+    ...(auditor === undefined ? {} : { auditor }),
+  };
 }

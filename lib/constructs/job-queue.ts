@@ -1,27 +1,29 @@
-// The queue of purge jobs (one message per employee to crypto-shred and erase) and its
-// dead-letter queue, so a purge that keeps failing is kept for an operator instead of lost.
+// A queue of worker jobs (purge, key-sync) and its dead-letter queue, so a job that keeps
+// failing is kept for an operator instead of lost.
 
 import { Duration } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledgeDeadLetterQueue } from './function-defaults.js';
 
-export interface PurgeQueueProps {
+export interface JobQueueProps {
+  /** What the jobs are, for the DLQ's nag acknowledgement, e.g. `purge jobs`. */
+  readonly jobs: string;
   /** Timeout of the function that consumes the queue; the visibility timeout is six times it. */
   readonly consumerTimeout: Duration;
   /** @default 5 */
   readonly maxReceiveCount?: number;
 }
 
-export class PurgeQueue extends Construct {
+export class JobQueue extends Construct {
   public readonly queue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
 
-  constructor(scope: Construct, id: string, props: PurgeQueueProps) {
+  constructor(scope: Construct, id: string, props: JobQueueProps) {
     super(scope, id);
     const maxReceiveCount = props.maxReceiveCount ?? 5;
     if (!Number.isInteger(maxReceiveCount) || maxReceiveCount < 1 || maxReceiveCount > 1000) {
-      throw new Error(`purge queue: maxReceiveCount must be an integer from 1 to 1000, got ${maxReceiveCount}`);
+      throw new Error(`${props.jobs} queue: maxReceiveCount must be an integer from 1 to 1000, got ${maxReceiveCount}`);
     }
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
@@ -29,7 +31,7 @@ export class PurgeQueue extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    acknowledgeDeadLetterQueue(this.deadLetterQueue, 'purge jobs that failed every attempt');
+    acknowledgeDeadLetterQueue(this.deadLetterQueue, `${props.jobs} that failed every attempt`);
 
     this.queue = new sqs.Queue(this, 'Queue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
