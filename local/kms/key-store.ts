@@ -49,6 +49,8 @@ export interface StoredAlias {
 export class KeyStore {
   private readonly keys = new Map<string, StoredKey>();
   private readonly aliases = new Map<string, StoredAlias>();
+  /** keyId → alias names, so a call's kms:ResourceAliases costs the same with 10 or 10,000 keys. */
+  private readonly aliasesByKey = new Map<string, Set<string>>();
   private readonly keyDir: string;
   private readonly aliasFile: string;
 
@@ -63,9 +65,7 @@ export class KeyStore {
       this.keys.set(key.keyId, key);
     }
     if (existsSync(this.aliasFile)) {
-      for (const alias of JSON.parse(readFileSync(this.aliasFile, 'utf8')) as StoredAlias[]) {
-        this.aliases.set(alias.aliasName, alias);
-      }
+      for (const alias of JSON.parse(readFileSync(this.aliasFile, 'utf8')) as StoredAlias[]) this.index(alias);
     }
   }
 
@@ -91,14 +91,9 @@ export class KeyStore {
   deleteKey(keyId: string): void {
     this.keys.delete(keyId);
     rmSync(join(this.keyDir, `${keyId}.json`), { force: true });
-    let changed = false;
-    for (const [name, alias] of this.aliases) {
-      if (alias.targetKeyId === keyId) {
-        this.aliases.delete(name);
-        changed = true;
-      }
-    }
-    if (changed) this.saveAliases();
+    const names = [...(this.aliasesByKey.get(keyId) ?? [])];
+    for (const name of names) this.unindex(name);
+    if (names.length > 0) this.saveAliases();
   }
 
   getAlias(aliasName: string): StoredAlias | undefined {
@@ -109,14 +104,33 @@ export class KeyStore {
     return [...this.aliases.values()];
   }
 
+  aliasNamesOf(keyId: string): string[] {
+    return [...(this.aliasesByKey.get(keyId) ?? [])];
+  }
+
   putAlias(alias: StoredAlias): void {
-    this.aliases.set(alias.aliasName, alias);
+    this.unindex(alias.aliasName);
+    this.index(alias);
     this.saveAliases();
   }
 
   deleteAlias(aliasName: string): void {
-    this.aliases.delete(aliasName);
+    this.unindex(aliasName);
     this.saveAliases();
+  }
+
+  private index(alias: StoredAlias): void {
+    this.aliases.set(alias.aliasName, alias);
+    const names = this.aliasesByKey.get(alias.targetKeyId) ?? new Set<string>();
+    names.add(alias.aliasName);
+    this.aliasesByKey.set(alias.targetKeyId, names);
+  }
+
+  private unindex(aliasName: string): void {
+    const alias = this.aliases.get(aliasName);
+    if (!alias) return;
+    this.aliases.delete(aliasName);
+    this.aliasesByKey.get(alias.targetKeyId)?.delete(aliasName);
   }
 
   private saveAliases(): void {

@@ -159,7 +159,6 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
       const ctx: OperationContext = { principal, identity, store, clock, trail: notes };
       const output = operation.handle(ctx, parsed.data);
       respond(res, requestId, 200, output);
-      writeTrail();
     } catch (error) {
       const exception =
         error instanceof KmsException
@@ -170,7 +169,10 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
       }
       respond(res, requestId, exception.httpStatus, { __type: exception.type, message: exception.message }, exception.type);
       writeTrail(exception);
+      return;
     }
+    // Outside the try: a trail failure after a sent response must not attempt a second response.
+    writeTrail();
 
     function writeTrail(exception?: KmsException): void {
       trail.write({
@@ -206,7 +208,11 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
     store,
     close: () =>
       new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
+        server.close((error) => {
+          trail.close();
+          if (error) reject(error);
+          else resolve();
+        });
         server.closeAllConnections();
       }),
   };

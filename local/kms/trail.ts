@@ -2,7 +2,7 @@
 // `<trailDir>/<account>_CloudTrail_<region>_<yyyymmdd>.jsonl`. Callers pass request parameters
 // that never include plaintext or key material; this module is the last line that checks it.
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from './clock.js';
 
@@ -44,6 +44,22 @@ export class CloudTrailWriter {
     mkdirSync(dir, { recursive: true });
   }
 
+  /** One open descriptor for the current day's file; written synchronously, so a record is on disk when a call returns. */
+  private file: { name: string; fd: number } | undefined;
+
+  close(): void {
+    if (this.file) closeSync(this.file.fd);
+    this.file = undefined;
+  }
+
+  private descriptorFor(name: string): number {
+    if (this.file?.name !== name) {
+      this.close();
+      this.file = { name, fd: openSync(join(this.dir, name), 'a') };
+    }
+    return this.file.fd;
+  }
+
   write(event: TrailEvent): void {
     const now = this.clock.now();
     for (const field of Object.keys(event.requestParameters ?? {})) {
@@ -71,6 +87,6 @@ export class CloudTrailWriter {
       eventCategory: 'Management',
     };
     const day = now.toISOString().slice(0, 10).replace(/-/g, '');
-    appendFileSync(join(this.dir, `${this.account}_CloudTrail_${this.region}_${day}.jsonl`), `${JSON.stringify(record)}\n`);
+    writeSync(this.descriptorFor(`${this.account}_CloudTrail_${this.region}_${day}.jsonl`), `${JSON.stringify(record)}\n`);
   }
 }

@@ -125,7 +125,7 @@ export function keyContext(ctx: OperationContext, resolved: ResolvedKey): Record
   context['kms:KeyManager'] = 'CUSTOMER';
   context['kms:MultiRegion'] = 'false';
   for (const tag of key.tags) context[`aws:ResourceTag/${tag.TagKey}`] = tag.TagValue;
-  const aliases = ctx.store.listAliases().filter((a) => a.targetKeyId === key.keyId).map((a) => a.aliasName);
+  const aliases = ctx.store.aliasNamesOf(key.keyId);
   if (aliases.length > 0) context['kms:ResourceAliases'] = aliases;
   if (resolved.requestAlias) context['kms:RequestAlias'] = resolved.requestAlias;
   return context;
