@@ -1,0 +1,395 @@
+// The whole local stack in one call: local KMS, DynamoDB, S3, the job queues, the functions (each
+// as its own principal) and the HTTP gateway. `npm start` (local/main.ts) and in-process tests both
+// use startLocalStack; it writes `.local/stack.json` once every service answers.
+import { existsSync, mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { API_ROUTES, type RouteFunction } from '../lib/api-routes.js';
+import { ENV } from '../lambdas/shared/environment.js';
+import { startLocalDynamoDb, type LocalDynamoDb } from './dynamodb.js';
+import { startLocalFunctions, type FunctionSpec, type LocalFunctions } from './functions.js';
+import { startLocalGateway, type LocalGateway } from './gateway.js';
+import { loadOrCreateIssuer, type LocalIssuer } from './issuer.js';
+import { AdjustableClock } from './kms/clock.js';
+import { kmsPaths, startLocalKms, type LocalKms } from './kms/server.js';
+import { loadOrCreateIdentity, type LocalIdentity, type PrincipalName } from './principals.js';
+import { startLocalQueues, type LocalQueues } from './queue.js';
+import { startLocalS3, type LocalS3 } from './s3.js';
+import { stackFileOf, writeStackFile, type StackFile } from './stack-file.js';
+
+/** Resource names of the local stack; in AWS the CDK app names them. */
+export const LOCAL_RESOURCES = {
+  buckets: { captures: 'consent-capture-captures', exports: 'consent-capture-exports' },
+  tables: { ledger: 'consent-capture-ledger' },
+  queues: { purge: 'consent-capture-purge', keySync: 'consent-capture-key-sync' },
+} as const;
+
+export type LocalFunctionName = 'consent' | 'ingest' | 'purge' | 'key-sync';
+
+/** Who may send to each queue (the CDK app's grantSendMessages), and which function consumes it. */
+const QUEUE_WIRING: readonly { name: string; senders: readonly PrincipalName[]; consumer: LocalFunctionName }[] = [
+  { name: LOCAL_RESOURCES.queues.purge, senders: ['consent', 'purge'], consumer: 'purge' },
+  // key-sync runs as the consent role, so that role covers its re-queueing too.
+  { name: LOCAL_RESOURCES.queues.keySync, senders: ['consent'], consumer: 'key-sync' },
+];
+
+export interface FunctionOverride {
+  /** Handler module, relative to the repository root or absolute. */
+  readonly entry?: string;
+  /** Variables to add or replace; `undefined` removes one (to test a missing variable). */
+  readonly environment?: Readonly<Record<string, string | undefined>>;
+  /** @default - the function's own timeout */
+  readonly timeoutMs?: number;
+}
+
+export interface LocalStackOptions {
+  /** The state directory, `.local` for `npm start`. */
+  readonly localDir: string;
+  /** API port. @default 3000 (0 picks a free port) */
+  readonly port?: number;
+  /** The local KMS's clock; tests move it. @default - a new AdjustableClock at wall-clock time */
+  readonly clock?: AdjustableClock;
+  /** Replaces functions' handler modules or environment (tests use fixtures). @default - the real handlers */
+  readonly functions?: Readonly<Partial<Record<LocalFunctionName, FunctionOverride>>>;
+  /** Delay before a failed queue message is delivered again. @default - 1 s doubling, at most 60 s */
+  readonly queueRetryDelayMs?: (receiveCount: number) => number;
+  /** Receives every line the functions log. @default - this process's stdout/stderr */
+  readonly onFunctionLog?: (functionName: string, stream: 'stdout' | 'stderr', line: string) => void;
+  /** Start-up progress lines (`local KMS… ok (120 ms)`). @default - none */
+  readonly onProgress?: (line: string) => void;
+  /** Request lines and internal faults (ids, counts, durations; never payloads). @default - none */
+  readonly onNote?: (line: string) => void;
+}
+
+/** `.local/stack.json`: the contract of DESIGN.md plus the issuer the gateway trusts. */
+export type LocalStackFile = StackFile & { readonly issuer: { readonly issuer: string; readonly audience: string } };
+
+export interface LocalStack {
+  readonly api: string;
+  readonly stackFile: LocalStackFile;
+  readonly stackFilePath: string;
+  readonly localDir: string;
+  readonly clock: AdjustableClock;
+  readonly identity: LocalIdentity;
+  readonly issuer: LocalIssuer;
+  /** Every endpoint, including the queue's (which stack.json does not carry). */
+  readonly endpoints: { readonly kms: string; readonly s3: string; readonly dynamodb: string; readonly sqs: string };
+  readonly queues: LocalQueues;
+  /** The functions running (a handler module that does not exist yet is skipped). */
+  readonly functions: readonly LocalFunctionName[];
+  /** Wall-clock milliseconds from the call to ready. */
+  readonly startupMs: number;
+  /** Invokes a function directly, bypassing the gateway. */
+  invoke(fn: LocalFunctionName, event: unknown): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+interface FunctionDefinition {
+  readonly entry: string;
+  readonly principal: PrincipalName;
+  readonly timeoutMs: number;
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+interface Wiring {
+  readonly identity: LocalIdentity;
+  readonly queues: LocalQueues;
+}
+
+/** Each function's handler, role and configuration: what the CDK app gives the same function in AWS. */
+function functionDefinitions({ identity, queues }: Wiring): Record<LocalFunctionName, FunctionDefinition> {
+  const p = identity.principals;
+  const { buckets, tables } = LOCAL_RESOURCES;
+  const keyPolicyRoles = {
+    [ENV.ingestRoleArn]: p.ingest.arn,
+    [ENV.consentRoleArn]: p.consent.arn,
+    [ENV.exportRoleArn]: p.export.arn,
+    [ENV.purgeRoleArn]: p.purge.arn,
+    [ENV.auditorRoleArn]: p.auditor.arn,
+  };
+  return {
+    consent: {
+      entry: 'lambdas/consent/index.ts',
+      principal: 'consent',
+      timeoutMs: 29_000,
+      environment: {
+        [ENV.ledgerTable]: tables.ledger,
+        [ENV.purgeQueueUrl]: queues.queueUrl(LOCAL_RESOURCES.queues.purge),
+        [ENV.keySyncQueueUrl]: queues.queueUrl(LOCAL_RESOURCES.queues.keySync),
+        ...keyPolicyRoles,
+        [ENV.employeeIdClaim]: 'sub',
+      },
+    },
+    ingest: {
+      entry: 'lambdas/ingest/index.ts',
+      principal: 'ingest',
+      timeoutMs: 29_000,
+      environment: {
+        [ENV.ledgerTable]: tables.ledger,
+        [ENV.capturesBucket]: buckets.captures,
+        [ENV.employeeIdClaim]: 'sub',
+      },
+    },
+    purge: {
+      entry: 'lambdas/purge/index.ts',
+      principal: 'purge',
+      timeoutMs: 300_000,
+      environment: {
+        [ENV.ledgerTable]: tables.ledger,
+        [ENV.capturesBucket]: buckets.captures,
+        [ENV.exportsBucket]: buckets.exports,
+        [ENV.keyDeletionDays]: '7',
+      },
+    },
+    'key-sync': {
+      entry: 'lambdas/key-sync/index.ts',
+      // Only the consent role may write employee key policies.
+      principal: 'consent',
+      timeoutMs: 60_000,
+      environment: {
+        [ENV.ledgerTable]: tables.ledger,
+        ...keyPolicyRoles,
+      },
+    },
+  };
+}
+
+const functionNameOf = (fn: string): string => `consent-capture-${fn}`;
+
+function runtimeEnvironment(identity: LocalIdentity, principal: PrincipalName, fn: string, endpoints: LocalStack['endpoints']): Record<string, string> {
+  const { accessKeyId, secretAccessKey } = identity.principals[principal];
+  return {
+    AWS_REGION: identity.region,
+    AWS_DEFAULT_REGION: identity.region,
+    AWS_ACCESS_KEY_ID: accessKeyId,
+    AWS_SECRET_ACCESS_KEY: secretAccessKey,
+    AWS_ENDPOINT_URL_KMS: endpoints.kms,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
+    AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    // s3rver: path-style addressing (read by our S3 client factory), and no streaming checksums
+    // (read by the SDK itself), which s3rver would store as part of the object.
+    S3_FORCE_PATH_STYLE: 'true',
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    // Nothing may leave 127.0.0.1: no instance metadata, no shared config or credentials files.
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    AWS_LAMBDA_FUNCTION_NAME: functionNameOf(fn),
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    POWERTOOLS_SERVICE_NAME: 'consent-capture',
+    POWERTOOLS_METRICS_NAMESPACE: 'consent-capture',
+    TZ: 'UTC',
+    NODE_ENV: 'production',
+  };
+}
+
+async function timed<T>(label: string, progress: (line: string) => void, start: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  try {
+    const value = await start();
+    progress(`${label}… ok (${Math.round(performance.now() - t0)} ms)`);
+    return value;
+  } catch (error) {
+    progress(`${label}… failed`);
+    throw error;
+  }
+}
+
+/**
+ * Resolves once the endpoint answers: an HTTP answer of any status, or for the KMS a TCP
+ * connection, because every HTTP request to the KMS (even a probe) is a CloudTrail record.
+ */
+async function answers(url: string, { http = true }: { http?: boolean } = {}): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      if (http) {
+        const response = await fetch(url, { method: 'GET', signal: AbortSignal.timeout(1_000) });
+        await response.arrayBuffer();
+      } else {
+        const { hostname, port } = new URL(url);
+        await new Promise<void>((resolve, reject) => {
+          const socket = connect({ host: hostname, port: Number(port) }, () => {
+            socket.end();
+            resolve();
+          });
+          socket.once('error', reject);
+        });
+      }
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${url} does not answer: ${error instanceof Error ? error.message : String(error)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const t0 = performance.now();
+  const progress = options.onProgress ?? (() => undefined);
+  const note = options.onNote ?? (() => undefined);
+  const localDir = resolve(options.localDir);
+  mkdirSync(localDir, { recursive: true, mode: 0o700 });
+  const clock = options.clock ?? new AdjustableClock();
+  const paths = kmsPaths(localDir);
+  const identity = loadOrCreateIdentity(paths.principalsFile);
+  const allCredentials = Object.values(identity.principals);
+  // What has started so far, closed in this order: no new requests, drain the queue, stop the
+  // workers, then the services they call.
+  const running: {
+    gateway?: LocalGateway;
+    queues?: LocalQueues;
+    functions?: LocalFunctions;
+    services: { close(): Promise<void> }[];
+  } = { services: [] };
+  const closeAll = async (): Promise<void> => {
+    const errors: unknown[] = [];
+    const attempt = async (part: { close(): Promise<void> } | undefined): Promise<void> => {
+      try {
+        await part?.close();
+      } catch (error) {
+        errors.push(error);
+      }
+    };
+    await attempt(running.gateway);
+    await attempt(running.queues);
+    await attempt(running.functions);
+    await Promise.all(running.services.map((service) => attempt(service)));
+    if (errors.length > 0) throw new AggregateError(errors, 'the local stack did not close cleanly');
+  };
+
+  try {
+    const started = await Promise.allSettled([
+      timed('starting local KMS', progress, () =>
+        startLocalKms({ stateDir: paths.stateDir, trailDir: paths.trailDir, identity, clock, onInternalError: (m) => note(`local-kms: ${m}`) }),
+      ),
+      timed('starting local DynamoDB', progress, () =>
+        startLocalDynamoDb({
+          dataDir: join(localDir, 'dynamodb'),
+          ledgerTable: LOCAL_RESOURCES.tables.ledger,
+          region: identity.region,
+          credentials: identity.principals.admin,
+        }),
+      ),
+      timed('starting local S3', progress, () =>
+        startLocalS3({ directory: join(localDir, 's3'), buckets: Object.values(LOCAL_RESOURCES.buckets), principals: allCredentials }),
+      ),
+      timed('starting local queue', progress, () =>
+        startLocalQueues({
+          queuesDir: join(localDir, 'queues'),
+          dlqDir: join(localDir, 'dlq'),
+          identity,
+          queues: QUEUE_WIRING.map(({ name, senders }) => ({
+            name,
+            senders,
+            readers: ['admin'],
+            ...(options.queueRetryDelayMs === undefined ? {} : { retryDelayMs: options.queueRetryDelayMs }),
+          })),
+          onNote: (m) => note(`local-queue: ${m}`),
+        }),
+      ),
+      timed('loading local token issuer', progress, () => loadOrCreateIssuer(localDir)),
+    ] as const);
+    const [kmsResult, dynamoResult, s3Result, queueResult, issuerResult] = started;
+    for (const result of [kmsResult, dynamoResult, s3Result]) if (result.status === 'fulfilled') running.services.push(result.value);
+    if (queueResult.status === 'fulfilled') running.queues = queueResult.value;
+    const failed = started.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    if (failed.length > 0) throw failed.length === 1 ? failed[0] : new AggregateError(failed, failed.map(String).join('\n'));
+    const kms = (kmsResult as PromiseFulfilledResult<LocalKms>).value;
+    const dynamodb = (dynamoResult as PromiseFulfilledResult<LocalDynamoDb>).value;
+    const s3 = (s3Result as PromiseFulfilledResult<LocalS3>).value;
+    const queues = (queueResult as PromiseFulfilledResult<LocalQueues>).value;
+    const issuer = (issuerResult as PromiseFulfilledResult<LocalIssuer>).value;
+    const endpoints = { kms: kms.url, s3: s3.url, dynamodb: dynamodb.url, sqs: queues.url };
+
+    // Functions: the real handlers, or the overrides tests give.
+    const definitions = functionDefinitions({ identity, queues });
+    const specs: FunctionSpec[] = [];
+    for (const [name, definition] of Object.entries(definitions) as [LocalFunctionName, FunctionDefinition][]) {
+      const override = options.functions?.[name];
+      const entry = override?.entry === undefined ? join(REPO_ROOT, definition.entry) : isAbsolute(override.entry) ? override.entry : join(REPO_ROOT, override.entry);
+      if (!existsSync(entry)) {
+        if (override?.entry !== undefined) throw new Error(`function ${name}: handler module ${entry} does not exist`);
+        const queue = QUEUE_WIRING.find((q) => q.consumer === name);
+        progress(`function ${name}: ${definition.entry} does not exist yet; ${queue ? `${queue.name} keeps its messages until it does` : 'its routes answer 501'}`);
+        continue;
+      }
+      const environment: Record<string, string> = { ...runtimeEnvironment(identity, definition.principal, name, endpoints), ...definition.environment };
+      for (const [key, value] of Object.entries(override?.environment ?? {})) {
+        if (value === undefined) delete environment[key];
+        else environment[key] = value;
+      }
+      specs.push({
+        name,
+        entry,
+        environment,
+        timeoutMs: override?.timeoutMs ?? definition.timeoutMs,
+        arn: `arn:aws:lambda:${identity.region}:${identity.account}:function:${functionNameOf(name)}`,
+      });
+    }
+    const functions: LocalFunctions = await timed(`starting functions (${specs.map((s) => s.name).join(', ') || 'none'})`, progress, () =>
+      startLocalFunctions({ functions: specs, ...(options.onFunctionLog === undefined ? {} : { onLog: options.onFunctionLog }) }),
+    );
+    running.functions = functions;
+    const available = new Set(functions.names as LocalFunctionName[]);
+    let ready = false;
+    // A queue whose worker is not built yet keeps its messages until a later start has it.
+    for (const { name, consumer } of QUEUE_WIRING) {
+      if (available.has(consumer)) queues.consume(name, (event) => functions.invoke(consumer, event));
+    }
+
+    const gateway: LocalGateway = await timed('starting API gateway', progress, () =>
+      startLocalGateway({
+        routes: API_ROUTES,
+        issuer,
+        account: identity.account,
+        port: options.port ?? 3000,
+        invoke: (fn, event) => functions.invoke(fn, event),
+        available: (fn: RouteFunction) => available.has(fn),
+        // The start-up probe below is not a request worth a line.
+        onNote: (line) => {
+          if (ready) note(line);
+        },
+      }),
+    );
+    running.gateway = gateway;
+
+    await Promise.all([answers(kms.url, { http: false }), ...[dynamodb.url, s3.url, queues.url, gateway.url].map((url) => answers(url))]);
+    const stackFile: LocalStackFile = {
+      ...stackFileOf(identity, {
+        api: gateway.url,
+        endpoints: { kms: kms.url, s3: s3.url, dynamodb: dynamodb.url },
+        trailDir: paths.trailDir,
+        buckets: { ...LOCAL_RESOURCES.buckets },
+        tables: { ...LOCAL_RESOURCES.tables },
+      }),
+      issuer: { issuer: issuer.issuer, audience: issuer.audience },
+    };
+    const stackFilePath = writeStackFile(localDir, stackFile);
+    ready = true;
+    let closing: Promise<void> | undefined;
+    return {
+      api: gateway.url,
+      stackFile,
+      stackFilePath,
+      localDir,
+      clock,
+      identity,
+      issuer,
+      endpoints,
+      queues,
+      functions: [...available],
+      startupMs: Math.round(performance.now() - t0),
+      invoke: (fn, event) => functions.invoke(fn, event),
+      close: () => (closing ??= closeAll()),
+    };
+  } catch (error) {
+    await closeAll().catch(() => undefined);
+    throw error;
+  }
+}
