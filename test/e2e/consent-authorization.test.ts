@@ -4,7 +4,7 @@ import { loadOrCreateIssuer } from '../../local/issuer.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NOTICE, startTestStack, type TestStack } from '../support/consent-api.js';
+import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
 
 let t: TestStack;
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 // Bad requests to the consent API: each gets a 4xx with a clear message, none a 5xx, none a write.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NOTICE, startTestStack, type TestStack } from '../support/consent-api.js';
+import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
 
 let t: TestStack;
 let token: string;

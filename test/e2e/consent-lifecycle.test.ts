@@ -5,7 +5,8 @@ import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildKeyPolicy } from '../../lambdas/shared/key-policy.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
-import { NOTICE, startTestStack, type TestStack } from '../support/consent-api.js';
+import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
+import { pollUntil } from '../support/local-stack.js';
 
 const MINUTE = 60_000;
 let t: TestStack;
@@ -35,16 +36,6 @@ async function keyPolicy(employeeId: string): Promise<unknown> {
 async function keyArnOf(employeeId: string): Promise<string> {
   const described = await t.kms('consent').send(new DescribeKeyCommand({ KeyId: `alias/consent-capture/${employeeId}` }));
   return described.KeyMetadata?.Arn ?? '';
-}
-
-async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe('the consent lifecycle of one employee', () => {
@@ -116,7 +107,10 @@ describe('the consent lifecycle of one employee', () => {
     // Act
     const response = await t.call('POST', '/v1/consent/revoke', { token: await manage(id), body: { erase: true } });
     const token = await manage(id);
-    const purged = await until(() => t.call('GET', '/v1/consent', { token }), (r) => r.body['status'] === 'purged');
+    const purged = await pollUntil(async () => {
+      const r = await t.call('GET', '/v1/consent', { token });
+      return r.body['status'] === 'purged' && r;
+    }, { timeoutMs: 20_000, what: 'the purge' });
 
     // Assert
     expect(response.status).toBe(200);
@@ -151,7 +145,10 @@ describe('offboarding', () => {
 
     // Act
     const response = await t.call('POST', '/v1/employees/e-leaver/offboard', { token: await t.token('hr-system', 'capture:offboard') });
-    const done = await until(() => t.ledger.latestEvent('e-leaver'), (e) => e?.kind === 'purged');
+    const done = await pollUntil(async () => {
+      const e = await t.ledger.latestEvent('e-leaver');
+      return e?.kind === 'purged' && e;
+    }, { timeoutMs: 20_000, what: 'the purge of e-leaver' });
 
     // Assert
     expect(response.status).toBe(202);
@@ -178,7 +175,10 @@ describe('offboarding', () => {
 
   it('erases an employee who never consented, recording it', async () => {
     const response = await t.call('POST', '/v1/employees/e-never/offboard', { token: await t.token('hr-system', 'capture:offboard') });
-    const done = await until(() => t.ledger.latestEvent('e-never'), (e) => e?.kind === 'purged');
+    const done = await pollUntil(async () => {
+      const e = await t.ledger.latestEvent('e-never');
+      return e?.kind === 'purged' && e;
+    }, { timeoutMs: 20_000, what: 'the purge of e-never' });
 
     expect(response.status).toBe(202);
     expect(done?.details).toMatchObject({ objectsDeleted: { captures: 0, exports: 0 } });

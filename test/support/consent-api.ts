@@ -1,17 +1,13 @@
-// Speaks to the local stack's HTTP API as agents and employees do, with real JWTs from the local
-// issuer, and gives SDK clients that act as the stack's principals.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { Ledger } from '../../lambdas/shared/ledger.js';
+// The consent API as employees, agents and HR use it, on top of the in-process local stack
+// (test/support/local-stack.ts): JSON calls with real JWTs, the ledger, and the roles that key
+// policies name.
+import type { KMSClient } from '@aws-sdk/client-kms';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { KeyPolicyRoles } from '../../lambdas/shared/key-policy.js';
-import { AdjustableClock } from '../../local/kms/clock.js';
+import { Ledger } from '../../lambdas/shared/ledger.js';
 import type { PrincipalName } from '../../local/principals.js';
-import { LOCAL_RESOURCES, startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack.js';
+import { LOCAL_RESOURCES } from '../../local/stack.js';
+import { startTestStack as startLocalTestStack, type TestStack as LocalTestStack, type TestStackOptions } from './local-stack.js';
 
 export interface ApiResponse {
   readonly status: number;
@@ -19,68 +15,52 @@ export interface ApiResponse {
   readonly body: Record<string, unknown> & { error?: string; message?: string; details?: { path: string; message: string }[] };
 }
 
-export interface TestStack {
-  readonly stack: LocalStack;
-  readonly clock: AdjustableClock;
+export interface ConsentTestStack {
+  readonly local: LocalTestStack;
+  readonly stack: LocalTestStack['stack'];
+  readonly clock: LocalTestStack['clock'];
   readonly roles: KeyPolicyRoles;
+  /** The ledger, read as the admin principal. */
   readonly ledger: Ledger;
+  /** S3 as the admin principal (local S3 enforces no policy). */
   readonly s3: S3Client;
+  /** One cached client per principal. */
   kms(name: PrincipalName): KMSClient;
   token(employeeId: string, scope: string, ttlSeconds?: number): Promise<string>;
+  /** `body` is sent as JSON; `rawBody` as it is. The answer's body is parsed as JSON. */
   call(method: string, path: string, options?: { token?: string; body?: unknown; rawBody?: string }): Promise<ApiResponse>;
   close(): Promise<void>;
 }
 
-export async function startTestStack(options: Partial<LocalStackOptions> = {}): Promise<TestStack> {
-  const localDir = mkdtempSync(join(tmpdir(), 'cc-stack-'));
-  const clock = options.clock ?? new AdjustableClock();
-  const stack = await startLocalStack({ localDir, port: 0, clock, onFunctionLog: () => undefined, ...options });
-  const { identity } = stack;
-  const p = identity.principals;
-  const credentials = (name: PrincipalName) => ({ accessKeyId: p[name].accessKeyId, secretAccessKey: p[name].secretAccessKey });
-  const clients: { destroy(): void }[] = [];
+export async function startTestStack(options: TestStackOptions = {}): Promise<ConsentTestStack> {
+  const local = await startLocalTestStack(options);
+  const p = local.stack.identity.principals;
   const kmsClients = new Map<PrincipalName, KMSClient>();
-  const dynamo = new DynamoDBClient({ endpoint: stack.endpoints.dynamodb, region: identity.region, credentials: credentials('admin') });
-  const s3 = new S3Client({
-    endpoint: stack.endpoints.s3,
-    region: identity.region,
-    credentials: credentials('admin'),
-    forcePathStyle: true,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-  });
-  clients.push(dynamo, s3);
   return {
-    stack,
-    clock,
+    local,
+    stack: local.stack,
+    clock: local.clock,
     roles: { ingest: p.ingest.arn, consent: p.consent.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn },
-    ledger: new Ledger(DynamoDBDocumentClient.from(dynamo), LOCAL_RESOURCES.tables.ledger),
-    s3,
+    ledger: new Ledger(local.documents('admin'), LOCAL_RESOURCES.tables.ledger),
+    s3: local.s3('admin'),
     kms(name) {
       let client = kmsClients.get(name);
       if (!client) {
-        client = new KMSClient({ endpoint: stack.endpoints.kms, region: identity.region, credentials: credentials(name), maxAttempts: 1 });
+        client = local.kms(name);
         kmsClients.set(name, client);
-        clients.push(client);
       }
       return client;
     },
-    token: (employeeId, scope, ttlSeconds) => stack.issuer.mint({ subject: employeeId, scope, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) }),
+    token: (employeeId, scope, ttlSeconds) => local.token(employeeId, scope, ttlSeconds),
     async call(method, path, { token, body, rawBody } = {}) {
-      const response = await fetch(`${stack.api}${path}`, {
-        method,
-        headers: { ...(token === undefined ? {} : { authorization: `Bearer ${token}` }), ...(body !== undefined || rawBody !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(rawBody !== undefined ? { body: rawBody } : body !== undefined ? { body: JSON.stringify(body) } : {}),
+      const sent = rawBody ?? (body === undefined ? undefined : JSON.stringify(body));
+      const response = await local.request(method, path, {
+        ...(token === undefined ? {} : { token }),
+        ...(sent === undefined ? {} : { body: sent, headers: { 'content-type': 'application/json' } }),
       });
-      const text = await response.text();
-      let parsed: ApiResponse['body'] = {};
-      if (text !== '') parsed = JSON.parse(text) as ApiResponse['body'];
-      return { status: response.status, headers: response.headers, body: parsed };
+      return { status: response.status, headers: response.headers, body: response.text === '' ? {} : response.json() };
     },
-    async close() {
-      for (const client of clients) client.destroy();
-      await stack.close();
-      rmSync(localDir, { recursive: true, force: true });
-    },
+    close: () => local.close(),
   };
 }
 
