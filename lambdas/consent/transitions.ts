@@ -42,6 +42,8 @@ export function transition(current: ConsentState, command: ConsentCommand, now: 
     if (CLOSED.has(state.status)) return NO_CHANGE;
     return next('offboarded', { status: 'purging', scopes: [] }, { actor: 'offboarding', startsPurge: true });
   }
+  // Withdrawing from an erased consent is already done; the caller re-queues an unfinished purge.
+  if (command.type === 'revoke' && CLOSED.has(state.status)) return NO_CHANGE;
   if (CLOSED.has(state.status)) {
     throw new ConflictError(`this employee's data has been erased (status ${state.status}); consent is closed`, 'consent-closed');
   }

@@ -107,6 +107,16 @@ describe('revoke and offboard', () => {
   it.each(['purging', 'purged'] as const)('treats offboarding a %s employee as no change', (status) => {
     expect(transition(state({ status }), { type: 'offboard' }, NOW)).toBe(NO_CHANGE);
   });
+
+  it.each(['purging', 'purged'] as const)('treats any revoke of a %s employee as no change', (status) => {
+    expect(transition(state({ status }), { type: 'revoke', erase: true }, NOW)).toBe(NO_CHANGE);
+    expect(transition(state({ status }), { type: 'revoke', erase: false }, NOW)).toBe(NO_CHANGE);
+  });
+
+  it.each(['purging', 'purged'] as const)('refuses pause and resume once %s', (status) => {
+    expect(() => transition(state({ status }), { type: 'pause', until: LATER(HOUR) }, NOW)).toThrow(/consent is closed/);
+    expect(() => transition(state({ status }), { type: 'resume' }, NOW)).toThrow(/consent is closed/);
+  });
 });
 
 describe('effective state', () => {
