@@ -24,6 +24,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   { method: 'POST', path: '/v1/consent/revoke', function: 'consent', scopes: ['consent:manage'] },
   { method: 'GET', path: '/v1/consent/history', function: 'consent', scopes: ['consent:manage'] },
   { method: 'POST', path: '/v1/employees/{employeeId}/offboard', function: 'consent', scopes: ['capture:offboard'] },
+  { method: 'POST', path: '/v1/events', function: 'ingest', scopes: ['capture:write'] },
 ];
 
 /** `METHOD /path` as API Gateway v2 writes a route key. */

@@ -13,8 +13,8 @@ type DynaliteFactory = (options: { path?: string; createTableMs?: number; delete
 export interface LocalDynamoDbOptions {
   /** LevelDB directory, e.g. `.local/dynamodb`. */
   readonly dataDir: string;
-  /** Table holding the consent ledger (pk/sk strings). */
-  readonly ledgerTable: string;
+  /** Tables to create if absent, each keyed by `pk`/`sk` strings as in the CDK app: the consent ledger and the ingest batch claims. */
+  readonly tables: readonly string[];
   readonly region: string;
   /** Credentials used to create the table. dynalite does not check signatures, but the SDK needs some. */
   readonly credentials: PrincipalCredentials;
@@ -44,7 +44,7 @@ export async function startLocalDynamoDb(options: LocalDynamoDbOptions): Promise
       server.closeAllConnections();
     });
   try {
-    await ensureLedgerTable(url, options);
+    for (const table of options.tables) await ensureTable(url, table, options);
   } catch (error) {
     await close().catch(() => undefined);
     throw error;
@@ -52,19 +52,19 @@ export async function startLocalDynamoDb(options: LocalDynamoDbOptions): Promise
   return { url, close };
 }
 
-async function ensureLedgerTable(endpoint: string, options: LocalDynamoDbOptions): Promise<void> {
+async function ensureTable(endpoint: string, table: string, options: LocalDynamoDbOptions): Promise<void> {
   const { accessKeyId, secretAccessKey } = options.credentials;
   const client = new DynamoDBClient({ endpoint, region: options.region, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 2 });
   try {
     try {
-      await client.send(new DescribeTableCommand({ TableName: options.ledgerTable }));
+      await client.send(new DescribeTableCommand({ TableName: table }));
       return;
     } catch (error) {
       if (!(error instanceof ResourceNotFoundException)) throw error;
     }
     await client.send(
       new CreateTableCommand({
-        TableName: options.ledgerTable,
+        TableName: table,
         AttributeDefinitions: [
           { AttributeName: 'pk', AttributeType: 'S' },
           { AttributeName: 'sk', AttributeType: 'S' },
@@ -77,7 +77,7 @@ async function ensureLedgerTable(endpoint: string, options: LocalDynamoDbOptions
       }),
     );
     // CONVENTIONS: dynalite answers CreateTable before the table is ACTIVE.
-    await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.2 }, { TableName: options.ledgerTable });
+    await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.2 }, { TableName: table });
   } finally {
     client.destroy();
   }

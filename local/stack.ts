@@ -21,7 +21,7 @@ import { stackFileOf, writeStackFile, type StackFile } from './stack-file.js';
 /** Resource names of the local stack; in AWS the CDK app names them. */
 export const LOCAL_RESOURCES = {
   buckets: { captures: 'consent-capture-captures', exports: 'consent-capture-exports' },
-  tables: { ledger: 'consent-capture-ledger' },
+  tables: { ledger: 'consent-capture-ledger', batches: 'consent-capture-batches' },
   queues: { purge: 'consent-capture-purge', keySync: 'consent-capture-key-sync' },
 } as const;
 
@@ -129,6 +129,7 @@ function functionDefinitions({ identity, queues }: Wiring): Record<LocalFunction
       timeoutMs: 29_000,
       environment: {
         [ENV.ledgerTable]: tables.ledger,
+        [ENV.batchesTable]: tables.batches,
         [ENV.capturesBucket]: buckets.captures,
         [ENV.employeeIdClaim]: 'sub',
       },
@@ -271,7 +272,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       timed('starting local DynamoDB', progress, () =>
         startLocalDynamoDb({
           dataDir: join(localDir, 'dynamodb'),
-          ledgerTable: LOCAL_RESOURCES.tables.ledger,
+          tables: [LOCAL_RESOURCES.tables.ledger, LOCAL_RESOURCES.tables.batches],
           region: identity.region,
           credentials: identity.principals.admin,
         }),

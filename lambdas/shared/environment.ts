@@ -4,6 +4,8 @@
 export const ENV = {
   /** DynamoDB table holding the consent ledger (pk = employeeId, sk = "event#…" | "state"). */
   ledgerTable: 'LEDGER_TABLE',
+  /** DynamoDB table of ingest batch claims (pk = employeeId, sk = batchId), for idempotency. */
+  batchesTable: 'BATCHES_TABLE',
   /** S3 bucket for ciphertext captures. */
   capturesBucket: 'CAPTURES_BUCKET',
   /** S3 bucket for export files. */

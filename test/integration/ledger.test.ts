@@ -19,7 +19,7 @@ let client: DynamoDBClient;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cc-ledger-'));
-  dynamo = await startLocalDynamoDb({ dataDir: dir, ledgerTable: TABLE, region: 'us-east-1', credentials: CREDS });
+  dynamo = await startLocalDynamoDb({ dataDir: dir, tables: [TABLE], region: 'us-east-1', credentials: CREDS });
   client = new DynamoDBClient({ endpoint: dynamo.url, region: 'us-east-1', credentials: CREDS });
   ledger = new Ledger(DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }), TABLE);
 });

@@ -315,7 +315,7 @@ describe('local stack', () => {
       expect(env).toEqual({
         accessKeyId: t.stackFile.principals.consent.accessKeyId,
         region: 'us-east-1',
-        ledgerTable: LOCAL_RESOURCES.tables.ledger,
+        tables: [LOCAL_RESOURCES.tables.ledger],
         queueUrl: t.stack.queues.queueUrl(PURGE_QUEUE),
         kmsEndpoint: t.stackFile.endpoints.kms,
         s3ForcePathStyle: 'true',

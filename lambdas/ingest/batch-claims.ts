@@ -1,0 +1,81 @@
+// Idempotency of POST /v1/events: each (employee, batchId) is claimed with a conditional write
+// before anything is stored. A claim is a lease: if its holder dies, it lapses and a retry
+// takes over; once the batch is stored the claim records the result for later duplicates.
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/** Longer than the ingest function's timeout, so a live holder never loses its lease. */
+export const LEASE_MS = 60_000;
+/** Stored results outlive the 7-day `ts` window, after which a replay is refused anyway. */
+const RESULT_TTL_SECONDS = 8 * 24 * 3600;
+
+export interface BatchResult {
+  readonly stored: Readonly<Record<string, number>>;
+  readonly refused: Readonly<Record<string, string>>;
+  readonly redacted: number;
+}
+
+export type Claim = { readonly outcome: 'claimed' } | { readonly outcome: 'done'; readonly result: BatchResult } | { readonly outcome: 'in-progress' };
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
+}
+
+export class BatchClaims {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  /** Claims the batch unless it is done or leased by a live request. */
+  async claim(employeeId: string, batchId: string, now: Date, attempt = 1): Promise<Claim> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: employeeId, sk: batchId, status: 'in-progress', leaseUntil: now.getTime() + LEASE_MS, expiresAt: Math.floor(now.getTime() / 1000) + RESULT_TTL_SECONDS },
+          ConditionExpression: 'attribute_not_exists(sk) OR (#status = :inProgress AND leaseUntil < :now)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':inProgress': 'in-progress', ':now': now.getTime() },
+        }),
+      );
+      return { outcome: 'claimed' };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    // Read the claim that won (ReturnValuesOnConditionCheckFailure would save this read, but
+    // local DynamoDB does not implement it).
+    const existing = (await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: employeeId, sk: batchId }, ConsistentRead: true }))).Item;
+    if (existing?.['status'] === 'done') return { outcome: 'done', result: existing['result'] as BatchResult };
+    // Released between our write and our read: try once more, then let the agent retry.
+    if (existing === undefined && attempt < 2) return this.claim(employeeId, batchId, now, attempt + 1);
+    return { outcome: 'in-progress' };
+  }
+
+  async complete(employeeId: string, batchId: string, result: BatchResult): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: employeeId, sk: batchId },
+        UpdateExpression: 'SET #status = :done, #result = :result REMOVE leaseUntil',
+        ExpressionAttributeNames: { '#status': 'status', '#result': 'result' },
+        ExpressionAttributeValues: { ':done': 'done', ':result': result },
+      }),
+    );
+  }
+
+  /** Gives the batch up, so the agent's retry is judged afresh (after a fault, or when nothing was stored). */
+  async release(employeeId: string, batchId: string): Promise<void> {
+    await this.db.send(
+      new DeleteCommand({
+        TableName: this.table,
+        Key: { pk: employeeId, sk: batchId },
+        ConditionExpression: '#status = :inProgress',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':inProgress': 'in-progress' },
+      }),
+    ).catch((error: unknown) => {
+      if (!isConditionFailure(error)) throw error;
+    });
+  }
+}

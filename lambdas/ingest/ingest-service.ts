@@ -1,0 +1,133 @@
+// Stores a capture batch: claim it (idempotency), read the newest consent event once, redact,
+// then for each scope ask KMS for a fresh data key and store ciphertext. KMS decides: a scope
+// whose GenerateDataKey is denied is refused, whatever the ledger said.
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { KeyringNode } from '@aws-crypto/client-node';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Scope } from '../shared/consent-model.js';
+import { effectiveState, initialState, type ConsentState } from '../shared/consent-state.js';
+import { ApiError } from '../shared/errors.js';
+import type { Ledger } from '../shared/ledger.js';
+import type { BatchClaims, BatchResult } from './batch-claims.js';
+import { redactEvents } from './redaction.js';
+import { groupByScope, type CaptureBatch, type CaptureEvent } from './schemas.js';
+import { objectKey, OBJECT_CONTENT_TYPE, seal, serialise } from './sealing.js';
+
+export type RefusalReason = 'consent-not-active' | 'paused' | 'scope-not-consented';
+
+export type IngestOutcome =
+  | { readonly kind: 'stored'; readonly result: BatchResult }
+  | { readonly kind: 'refused'; readonly result: BatchResult }
+  | { readonly kind: 'duplicate' };
+
+export class BatchInProgressError extends ApiError {
+  override readonly name = 'BatchInProgressError';
+  readonly status = 409;
+  readonly code = 'batch-in-progress';
+  override readonly retryAfterSeconds = 2;
+}
+
+export interface IngestDeps {
+  readonly ledger: Ledger;
+  readonly claims: BatchClaims;
+  readonly s3: S3Client;
+  readonly bucket: string;
+  /** A KMS keyring whose generator is the employee's key, signing as the ingest role. */
+  readonly keyringFor: (keyArn: string) => KeyringNode;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}
+
+/** KMS refused the data key: the key policy does not allow this capture now. */
+export function isAccessDenied(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e.name === 'AccessDeniedException' || e.name === 'DisabledException' || e.name === 'KMSInvalidStateException' || e.name === 'NotFoundException') return true;
+  }
+  return false;
+}
+
+function refusalFor(state: ConsentState, scope: Scope): RefusalReason | undefined {
+  if (state.status === 'paused') return 'paused';
+  if (state.status !== 'active') return 'consent-not-active';
+  return state.scopes.includes(scope) ? undefined : 'scope-not-consented';
+}
+
+export class IngestService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: IngestDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async ingest(employeeId: string, batch: CaptureBatch): Promise<IngestOutcome> {
+    const { claims } = this.deps;
+    const claim = await claims.claim(employeeId, batch.batchId, this.now());
+    if (claim.outcome === 'done') return { kind: 'duplicate' };
+    if (claim.outcome === 'in-progress') throw new BatchInProgressError('this batch is being stored by another request; retry with the same batchId');
+    try {
+      const result = await this.store(employeeId, batch);
+      if (Object.keys(result.stored).length === 0 && Object.keys(result.refused).length > 0) {
+        // Nothing stored: let a later retry (after a resume, say) be judged afresh.
+        await claims.release(employeeId, batch.batchId);
+        return { kind: 'refused', result };
+      }
+      await claims.complete(employeeId, batch.batchId, result);
+      return { kind: 'stored', result };
+    } catch (error) {
+      await claims.release(employeeId, batch.batchId).catch((releaseError: unknown) => {
+        // The lease lapses by itself; the original error is the one to report.
+        this.deps.logger.warn('could not release a batch claim', { employeeId, batchId: batch.batchId, cause: (releaseError as Error).name });
+      });
+      throw error;
+    }
+  }
+
+  private async store(employeeId: string, batch: CaptureBatch): Promise<BatchResult> {
+    const latest = await this.deps.ledger.latestEvent(employeeId);
+    const state = effectiveState(latest?.state ?? initialState(employeeId, this.now().toISOString()), this.now());
+    const redaction = redactEvents(batch.events);
+    const stored: Record<string, number> = {};
+    const refused: Record<string, string> = {};
+    await Promise.all(
+      [...groupByScope(redaction.events)].map(async ([scope, events]) => {
+        const reason = refusalFor(state, scope);
+        if (reason !== undefined || state.keyArn === undefined) {
+          refused[scope] = reason ?? 'consent-not-active';
+          return;
+        }
+        if (await this.storeScope(employeeId, scope, batch.batchId, events, state.keyArn)) stored[scope] = events.length;
+        else refused[scope] = 'consent-not-active';
+      }),
+    );
+    this.deps.logger.info('batch processed', {
+      employeeId,
+      batchId: batch.batchId,
+      events: batch.events.length,
+      stored,
+      refused,
+      redacted: redaction.redactions,
+    });
+    return { stored, refused, redacted: redaction.redactions };
+  }
+
+  /** False when KMS refuses the data key. */
+  private async storeScope(employeeId: string, scope: Scope, batchId: string, events: readonly CaptureEvent[], keyArn: string): Promise<boolean> {
+    let ciphertext: Buffer;
+    try {
+      ciphertext = await seal(this.deps.keyringFor(keyArn), await serialise(events), { employeeId, scope, batchId });
+    } catch (error) {
+      if (isAccessDenied(error)) return false;
+      throw error;
+    }
+    await this.deps.s3.send(
+      new PutObjectCommand({
+        Bucket: this.deps.bucket,
+        Key: objectKey(employeeId, scope, batchId, events),
+        Body: ciphertext,
+        ContentType: OBJECT_CONTENT_TYPE,
+        Metadata: { format: 'jsonl+gzip', events: String(events.length) },
+      }),
+    );
+    return true;
+  }
+}

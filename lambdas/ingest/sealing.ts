@@ -1,0 +1,45 @@
+// Turns one scope's events into the stored object: JSON Lines, gzip, then the AWS Encryption SDK
+// (committing, non-signing suite) under a fresh data key from the employee's KMS key. The data
+// key is never cached: each batch and scope asks KMS again, so a revocation binds at once.
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, type KeyringNode } from '@aws-crypto/client-node';
+import type { Scope } from '../shared/consent-model.js';
+import type { CaptureEvent } from './schemas.js';
+
+const gzipAsync = promisify(gzip);
+const { encrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
+
+/**
+ * The non-signing committing suite: key commitment protects against a ciphertext that decrypts
+ * to different plaintexts under different keys; a signature would add an `aws-crypto-public-key`
+ * context pair, which the key policy forbids, and would prove only that some ingest wrote it.
+ */
+export const ALGORITHM_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
+/** Measured by bench/ingest; see docs/encryption.md. */
+export const FRAME_LENGTH = 64 * 1024;
+export const OBJECT_CONTENT_TYPE = 'application/vnd.aws-encryption-sdk';
+
+export interface EncryptionContext {
+  readonly employeeId: string;
+  readonly scope: Scope;
+  readonly batchId: string;
+  readonly [key: string]: string;
+}
+
+export async function serialise(events: readonly CaptureEvent[]): Promise<Buffer> {
+  const lines = events.map((event) => JSON.stringify(event)).join('\n');
+  return gzipAsync(Buffer.from(`${lines}\n`, 'utf8'));
+}
+
+export async function seal(keyring: KeyringNode, compressed: Buffer, context: EncryptionContext): Promise<Buffer> {
+  const { result } = await encrypt(keyring, compressed, { encryptionContext: context, suiteId: ALGORITHM_SUITE, frameLength: FRAME_LENGTH });
+  return result;
+}
+
+/** `captures/{employeeId}/{scope}/{yyyy}/{mm}/{dd}/{batchId}`, dated by the scope's first event, so a retry writes the same key. */
+export function objectKey(employeeId: string, scope: Scope, batchId: string, events: readonly CaptureEvent[]): string {
+  const first = Math.min(...events.map((e) => e.ts));
+  const day = new Date(first).toISOString().slice(0, 10).replace(/-/g, '/');
+  return `captures/${employeeId}/${scope}/${day}/${batchId}`;
+}

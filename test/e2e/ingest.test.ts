@@ -1,0 +1,144 @@
+// POST /v1/events against the local stack: what consent and KMS allow is stored as ciphertext,
+// the rest is refused; duplicates are answered, not stored twice; the export role can read it back.
+import { KMS, CreateGrantCommand, RetireGrantCommand } from '@aws-sdk/client-kms';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { buildClient, CommitmentPolicy, getClient, KmsKeyringNode } from '@aws-crypto/client-node';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_RESOURCES } from '../../local/stack.js';
+import { captureBatch } from '../support/capture-batches.js';
+import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
+
+const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
+const { captures } = LOCAL_RESOURCES.buckets;
+let t: TestStack;
+beforeAll(async () => {
+  t = await startTestStack();
+}, 60_000);
+afterAll(async () => {
+  await t.close();
+});
+
+async function keysUnder(prefix: string): Promise<string[]> {
+  const listed = await t.s3.send(new ListObjectsV2Command({ Bucket: captures, Prefix: prefix }));
+  return (listed.Contents ?? []).map((o) => o.Key ?? '');
+}
+
+async function grant(id: string, scopes: string[]): Promise<void> {
+  const response = await t.call('POST', '/v1/consent', { token: await t.token(id, 'consent:manage'), body: { scopes, ...NOTICE } });
+  expect(response.status).toBe(200);
+}
+
+describe('POST /v1/events', () => {
+  it('stores consented scopes as ciphertext and refuses the rest, per scope', async () => {
+    // Arrange
+    await grant('e-ing', ['keystrokes', 'clicks']);
+    const batch = captureBatch({ marker: 'MARKER-ing-1' });
+
+    // Act
+    const response = await t.call('POST', '/v1/events', { token: await t.token('e-ing', 'capture:write'), body: batch });
+
+    // Assert
+    expect(response.status).toBe(202);
+    expect(response.body).toEqual({ batchId: batch.batchId, stored: { keystrokes: 2, clicks: 2 }, refused: { 'app-focus': 'scope-not-consented' }, redacted: 0 });
+    const keys = await keysUnder('captures/e-ing/');
+    expect(keys.sort()).toEqual(
+      [expect.stringMatching(new RegExp(`^captures/e-ing/clicks/\\d{4}/\\d{2}/\\d{2}/${batch.batchId}$`)), expect.stringMatching(new RegExp(`^captures/e-ing/keystrokes/\\d{4}/\\d{2}/\\d{2}/${batch.batchId}$`))],
+    );
+    for (const key of keys) {
+      const object = await t.s3.send(new GetObjectCommand({ Bucket: captures, Key: key }));
+      const bytes = Buffer.from(await object.Body!.transformToByteArray());
+      expect(bytes.includes(Buffer.from('MARKER-ing-1'))).toBe(false);
+      expect(bytes.includes(Buffer.from('quarterly'))).toBe(false);
+    }
+  });
+
+  it('answers a repeated batchId with 200 duplicate and stores nothing new', async () => {
+    const batch = captureBatch();
+    const token = await t.token('e-ing', 'capture:write');
+    await t.call('POST', '/v1/events', { token, body: batch });
+    const before = await keysUnder('captures/e-ing/');
+
+    const again = await t.call('POST', '/v1/events', { token, body: batch });
+
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual({ batchId: batch.batchId, duplicate: true });
+    expect(await keysUnder('captures/e-ing/')).toEqual(before);
+  });
+
+  it('stores one copy when two identical requests are in flight', async () => {
+    const batch = captureBatch({ kinds: ['click'] });
+    const token = await t.token('e-ing', 'capture:write');
+
+    const [a, b] = await Promise.all([t.call('POST', '/v1/events', { token, body: batch }), t.call('POST', '/v1/events', { token, body: batch })]);
+
+    const statuses = [a.status, b.status].sort();
+    expect([[200, 202], [202, 409]]).toContainEqual(statuses);
+    expect((await keysUnder('captures/e-ing/')).filter((k) => k.endsWith(batch.batchId))).toHaveLength(1);
+  });
+
+  it('decrypts, for the export role with a grant, to the redacted JSON Lines', async () => {
+    // Arrange
+    const batch = captureBatch({ kinds: ['keystroke'], perKind: 1 });
+    (batch.events[0] as { text: string }).text = 'card 4111 1111 1111 1111 and mail a.person@example.com';
+    const response = await t.call('POST', '/v1/events', { token: await t.token('e-ing', 'capture:write'), body: batch });
+    const [key] = (await keysUnder('captures/e-ing/keystrokes/')).filter((k) => k.endsWith(batch.batchId));
+    const object = await t.s3.send(new GetObjectCommand({ Bucket: captures, Key: key }));
+    const ciphertext = Buffer.from(await object.Body!.transformToByteArray());
+    const keyArn = (await t.ledger.latestEvent('e-ing'))?.state.keyArn ?? '';
+    const { GrantToken } = await t.kms('consent').send(
+      new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: t.roles.export, RetiringPrincipal: t.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: 'e-ing' } } }),
+    );
+    const { accessKeyId, secretAccessKey } = t.stack.identity.principals.export;
+    const keyring = new KmsKeyringNode({
+      keyIds: [keyArn],
+      clientProvider: getClient(KMS, { endpoint: t.stack.endpoints.kms, region: t.stack.identity.region, credentials: { accessKeyId, secretAccessKey } }),
+    });
+
+    // Act
+    const { plaintext, messageHeader } = await decrypt(keyring, ciphertext);
+
+    // Assert
+    expect(response.body['redacted']).toBe(2);
+    expect(messageHeader.encryptionContext).toEqual({ employeeId: 'e-ing', scope: 'keystrokes', batchId: batch.batchId });
+    const lines = gunzipSync(plaintext).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { text: string });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.text).toBe('card [REDACTED:card] and mail [REDACTED:email]');
+    await t.kms('export').send(new RetireGrantCommand({ GrantToken }));
+  });
+
+  it('answers 403 capture-not-permitted during a pause, stores nothing, and accepts the same batch after resume', async () => {
+    // Arrange
+    const manage = await t.token('e-ing', 'consent:manage');
+    const token = await t.token('e-ing', 'capture:write');
+    await t.call('POST', '/v1/consent/pause', { token: manage, body: { minutes: 30 } });
+    const batch = captureBatch({ kinds: ['click'] });
+
+    // Act
+    const paused = await t.call('POST', '/v1/events', { token, body: batch });
+    await t.call('POST', '/v1/consent/resume', { token: manage });
+    const resumed = await t.call('POST', '/v1/events', { token, body: batch });
+
+    // Assert
+    expect(paused.status).toBe(403);
+    expect(paused.body).toMatchObject({ error: 'capture-not-permitted', refused: { clicks: 'paused' } });
+    expect(resumed.status).toBe(202);
+    expect(resumed.body['stored']).toEqual({ clicks: 2 });
+  });
+
+  it('answers 403 after revoke and for an employee who never consented', async () => {
+    const batch = captureBatch({ kinds: ['click'] });
+
+    const never = await t.call('POST', '/v1/events', { token: await t.token('e-never-ing', 'capture:write'), body: batch });
+
+    expect(never.status).toBe(403);
+    expect(never.body['refused']).toEqual({ clicks: 'consent-not-active' });
+    expect(await keysUnder('captures/e-never-ing/')).toEqual([]);
+  });
+
+  it('refuses a consent:manage token: only agents write events', async () => {
+    const response = await t.call('POST', '/v1/events', { token: await t.token('e-ing', 'consent:manage'), body: captureBatch() });
+
+    expect(response.status).toBe(403);
+  });
+});

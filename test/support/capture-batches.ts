@@ -1,0 +1,34 @@
+// Builds valid capture batches for tests and benchmarks: realistic text, clicks and focus changes
+// with timestamps near `now`, and an optional marker planted in every text field.
+import { randomUUID } from 'node:crypto';
+
+export interface BatchOptions {
+  readonly batchId?: string;
+  readonly deviceId?: string;
+  readonly now?: Date;
+  /** Events per kind. @default 2 */
+  readonly perKind?: number;
+  readonly kinds?: readonly ('keystroke' | 'click' | 'app-focus')[];
+  /** A string planted in every `text` and `title`, to look for later. */
+  readonly marker?: string;
+}
+
+export function newBatchId(): string {
+  return `b-${randomUUID()}`;
+}
+
+export function captureBatch(options: BatchOptions = {}): { batchId: string; deviceId: string; events: Record<string, unknown>[] } {
+  const now = (options.now ?? new Date()).getTime();
+  const perKind = options.perKind ?? 2;
+  const marker = options.marker === undefined ? '' : ` ${options.marker}`;
+  const events: Record<string, unknown>[] = [];
+  for (const kind of options.kinds ?? ['keystroke', 'click', 'app-focus']) {
+    for (let n = 0; n < perKind; n += 1) {
+      const ts = now - (perKind - n) * 1000;
+      if (kind === 'keystroke') events.push({ kind, ts, text: `draft of the quarterly plan, line ${n}${marker}`, app: 'editor' });
+      if (kind === 'click') events.push({ kind, ts, x: 100 + n, y: 200 + n, button: 'left', app: 'browser' });
+      if (kind === 'app-focus') events.push({ kind, ts: new Date(ts).toISOString(), app: 'mail', title: `Inbox (${n})${marker}` });
+    }
+  }
+  return { batchId: options.batchId ?? newBatchId(), deviceId: options.deviceId ?? 'laptop-1', events };
+}
