@@ -11,6 +11,7 @@ import { FunctionDefaults } from './constructs/function-defaults.js';
 import { FunctionRoles } from './constructs/function-roles.js';
 import { HttpApi } from './constructs/http-api.js';
 import { LedgerTable } from './constructs/ledger-table.js';
+import { BatchesTable } from './constructs/batches-table.js';
 import { JobQueue } from './constructs/job-queue.js';
 
 /** Handler entry files, by function. */
@@ -18,6 +19,7 @@ const ENTRIES = {
   consent: fileURLToPath(new URL('../lambdas/consent/index.ts', import.meta.url)),
   purge: fileURLToPath(new URL('../lambdas/purge/index.ts', import.meta.url)),
   keySync: fileURLToPath(new URL('../lambdas/key-sync/index.ts', import.meta.url)),
+  ingest: fileURLToPath(new URL('../lambdas/ingest/index.ts', import.meta.url)),
 } as const;
 
 /** The CDK context keys this stack reads, with their defaults where they have one. */
@@ -136,12 +138,14 @@ export class ConsentCaptureStack extends Stack {
   public readonly settings: ConsentCaptureSettings;
   public readonly roles: FunctionRoles;
   public readonly ledger: LedgerTable;
+  public readonly batches: BatchesTable;
   public readonly buckets: DataBuckets;
   public readonly purgeQueue: JobQueue;
   public readonly keySyncQueue: JobQueue;
   public readonly consentFunction: FunctionDefaults;
   public readonly purgeFunction: FunctionDefaults;
   public readonly keySyncFunction: FunctionDefaults;
+  public readonly ingestFunction: FunctionDefaults;
   public readonly httpApi: HttpApi;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
@@ -153,6 +157,7 @@ export class ConsentCaptureStack extends Stack {
 
     this.roles = new FunctionRoles(this, 'Roles');
     this.ledger = new LedgerTable(this, 'Ledger');
+    this.batches = new BatchesTable(this, 'Batches');
     this.buckets = new DataBuckets(this, 'Buckets', { retentionDays: this.settings.retentionDays });
 
     const purgeTimeout = Duration.minutes(5);
@@ -164,6 +169,9 @@ export class ConsentCaptureStack extends Stack {
     table.grantReadWriteData(this.roles.consent);
     table.grantReadWriteData(this.roles.purge);
     table.grantReadData(this.roles.ingest);
+    this.batches.table.grantReadWriteData(this.roles.ingest);
+    // No KMS permission: employee key policies alone let ingest generate data keys.
+    this.buckets.grantCaptureWrites(this.roles.ingest);
     this.purgeQueue.queue.grantSendMessages(this.roles.consent);
     this.keySyncQueue.queue.grantSendMessages(this.roles.consent);
     this.buckets.grantPurge(this.roles.purge);
@@ -221,15 +229,31 @@ export class ConsentCaptureStack extends Stack {
       },
     });
 
+    this.ingestFunction = new FunctionDefaults(this, 'IngestFunction', {
+      entry: ENTRIES.ingest,
+      description: 'Stores capture batches as ciphertext under fresh data keys that employee key policies allow.',
+      role: this.roles.ingest,
+      invocation: { kind: 'http' },
+      timeout: Duration.seconds(29),
+      memorySize: 1024,
+      environment: {
+        [ENV.ledgerTable]: table.tableName,
+        [ENV.batchesTable]: this.batches.table.tableName,
+        [ENV.capturesBucket]: this.buckets.captures.bucketName,
+        [ENV.employeeIdClaim]: this.settings.employeeIdClaim,
+      },
+    });
+
     this.httpApi = new HttpApi(this, 'HttpApi', {
       routes: API_ROUTES,
-      handlers: { consent: this.consentFunction.fn },
+      handlers: { consent: this.consentFunction.fn, ingest: this.ingestFunction.fn },
       jwtIssuer: this.settings.oidcIssuer,
       jwtAudience: this.settings.oidcAudience,
     });
 
     new CfnOutput(this, 'ApiUrl', { value: this.httpApi.url, description: 'Base URL of the HTTP API' });
     new CfnOutput(this, 'LedgerTableName', { value: table.tableName });
+    new CfnOutput(this, 'BatchesTableName', { value: this.batches.table.tableName });
     new CfnOutput(this, 'CapturesBucketName', { value: this.buckets.captures.bucketName });
     new CfnOutput(this, 'ExportsBucketName', { value: this.buckets.exports.bucketName });
     new CfnOutput(this, 'PurgeQueueUrl', { value: this.purgeQueue.queue.queueUrl });

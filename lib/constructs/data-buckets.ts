@@ -71,6 +71,26 @@ export class DataBuckets extends Construct {
    * What a purge needs: list and delete objects under both buckets' prefixes.
    * Versioning is off, so deleting the current object deletes the data.
    */
+  /** Lets ingest write ciphertext objects under captures/ only: no read, no list, no delete. */
+  public grantCaptureWrites(grantee: iam.IGrantable): iam.Grant {
+    const grant = this.captures.grantPut(grantee, `${CAPTURES_PREFIX}*`);
+    const policy = grantee.grantPrincipal instanceof iam.Role ? grantee.grantPrincipal.node.tryFindChild('DefaultPolicy') : undefined;
+    if (policy) {
+      const logicalId = Stack.of(this.captures).getLogicalId(this.captures.node.defaultChild as s3.CfnBucket);
+      Validations.of(policy).acknowledge(
+        {
+          id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${CAPTURES_PREFIX}*]`,
+          reason: `Ingest writes captures/{employeeId}/{scope}/{date}/{batchId}; employees are only known at run time. The grant is s3:PutObject (and its ACL/tagging variants) under the ${CAPTURES_PREFIX} prefix only.`,
+        },
+        {
+          id: 'AwsSolutions-IAM5[Action::s3:Abort*]',
+          reason: 'grantPut adds s3:Abort* so a failed multipart upload can be cleaned up; it only ever aborts ingest\'s own uploads under captures/.',
+        },
+      );
+    }
+    return grant;
+  }
+
   public grantPurge(grantee: iam.IGrantable): iam.Grant {
     const grant = grantListAndDelete(grantee, this.captures, CAPTURES_PREFIX).combine(
       grantListAndDelete(grantee, this.exports, EXPORTS_PREFIX),

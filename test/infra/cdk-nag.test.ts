@@ -75,10 +75,10 @@ describe('cdk-nag', () => {
 
   it('still reports a wildcard on a role that has no function yet', () => {
     const { app, stack } = buildApp();
-    stack.roles.ingest.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['xray:PutTraceSegments'], resources: ['*'] }));
+    stack.roles.export.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['xray:PutTraceSegments'], resources: ['*'] }));
 
     expect(violations(app)).toEqual([
-      { rule: 'AwsSolutions-IAM5[Resource::*]', severity: 'error', paths: ['ConsentCapture/Roles/Ingest/DefaultPolicy/Resource'] },
+      { rule: 'AwsSolutions-IAM5[Resource::*]', severity: 'error', paths: ['ConsentCapture/Roles/Export/DefaultPolicy/Resource'] },
     ]);
   });
 

@@ -37,10 +37,11 @@ function roleId(stack: ConsentCaptureStack, name: 'ingest' | 'consent' | 'export
 
 describe('ledger table', () => {
   it('is keyed by pk and sk strings, on demand, with PITR, deletion protection and encryption', () => {
-    const { template } = synthStack();
+    const { stack, template } = synthStack();
 
-    template.resourceCountIs('AWS::DynamoDB::Table', 1);
-    template.hasResource('AWS::DynamoDB::Table', {
+    // The ledger and ingest's batch claims.
+    template.resourceCountIs('AWS::DynamoDB::Table', 2);
+    expect(template.toJSON()['Resources'][idOf(stack.ledger.table)]).toMatchObject({
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
       Properties: {
@@ -48,7 +49,7 @@ describe('ledger table', () => {
           { AttributeName: 'pk', KeyType: 'HASH' },
           { AttributeName: 'sk', KeyType: 'RANGE' },
         ],
-        AttributeDefinitions: Match.arrayWith([
+        AttributeDefinitions: expect.arrayContaining([
           { AttributeName: 'pk', AttributeType: 'S' },
           { AttributeName: 'sk', AttributeType: 'S' },
         ]),
@@ -62,7 +63,7 @@ describe('ledger table', () => {
 
   it('can be read and written by the consent and purge roles and only read by the ingest role', () => {
     const { stack, template } = synthStack();
-    const table = logicalIdOf(template, 'AWS::DynamoDB::Table', {});
+    const table = idOf(stack.ledger.table);
     const policies = template.findResources('AWS::IAM::Policy') as Resources;
     const tableActionsOf = (role: string): string[] =>
       Object.values(policies)
@@ -304,7 +305,7 @@ describe('functions', () => {
     const env = functionEnvironment(template, stack.consentFunction.fn);
 
     expect(env).toMatchObject({
-      [ENV.ledgerTable]: { Ref: logicalIdOf(template, 'AWS::DynamoDB::Table', {}) },
+      [ENV.ledgerTable]: { Ref: idOf(stack.ledger.table) },
       [ENV.purgeQueueUrl]: { Ref: idOf(stack.purgeQueue.queue) },
       [ENV.keySyncQueueUrl]: { Ref: idOf(stack.keySyncQueue.queue) },
       [ENV.ingestRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'ingest'), 'Arn'] },
@@ -330,7 +331,7 @@ describe('functions', () => {
     const env = functionEnvironment(template, stack.purgeFunction.fn);
 
     expect(env).toMatchObject({
-      [ENV.ledgerTable]: { Ref: logicalIdOf(template, 'AWS::DynamoDB::Table', {}) },
+      [ENV.ledgerTable]: { Ref: idOf(stack.ledger.table) },
       [ENV.capturesBucket]: { Ref: idOf(stack.buckets.captures) },
       [ENV.exportsBucket]: { Ref: idOf(stack.buckets.exports) },
       [ENV.keyDeletionDays]: '21',
@@ -406,7 +407,7 @@ describe('HTTP API', () => {
 
   it('sends every route to the function API_ROUTES names, with payload format 2.0', () => {
     const { stack, template } = synthStack();
-    const functionIds: Record<string, string> = { consent: idOf(stack.consentFunction.fn) };
+    const functionIds: Record<string, string> = { consent: idOf(stack.consentFunction.fn), ingest: idOf(stack.ingestFunction.fn) };
     const resources = template.toJSON()['Resources'] as Resources;
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route') as Resources).map((r) => r.Properties ?? {});
 
@@ -483,5 +484,43 @@ describe('outputs', () => {
         'PurgeRoleArn',
       ]),
     );
+  });
+});
+
+describe('ingest', () => {
+  it('may only put objects under captures/, and read nothing from S3', () => {
+    const { stack, template } = synthStack();
+    const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId(stack, 'ingest') }] } }) as Resources;
+
+    const s3Statements = Object.values(policies)
+      .flatMap((p) => (p.Properties?.['PolicyDocument'] as { Statement: Array<{ Action: string | string[]; Resource: unknown }> }).Statement)
+      .filter((st) => [st.Action].flat().some((a) => a.startsWith('s3:')));
+
+    const actions = s3Statements.flatMap((st) => [st.Action].flat());
+    expect(actions).toContain('s3:PutObject');
+    expect(actions.filter((a) => /Get|List|Delete/.test(a))).toEqual([]);
+    expect(JSON.stringify(s3Statements.map((st) => st.Resource))).toContain('/captures/*');
+    expect(JSON.stringify(s3Statements.map((st) => st.Resource))).not.toContain(idOf(stack.buckets.exports));
+  });
+
+  it('claims batches in a table whose items expire by TTL', () => {
+    const { stack, template } = synthStack();
+
+    expect(template.toJSON()['Resources'][idOf(stack.batches.table)]).toMatchObject({
+      Properties: { TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true }, BillingMode: 'PAY_PER_REQUEST' },
+    });
+  });
+
+  it('gets the ledger, batches table, captures bucket and employee-id claim, and nothing about keys', () => {
+    const { stack, template } = synthStack();
+    const env = functionEnvironment(template, stack.ingestFunction.fn);
+
+    expect(env).toMatchObject({
+      [ENV.ledgerTable]: { Ref: idOf(stack.ledger.table) },
+      [ENV.batchesTable]: { Ref: idOf(stack.batches.table) },
+      [ENV.capturesBucket]: { Ref: idOf(stack.buckets.captures) },
+      [ENV.employeeIdClaim]: 'sub',
+    });
+    expect(Object.keys(env).filter((name) => /ROLE_ARN|KMS|KEY/.test(name))).toEqual([]);
   });
 });

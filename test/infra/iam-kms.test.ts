@@ -119,7 +119,7 @@ describe('identity policies and employee keys', () => {
   ])('the check catches %s added to a role', (_name, actions, resources) => {
     const app = testApp();
     const stack = new ConsentCaptureStack(app, 'ConsentCapture');
-    stack.roles.ingest.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources }));
+    stack.roles.export.addToPrincipalPolicy(new iam.PolicyStatement({ actions, resources }));
 
     const findings = cryptoOnWildcardFindings(Template.fromStack(stack));
 
@@ -143,7 +143,7 @@ describe('identity policies and employee keys', () => {
   it('the check leaves a crypto action on one named key alone', () => {
     const app = testApp();
     const stack = new ConsentCaptureStack(app, 'ConsentCapture');
-    stack.roles.ingest.addToPrincipalPolicy(
+    stack.roles.export.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: ['arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555'] }),
     );
 
