@@ -176,6 +176,15 @@ export class ConsentCaptureStack extends Stack {
     this.keySyncQueue.queue.grantSendMessages(this.roles.consent);
     this.buckets.grantPurge(this.roles.purge);
 
+    // The roles employee key policies name: both functions that write key policies need them.
+    const keyPolicyRoles = {
+      [ENV.ingestRoleArn]: this.roles.ingest.roleArn,
+      [ENV.consentRoleArn]: this.roles.consent.roleArn,
+      [ENV.exportRoleArn]: this.roles.export.roleArn,
+      [ENV.purgeRoleArn]: this.roles.purge.roleArn,
+      ...(this.settings.auditorRoleArn === undefined ? {} : { [ENV.auditorRoleArn]: this.settings.auditorRoleArn }),
+    };
+
     this.consentFunction = new FunctionDefaults(this, 'ConsentFunction', {
       entry: ENTRIES.consent,
       description: 'Consent, pause, resume, revoke, history and offboarding; steward of employee key policies.',
@@ -186,12 +195,8 @@ export class ConsentCaptureStack extends Stack {
         [ENV.ledgerTable]: table.tableName,
         [ENV.purgeQueueUrl]: this.purgeQueue.queue.queueUrl,
         [ENV.keySyncQueueUrl]: this.keySyncQueue.queue.queueUrl,
-        [ENV.ingestRoleArn]: this.roles.ingest.roleArn,
-        [ENV.consentRoleArn]: this.roles.consent.roleArn,
-        [ENV.exportRoleArn]: this.roles.export.roleArn,
-        [ENV.purgeRoleArn]: this.roles.purge.roleArn,
+        ...keyPolicyRoles,
         [ENV.employeeIdClaim]: this.settings.employeeIdClaim,
-        ...(this.settings.auditorRoleArn === undefined ? {} : { [ENV.auditorRoleArn]: this.settings.auditorRoleArn }),
       },
     });
 
@@ -221,11 +226,7 @@ export class ConsentCaptureStack extends Stack {
       timeout: keySyncTimeout,
       environment: {
         [ENV.ledgerTable]: table.tableName,
-        [ENV.ingestRoleArn]: this.roles.ingest.roleArn,
-        [ENV.consentRoleArn]: this.roles.consent.roleArn,
-        [ENV.exportRoleArn]: this.roles.export.roleArn,
-        [ENV.purgeRoleArn]: this.roles.purge.roleArn,
-        ...(this.settings.auditorRoleArn === undefined ? {} : { [ENV.auditorRoleArn]: this.settings.auditorRoleArn }),
+        ...keyPolicyRoles,
       },
     });
 
