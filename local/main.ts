@@ -61,14 +61,17 @@ const sinceLaunch = Math.round(process.uptime() * 1000);
 process.stdout.write(`started in ${stack.startupMs} ms (${sinceLaunch} ms since launch); endpoints and principals in ${stack.stackFilePath}\n`);
 process.stdout.write(`consent-capture ready at ${stack.api}\n`);
 
-let stopping = false;
+let stoppingSince: number | undefined;
+/** One Ctrl-C reaches this process twice (from the terminal's process group and via npm/tsx). */
+const DUPLICATE_SIGNAL_MS = 1_000;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      if (Date.now() - stoppingSince < DUPLICATE_SIGNAL_MS) return;
       process.stderr.write('consent-capture: stopping anyway\n');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     process.stdout.write('consent-capture stopping (Ctrl-C again to force)\n');
     stack.close().then(
       () => process.exit(0),

@@ -158,6 +158,8 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
       if (!parsed.success) throw zodToKms(parsed.error, json);
       const ctx: OperationContext = { principal, identity, store, clock, trail: notes };
       const output = operation.handle(ctx, parsed.data);
+      // Recorded before answered: no caller ever sees an answer that is not in the trail yet.
+      writeTrail();
       respond(res, requestId, 200, output);
     } catch (error) {
       const exception =
@@ -167,12 +169,10 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
       if (!(error instanceof KmsException)) {
         reportInternal(`${operationName.slice(0, 64)} failed: ${error instanceof Error ? error.name + ': ' + error.message : 'unknown error'}`);
       }
-      respond(res, requestId, exception.httpStatus, { __type: exception.type, message: exception.message }, exception.type);
+      if (res.headersSent) throw error;
       writeTrail(exception);
-      return;
+      respond(res, requestId, exception.httpStatus, { __type: exception.type, message: exception.message }, exception.type);
     }
-    // Outside the try: a trail failure after a sent response must not attempt a second response.
-    writeTrail();
 
     function writeTrail(exception?: KmsException): void {
       trail.write({
