@@ -1,5 +1,5 @@
 // Request bodies of the consent routes, parsed once at the edge.
-import { z } from 'zod';
+import * as z from 'zod';
 import { SCOPES } from '../shared/consent-model.js';
 
 export const MAX_CONSENT_BODY_BYTES = 16 * 1024;

@@ -2,7 +2,7 @@
 // dependencies, so tests can give it their own clients (to inject faults or move time).
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { asDependencyError, BadRequestError, PayloadTooLargeError } from '../shared/errors.js';
-import { bodyBytes, callerOf, errorResponse, jsonResponse, requireScope, type HttpEvent, type HttpResult } from '../shared/http.js';
+import { bodyText, callerOf, errorResponse, jsonResponse, requireScope, type HttpEvent, type HttpResult } from '../shared/http.js';
 import type { IngestService } from './ingest-service.js';
 import { MAX_BODY_BYTES, parseBatch } from './schemas.js';
 
@@ -20,11 +20,11 @@ export function createIngestHandler(deps: IngestHandlerDeps): (event: HttpEvent)
     try {
       const caller = callerOf(event, deps.employeeIdClaim);
       requireScope(caller, 'capture:write');
-      const bytes = bodyBytes(event);
-      if (bytes.length > MAX_BODY_BYTES) throw new PayloadTooLargeError(`the batch is ${bytes.length} bytes; the limit is ${MAX_BODY_BYTES} (send smaller batches)`);
+      const body = bodyText(event);
+      if (body.bytes > MAX_BODY_BYTES) throw new PayloadTooLargeError(`the batch is ${body.bytes} bytes; the limit is ${MAX_BODY_BYTES} (send smaller batches)`);
       let json: unknown;
       try {
-        json = JSON.parse(bytes.toString('utf8'));
+        json = JSON.parse(body.text);
       } catch {
         throw new BadRequestError('the body is not valid JSON', undefined, 'invalid-json');
       }

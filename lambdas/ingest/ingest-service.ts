@@ -114,7 +114,7 @@ export class IngestService {
   private async storeScope(employeeId: string, scope: Scope, batchId: string, events: readonly CaptureEvent[], keyArn: string): Promise<boolean> {
     let ciphertext: Buffer;
     try {
-      ciphertext = await seal(this.deps.keyringFor(keyArn), await serialise(events), { employeeId, scope, batchId });
+      ciphertext = await seal(this.deps.keyringFor(keyArn), serialise(events), { employeeId, scope, batchId });
     } catch (error) {
       if (isAccessDenied(error)) return false;
       throw error;

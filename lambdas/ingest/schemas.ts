@@ -1,6 +1,6 @@
 // The body of POST /v1/events: a batch of capture events from one device, parsed once at the edge.
 // Timestamps are normalised to epoch milliseconds (UTC) and checked against a caller-supplied clock.
-import { z } from 'zod';
+import * as z from 'zod';
 import { SCOPE_OF_EVENT_KIND, SCOPES, type Scope } from '../shared/consent-model.js';
 import type { ErrorDetail } from '../shared/errors.js';
 import { zodDetails } from '../shared/http.js';

@@ -1,13 +1,11 @@
 // Turns one scope's events into the stored object: JSON Lines, gzip, then the AWS Encryption SDK
 // (committing, non-signing suite) under a fresh data key from the employee's KMS key. The data
 // key is never cached: each batch and scope asks KMS again, so a revocation binds at once.
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, type KeyringNode } from '@aws-crypto/client-node';
 import type { Scope } from '../shared/consent-model.js';
 import type { CaptureEvent } from './schemas.js';
 
-const gzipAsync = promisify(gzip);
 const { encrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 
 /**
@@ -27,9 +25,10 @@ export interface EncryptionContext {
   readonly [key: string]: string;
 }
 
-export async function serialise(events: readonly CaptureEvent[]): Promise<Buffer> {
+/** Synchronous: one request per Lambda instance, and the thread-pool hop of async gzip costs more (bench/ingest). */
+export function serialise(events: readonly CaptureEvent[]): Buffer {
   const lines = events.map((event) => JSON.stringify(event)).join('\n');
-  return gzipAsync(Buffer.from(`${lines}\n`, 'utf8'));
+  return gzipSync(Buffer.from(`${lines}\n`, 'utf8'));
 }
 
 export async function seal(keyring: KeyringNode, compressed: Buffer, context: EncryptionContext): Promise<Buffer> {

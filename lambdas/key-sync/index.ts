@@ -2,7 +2,7 @@
 // function queues a job here when KMS throttles its policy write (a storm of changes outruns
 // KMS's PutKeyPolicy quota). It runs as the consent role, the only one that may write policies.
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { documentClient, kmsClient } from '../shared/clients.js';
 import { ENV, requireEnv } from '../shared/environment.js';
 import { ID_PATTERN } from '../shared/ids.js';

@@ -1,7 +1,7 @@
 // The purge worker: SQS-driven, one job per employee. Reports partial batch failures so only
 // failed jobs are retried; the queue's DLQ catches jobs that keep failing.
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { documentClient, kmsClient, s3Client } from '../shared/clients.js';
 import { ENV, optionalEnv, requireEnv, ConfigurationError } from '../shared/environment.js';
 import { ID_PATTERN } from '../shared/ids.js';

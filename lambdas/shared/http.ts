@@ -41,6 +41,16 @@ export function bodyBytes(event: HttpEvent): Buffer {
   return Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
 }
 
+/** The body as text and its size in bytes, without copying a text body into a Buffer. */
+export function bodyText(event: HttpEvent): { readonly text: string; readonly bytes: number } {
+  const body = event.body ?? '';
+  if (event.isBase64Encoded) {
+    const decoded = Buffer.from(body, 'base64');
+    return { text: decoded.toString('utf8'), bytes: decoded.length };
+  }
+  return { text: body, bytes: Buffer.byteLength(body, 'utf8') };
+}
+
 export function zodDetails(error: z.ZodError): ErrorDetail[] {
   return error.issues.slice(0, 20).map((issue) => ({ path: issue.path.map(String).join('.') || '(body)', message: issue.message }));
 }
