@@ -10,18 +10,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { DescribeKeyCommand, GenerateDataKeyCommand, GetKeyPolicyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { AdjustableClock } from '../../local/kms/clock.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
+import { parseBenchArgs } from '../bench-args.js';
 
-const { values: flags } = parseArgs({
-  options: {
+const { values: flags } = parseBenchArgs(
+  'bench:consent',
+  {
     employees: { type: 'string', default: '1000' },
     samples: { type: 'string', default: '50' },
     concurrency: { type: 'string', default: '64' },
   },
-});
+  '[--employees N] [--samples N] [--concurrency N]',
+);
 
 function count(name: string, value: string, max: number): number {
   const n = Number(value);

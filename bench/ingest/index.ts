@@ -16,17 +16,18 @@
 // concurrency) --employees <n> (4) --imports <n> (9 cold imports per variant) --no-assert
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { runBundle, type BundleResult } from './bundle.js';
 import { runEndToEnd, type EndToEndResult } from './end-to-end.js';
 import { MAX_RATIO, runHandlerOnly, type HandlerOnlyResult } from './handler-only.js';
+import { parseBenchArgs } from '../bench-args.js';
 
 const PARTS = ['handler', 'e2e', 'bundle'] as const;
 type Part = (typeof PARTS)[number];
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const { values: flags } = parseArgs({
-  options: {
+const { values: flags } = parseBenchArgs(
+  'bench:ingest',
+  {
     parts: { type: 'string', default: PARTS.join(',') },
     seconds: { type: 'string', default: '10' },
     'frame-seconds': { type: 'string', default: '6' },
@@ -36,7 +37,8 @@ const { values: flags } = parseArgs({
     imports: { type: 'string', default: '9' },
     'no-assert': { type: 'boolean', default: false },
   },
-});
+  '[--parts handler,e2e,bundle] [--seconds N] [--frame-seconds N] [--e2e-seconds N] [--e2e-batches N] [--employees N] [--imports N] [--no-assert]',
+);
 
 function number(name: string, value: string, max: number, integer = true): number {
   const n = Number(value);

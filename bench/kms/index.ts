@@ -14,7 +14,6 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import {
   CreateAliasCommand,
   CreateKeyCommand,
@@ -35,6 +34,7 @@ import { kmsPaths, startLocalKms } from '../../local/kms/server.js';
 import { verifySigV4, type SignedRequest } from '../../local/kms/sigv4.js';
 import { CloudTrailWriter } from '../../local/kms/trail.js';
 import { loadOrCreateIdentity } from '../../local/principals.js';
+import { parseBenchArgs } from '../bench-args.js';
 
 /** The acceptance target: the local KMS may take at most this many times the baseline's time per call. */
 const MAX_RATIO = 1.5;
@@ -42,15 +42,17 @@ const EMPLOYEE_ID = 'e-bench';
 const SCOPES = ['clicks', 'keystrokes'] as const;
 const ENCRYPTION_CONTEXT = { employeeId: EMPLOYEE_ID, scope: 'clicks', batchId: 'b-1' };
 
-const { values: flags } = parseArgs({
-  options: {
+const { values: flags } = parseBenchArgs(
+  'bench:kms',
+  {
     rounds: { type: 'string', default: '10' },
     seconds: { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '1,8' },
     'no-assert': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
   },
-});
+  '[--rounds N] [--seconds N] [--concurrency 1,8] [--no-assert] [--profile]',
+);
 
 function positive(name: string, value: string, max: number): number {
   const n = Number(value);
