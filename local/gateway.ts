@@ -196,7 +196,7 @@ function bodyOf(req: IncomingMessage, raw: Buffer): { body?: string; isBase64Enc
   const encoded = req.headers['content-encoding'] !== undefined && req.headers['content-encoding'] !== 'identity';
   if (!encoded && TEXT_TYPES.test(contentType)) {
     try {
-      return { body: new TextDecoder('utf-8', { fatal: true }).decode(raw), isBase64Encoded: false };
+      return { body: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(raw), isBase64Encoded: false };
     } catch {
       // not UTF-8 after all: hand it over as binary
     }

@@ -88,7 +88,9 @@ export class IngestService {
     const redaction = redactEvents(batch.events);
     const stored: Record<string, number> = {};
     const refused: Record<string, string> = {};
-    await Promise.all(
+    // allSettled, not all: on a fault the function must not answer while its own writes are still
+    // in flight. A scope stored before a fault is overwritten by the retry (same object key).
+    const settled = await Promise.allSettled(
       [...groupByScope(redaction.events)].map(async ([scope, events]) => {
         const reason = refusalFor(state, scope);
         if (reason !== undefined || state.keyArn === undefined) {
@@ -99,6 +101,8 @@ export class IngestService {
         else refused[scope] = 'consent-not-active';
       }),
     );
+    const failure = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failure) throw failure.reason;
     this.deps.logger.info('batch processed', {
       employeeId,
       batchId: batch.batchId,

@@ -136,6 +136,17 @@ describe('POST /v1/events', () => {
     expect(await keysUnder('captures/e-never-ing/')).toEqual([]);
   });
 
+  it('treats a leading byte-order mark as invalid JSON whatever the content type, as API Gateway passes it through', async () => {
+    const token = await t.token('e-ing', 'capture:write');
+    const body = `\ufeff${JSON.stringify(captureBatch())}`;
+
+    const asJson = await t.local.request('POST', '/v1/events', { token, body, headers: { 'content-type': 'application/json' } });
+    const asBytes = await t.local.request('POST', '/v1/events', { token, body, headers: { 'content-type': 'application/octet-stream' } });
+
+    expect([asJson.status, asBytes.status]).toEqual([400, 400]);
+    expect(asJson.json<{ error: string }>().error).toBe('invalid-json');
+  });
+
   it('refuses a consent:manage token: only agents write events', async () => {
     const response = await t.call('POST', '/v1/events', { token: await t.token('e-ing', 'consent:manage'), body: captureBatch() });
 

@@ -1,0 +1,149 @@
+// Builds the consent and ingest services in the test process, wired as lambdas/consent/index.ts
+// and lambdas/ingest/index.ts wire them, but with SDK clients the test owns: pointed at the local
+// stack's endpoints, signing as the function's own principal, with the test's clock and
+// (optionally) a FaultPlan attached. In-process services see the clock the test moves; the
+// stack's workers only ever see wall-clock time.
+import { Logger } from '@aws-lambda-powertools/logger';
+import { cacheClients, getClient, KmsKeyringNode } from '@aws-crypto/client-node';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMS, KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConsentService } from '../../lambdas/consent/consent-service.js';
+import { BatchClaims } from '../../lambdas/ingest/batch-claims.js';
+import { createIngestHandler } from '../../lambdas/ingest/ingest-handler.js';
+import { IngestService } from '../../lambdas/ingest/ingest-service.js';
+import type { HttpEvent, HttpResult } from '../../lambdas/shared/http.js';
+import { KeyPolicySync } from '../../lambdas/shared/key-policy-sync.js';
+import { KeySteward } from '../../lambdas/shared/key-steward.js';
+import { Ledger } from '../../lambdas/shared/ledger.js';
+import type { PrincipalName } from '../../local/principals.js';
+import { LOCAL_RESOURCES } from '../../local/stack.js';
+import type { TestStack } from './local-stack.js';
+import type { FaultPlan } from './sdk-faults.js';
+
+export interface InProcessOptions {
+  /** The services' clock. @default - wall-clock time */
+  readonly now?: () => Date;
+  /**
+   * SDK attempts per call. @default 1: an injected or real fault reaches the service on its
+   * first occurrence instead of being hidden by the SDK's retries (the functions use 3).
+   */
+  readonly maxAttempts?: number;
+  /** Attached to every client built. @default - none */
+  readonly faults?: FaultPlan;
+  /** @default - a logger that writes nothing */
+  readonly logger?: Logger;
+}
+
+export interface Destroyable {
+  destroy(): void;
+}
+
+export function silentLogger(service: string): Logger {
+  return new Logger({ serviceName: `test-${service}`, logLevel: 'SILENT' });
+}
+
+function clientConfig(t: TestStack, principal: PrincipalName, maxAttempts: number) {
+  const { accessKeyId, secretAccessKey } = t.stack.identity.principals[principal];
+  return { region: t.stack.identity.region, credentials: { accessKeyId, secretAccessKey }, maxAttempts };
+}
+
+function documents(client: DynamoDBClient): DynamoDBDocumentClient {
+  // As lambdas/shared/clients.ts: optional fields that are undefined are left out.
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+export interface InProcessConsent extends Destroyable {
+  readonly service: ConsentService;
+  readonly ledger: Ledger;
+}
+
+/** ConsentService as the consent function builds it, signing as the consent principal. */
+export function inProcessConsent(t: TestStack, options: InProcessOptions = {}): InProcessConsent {
+  const maxAttempts = options.maxAttempts ?? 1;
+  const config = clientConfig(t, 'consent', maxAttempts);
+  const kms = new KMSClient({ ...config, endpoint: t.stack.endpoints.kms });
+  const dynamodb = new DynamoDBClient({ ...config, endpoint: t.stack.endpoints.dynamodb });
+  const sqs = new SQSClient({ ...config, endpoint: t.stack.endpoints.sqs });
+  options.faults?.attach(kms, 'consent-kms');
+  options.faults?.attach(dynamodb, 'consent-dynamodb');
+  options.faults?.attach(sqs, 'consent-sqs');
+  const p = t.stack.identity.principals;
+  const ledger = new Ledger(documents(dynamodb), LOCAL_RESOURCES.tables.ledger);
+  const steward = new KeySteward(kms, { ingest: p.ingest.arn, consent: p.consent.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn });
+  const service = new ConsentService({
+    ledger,
+    steward,
+    sync: new KeyPolicySync(ledger, steward),
+    sqs,
+    purgeQueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.purge),
+    keySyncQueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.keySync),
+    logger: options.logger ?? silentLogger('consent'),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
+  return {
+    service,
+    ledger,
+    destroy() {
+      kms.destroy();
+      dynamodb.destroy();
+      sqs.destroy();
+    },
+  };
+}
+
+export interface InProcessIngest extends Destroyable {
+  readonly service: IngestService;
+  readonly handler: (event: HttpEvent) => Promise<HttpResult>;
+  /** KMS clients the keyring's client provider has built so far (one per region). */
+  readonly kmsClients: readonly KMS[];
+}
+
+/**
+ * IngestService and its HTTP handler as lambdas/ingest/index.ts builds them (a cached
+ * Encryption SDK client provider, one document client for ledger and claims), signing as the
+ * ingest principal.
+ */
+export function inProcessIngest(t: TestStack, options: InProcessOptions = {}): InProcessIngest {
+  const maxAttempts = options.maxAttempts ?? 1;
+  const config = clientConfig(t, 'ingest', maxAttempts);
+  const dynamodb = new DynamoDBClient({ ...config, endpoint: t.stack.endpoints.dynamodb });
+  const s3 = new S3Client({ ...config, endpoint: t.stack.endpoints.s3, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  options.faults?.attach(dynamodb, 'ingest-dynamodb');
+  options.faults?.attach(s3, 'ingest-s3');
+  const kmsClients: KMS[] = [];
+  const faults = options.faults;
+  // The keyring builds its KMS clients itself (getClient): a subclass attaches the faults to each.
+  class TestKms extends KMS {
+    constructor(kmsConfig: KMSClientConfig) {
+      super(kmsConfig);
+      faults?.attach(this, 'ingest-kms');
+      kmsClients.push(this);
+    }
+  }
+  const clientProvider = cacheClients(getClient(TestKms, { ...config, endpoint: t.stack.endpoints.kms }));
+  const db = documents(dynamodb);
+  const logger = options.logger ?? silentLogger('ingest');
+  const service = new IngestService({
+    ledger: new Ledger(db, LOCAL_RESOURCES.tables.ledger),
+    claims: new BatchClaims(db, LOCAL_RESOURCES.tables.batches),
+    s3,
+    bucket: LOCAL_RESOURCES.buckets.captures,
+    keyringFor: (keyArn) => new KmsKeyringNode({ generatorKeyId: keyArn, clientProvider }),
+    logger,
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
+  const handler = createIngestHandler({ service, employeeIdClaim: 'sub', logger, ...(options.now === undefined ? {} : { now: options.now }) });
+  return {
+    service,
+    handler,
+    kmsClients,
+    destroy() {
+      dynamodb.destroy();
+      s3.destroy();
+      for (const client of kmsClients) client.destroy();
+    },
+  };
+}
