@@ -74,7 +74,7 @@ describe('local stack', () => {
           ]),
         ),
         buckets: { captures: LOCAL_RESOURCES.buckets.captures, exports: LOCAL_RESOURCES.buckets.exports },
-        tables: { ledger: LOCAL_RESOURCES.tables.ledger },
+        tables: { ledger: LOCAL_RESOURCES.tables.ledger, batches: LOCAL_RESOURCES.tables.batches },
         trail: expect.stringMatching(/cloudtrail$/),
         issuer: { issuer: 'http://127.0.0.1/consent-capture-local', audience: 'consent-capture' },
       });
@@ -315,7 +315,7 @@ describe('local stack', () => {
       expect(env).toEqual({
         accessKeyId: t.stackFile.principals.consent.accessKeyId,
         region: 'us-east-1',
-        tables: [LOCAL_RESOURCES.tables.ledger],
+        ledgerTable: LOCAL_RESOURCES.tables.ledger,
         queueUrl: t.stack.queues.queueUrl(PURGE_QUEUE),
         kmsEndpoint: t.stackFile.endpoints.kms,
         s3ForcePathStyle: 'true',
