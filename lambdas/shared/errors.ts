@@ -73,16 +73,19 @@ export class ContentionError extends ApiError {
   override readonly retryAfterSeconds = 1;
 }
 
-/** A dependency (KMS, DynamoDB, S3, SQS) throttled or failed; safe to retry. */
+/**
+ * A dependency (KMS, DynamoDB, S3, SQS) throttled or failed; safe to retry. Both are 503: the
+ * quota that ran out is the service's, not the caller's, so 429 stays for the API's own rate
+ * limit (the API Gateway stage throttle).
+ */
 export class DependencyError extends ApiError {
   override readonly name = 'DependencyError';
-  readonly status: 429 | 503;
+  readonly status = 503;
   readonly code: string;
   override readonly retryAfterSeconds: number;
   constructor(message: string, options: { throttled: boolean; cause?: unknown; retryAfterSeconds?: number }) {
     super(message, { cause: options.cause });
-    this.status = options.throttled ? 429 : 503;
-    this.code = options.throttled ? 'throttled' : 'dependency-unavailable';
+    this.code = options.throttled ? 'dependency-throttled' : 'dependency-unavailable';
     this.retryAfterSeconds = options.retryAfterSeconds ?? (options.throttled ? 2 : 5);
   }
 }

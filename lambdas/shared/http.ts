@@ -83,7 +83,7 @@ export function jsonResponse(statusCode: number, body: unknown, headers: Record<
 /** The one mapping from errors to responses. Unknown errors are logged and answered generically. */
 export function errorResponse(error: unknown, logger: Logger): HttpResult {
   if (error instanceof ApiError) {
-    if (error.status >= 500 || error.status === 429) logger.warn('request failed on a dependency', { code: error.code, cause: causeName(error) });
+    if (error.status >= 500) logger.warn('request failed on a dependency', { code: error.code, cause: causeName(error) });
     const headers: Record<string, string> = error.retryAfterSeconds === undefined ? {} : { 'retry-after': String(error.retryAfterSeconds) };
     return jsonResponse(
       error.status,

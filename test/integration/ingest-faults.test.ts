@@ -1,7 +1,7 @@
 // Invariant 6, dependency faults: the ingest handler, built in-process with SDK clients that carry
 // a fault-injecting middleware, against the local stack. A KMS throttle, an S3 500 on one scope's
 // PutObject, a DynamoDB fault on the ledger read and on the claim's completion each answer a
-// retryable 429/503 with Retry-After; the agent's retry of the same batch then succeeds, and in the
+// retryable 503 with Retry-After; the agent's retry of the same batch then succeeds, and in the
 // end every consented scope is stored exactly once.
 //
 // SDK retries: the functions' clients use maxAttempts 3, which absorbs most single transient
@@ -72,7 +72,7 @@ const isCall = (service: string, command: RegExp, table?: string) => (call: Faul
   call.service === service && command.test(call.command) && (table === undefined || call.input['TableName'] === table);
 
 /** What a retryable answer looks like: status, Retry-After, and `retryable: true` in a contract error body. */
-function expectRetryable(response: Awaited<ReturnType<typeof send>>, status: 429 | 503, error: string): void {
+function expectRetryable(response: Awaited<ReturnType<typeof send>>, status: 503, error: string): void {
   expect({ status: response.statusCode, retryAfter: response.headers?.['retry-after'], error: response.json['error'], retryable: response.json['retryable'] }).toEqual({
     status,
     retryAfter: expect.stringMatching(/^[1-9]\d*$/),
@@ -83,7 +83,7 @@ function expectRetryable(response: Awaited<ReturnType<typeof send>>, status: 429
 }
 
 describe('a dependency fault answers a retryable error, and the retry stores every scope exactly once', () => {
-  it('KMS throttles GenerateDataKey (through the keyring): 429, then the retry stores all scopes', async () => {
+  it('KMS throttles GenerateDataKey (through the keyring): 503, then the retry stores all scopes', async () => {
     // Arrange
     const id = await consentedEmployee('f-kms');
     const batch = captureBatch({ kinds: ['keystroke', 'click', 'app-focus'] });
@@ -96,7 +96,7 @@ describe('a dependency fault answers a retryable error, and the retry stores eve
 
     // Assert
     expect(faults.pending()).toBe(0);
-    expectRetryable(first, 429, 'throttled');
+    expectRetryable(first, 503, 'dependency-throttled');
     expect(retry.statusCode).toBe(202);
     expect(retry.json['stored']).toEqual({ keystrokes: 2, clicks: 2, 'app-focus': 2 });
     expect(again.json).toEqual({ batchId: batch.batchId, duplicate: true });
@@ -147,7 +147,7 @@ describe('a dependency fault answers a retryable error, and the retry stores eve
     expect(await objectsOf(id, batch.batchId)).toEqual(['clicks', 'keystrokes']);
   });
 
-  it('DynamoDB throttles the ledger read: 429', async () => {
+  it('DynamoDB throttles the ledger read: 503', async () => {
     // Arrange
     const id = await consentedEmployee('f-ledger-throttle');
     const batch = captureBatch({ kinds: ['click'] });
@@ -159,12 +159,12 @@ describe('a dependency fault answers a retryable error, and the retry stores eve
 
     // Assert
     expect(faults.pending()).toBe(0);
-    expectRetryable(first, 429, 'throttled');
+    expectRetryable(first, 503, 'dependency-throttled');
     expect(retry.statusCode).toBe(202);
     expect(await objectsOf(id, batch.batchId)).toEqual(['clicks']);
   });
 
-  it('DynamoDB throttles the claim write: 429 before anything is stored, then the retry stores the batch', async () => {
+  it('DynamoDB throttles the claim write: 503 before anything is stored, then the retry stores the batch', async () => {
     // Arrange
     const id = await consentedEmployee('f-claim');
     const batch = captureBatch({ kinds: ['app-focus'] });
@@ -177,7 +177,7 @@ describe('a dependency fault answers a retryable error, and the retry stores eve
 
     // Assert
     expect(faults.pending()).toBe(0);
-    expectRetryable(first, 429, 'throttled');
+    expectRetryable(first, 503, 'dependency-throttled');
     expect(objectsAfterFault).toEqual([]);
     expect(retry.statusCode).toBe(202);
     expect(await objectsOf(id, batch.batchId)).toEqual(['app-focus']);
