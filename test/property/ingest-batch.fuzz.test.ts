@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redactEvents } from '../../lambdas/ingest/redaction.js';
 import { MAX_EVENTS, parseBatch, type ParseBatchResult } from '../../lambdas/ingest/schemas.js';
+import { withCheckDigit } from '../support/luhn.js';
 
 function seed(): number {
   const raw = process.env['FC_SEED'];
@@ -310,19 +311,6 @@ const mutation: fc.Arbitrary<[string, Mutation]> = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // Planted secrets
 
-function withCheckDigit(partial: string): string {
-  for (let d = 0; d <= 9; d++) {
-    const candidate = partial + d;
-    let sum = 0;
-    for (let i = 0; i < candidate.length; i++) {
-      let v = Number(candidate[candidate.length - 1 - i]);
-      if (i % 2 === 1) v = v * 2 > 9 ? v * 2 - 9 : v * 2;
-      sum += v;
-    }
-    if (sum % 10 === 0) return candidate;
-  }
-  throw new Error('unreachable');
-}
 
 const card = fc
   .tuple(fc.constantFrom('2', '3', '4', '5', '6'), fc.integer({ min: 13, max: 19 }))
