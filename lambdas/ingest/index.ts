@@ -20,7 +20,7 @@ function fromEnvironment(): (event: HttpEvent) => Promise<HttpResult> {
     claims: new BatchClaims(db, requireEnv(ENV.batchesTable)),
     s3: s3Client(),
     bucket: requireEnv(ENV.capturesBucket),
-    keyringFor: (keyArn) => new KmsKeyringNode({ generatorKeyId: keyArn, clientProvider }),
+    keyringFor: (keyId) => new KmsKeyringNode({ generatorKeyId: keyId, clientProvider }),
     logger,
   });
   return createIngestHandler({ service, employeeIdClaim: optionalEnv(ENV.employeeIdClaim) ?? 'sub', logger });

@@ -7,6 +7,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Scope } from '../shared/consent-model.js';
 import { effectiveState, initialState, type ConsentState } from '../shared/consent-state.js';
 import { ApiError } from '../shared/errors.js';
+import { aliasOf } from '../shared/key-steward.js';
 import type { Ledger } from '../shared/ledger.js';
 import type { BatchClaims, BatchResult } from './batch-claims.js';
 import { redactEvents } from './redaction.js';
@@ -32,8 +33,8 @@ export interface IngestDeps {
   readonly claims: BatchClaims;
   readonly s3: S3Client;
   readonly bucket: string;
-  /** A KMS keyring whose generator is the employee's key, signing as the ingest role. */
-  readonly keyringFor: (keyArn: string) => KeyringNode;
+  /** A KMS keyring whose generator is `keyId` (the employee's alias), signing as the ingest role. */
+  readonly keyringFor: (keyId: string) => KeyringNode;
   readonly logger: Logger;
   readonly now?: () => Date;
 }
@@ -93,11 +94,14 @@ export class IngestService {
     const settled = await Promise.allSettled(
       [...groupByScope(redaction.events)].map(async ([scope, events]) => {
         const reason = refusalFor(state, scope);
-        if (reason !== undefined || state.keyArn === undefined) {
-          refused[scope] = reason ?? 'consent-not-active';
+        if (reason !== undefined) {
+          refused[scope] = reason;
           return;
         }
-        if (await this.storeScope(employeeId, scope, batch.batchId, events, state.keyArn)) stored[scope] = events.length;
+        // The key is named by its alias, never by the ARN the ledger records: the ledger is a
+        // DynamoDB table, and whoever could write a key ARN there could pick the key. An alias
+        // can only be moved by someone the current key's policy allows (docs/architecture.md).
+        if (await this.storeScope(employeeId, scope, batch.batchId, events, aliasOf(employeeId))) stored[scope] = events.length;
         else refused[scope] = 'consent-not-active';
       }),
     );
@@ -115,10 +119,10 @@ export class IngestService {
   }
 
   /** False when KMS refuses the data key. */
-  private async storeScope(employeeId: string, scope: Scope, batchId: string, events: readonly CaptureEvent[], keyArn: string): Promise<boolean> {
+  private async storeScope(employeeId: string, scope: Scope, batchId: string, events: readonly CaptureEvent[], keyId: string): Promise<boolean> {
     let ciphertext: Buffer;
     try {
-      ciphertext = await seal(this.deps.keyringFor(keyArn), serialise(events), { employeeId, scope, batchId });
+      ciphertext = await seal(this.deps.keyringFor(keyId), serialise(events), { employeeId, scope, batchId });
     } catch (error) {
       if (isAccessDenied(error)) return false;
       throw error;

@@ -131,7 +131,7 @@ export function inProcessIngest(t: TestStack, options: InProcessOptions = {}): I
     claims: new BatchClaims(db, LOCAL_RESOURCES.tables.batches),
     s3,
     bucket: LOCAL_RESOURCES.buckets.captures,
-    keyringFor: (keyArn) => new KmsKeyringNode({ generatorKeyId: keyArn, clientProvider }),
+    keyringFor: (keyId) => new KmsKeyringNode({ generatorKeyId: keyId, clientProvider }),
     logger,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
