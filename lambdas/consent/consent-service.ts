@@ -78,8 +78,9 @@ export class ConsentService {
         }
         throw error;
       }
-      await this.settle(state);
-      if (decided.startsPurge) await this.queuePurge(state);
+      // The purge is queued before the state is cached: if sending fails, the cache stays behind
+      // the ledger and the next call's repair queues it again.
+      await this.settle(state, decided.startsPurge ? () => this.queuePurge(state) : undefined);
       logger.info('consent changed', { employeeId, kind: decided.kind, sequence: state.sequence });
       return state;
     }
@@ -92,16 +93,20 @@ export class ConsentService {
    * it), the change is already recorded and ingest already honours it through the ledger; the
    * key write is handed to the key-sync worker instead of failing the request.
    */
-  private async settle(state: ConsentState): Promise<void> {
+  private async settle(state: ConsentState, beforeCaching?: () => Promise<void>): Promise<void> {
+    let applied: ConsentState;
     try {
-      const applied = await this.deps.sync.applyNewest(state.employeeId, state);
-      await this.deps.ledger.writeState(applied);
+      applied = await this.deps.sync.applyNewest(state.employeeId, state);
     } catch (error) {
       if (asDependencyError(error, 'KMS') === undefined) throw error;
+      await beforeCaching?.();
       this.deps.logger.warn('key policy write deferred to the key-sync queue', { employeeId: state.employeeId, sequence: state.sequence, cause: (error as Error).name });
       const job: KeySyncJob = { employeeId: state.employeeId, sequence: state.sequence };
       await this.deps.sqs.send(new SendMessageCommand({ QueueUrl: this.deps.keySyncQueueUrl, MessageBody: JSON.stringify(job) }));
+      return;
     }
+    await beforeCaching?.();
+    await this.deps.ledger.writeState(applied);
   }
 
   /** A crash between append and state write left the cache (and maybe the key) behind: finish it. */
@@ -110,9 +115,10 @@ export class ConsentService {
     const cached = await this.deps.ledger.readState(latest.employeeId);
     if (cached !== undefined && cached.sequence >= latest.sequence) return;
     this.deps.logger.warn('repairing a change that did not finish', { employeeId: latest.employeeId, sequence: latest.sequence });
-    const applied = await this.deps.sync.applyNewest(latest.employeeId, latest);
-    await this.deps.ledger.writeState(applied);
     if (latest.status === 'purging') await this.queuePurge(latest);
+    // A throttled repair must not block the change being asked for (a withdrawal least of all):
+    // the key-sync worker finishes it, and this change's own settle converges on the newest event.
+    await this.settle(latest);
   }
 
   private async queuePurge(state: ConsentState): Promise<void> {
