@@ -166,9 +166,11 @@ export class ConsentCaptureStack extends Stack {
     this.keySyncQueue = new JobQueue(this, 'KeySyncQueue', { jobs: 'key-policy sync jobs', consumerTimeout: keySyncTimeout });
 
     const table = this.ledger.table;
-    table.grantReadWriteData(this.roles.consent);
-    table.grantReadWriteData(this.roles.purge);
-    table.grantReadData(this.roles.ingest);
+    // The ledger is append-only by design: its writers get PutItem (events are appended with a
+    // condition, the state item is replaced), never UpdateItem, DeleteItem or BatchWriteItem.
+    this.ledger.grantAppend(this.roles.consent);
+    this.ledger.grantAppend(this.roles.purge);
+    this.ledger.grantRead(this.roles.ingest);
     this.batches.table.grantReadWriteData(this.roles.ingest);
     // No KMS permission: employee key policies alone let ingest generate data keys.
     this.buckets.grantCaptureWrites(this.roles.ingest);

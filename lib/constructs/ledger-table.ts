@@ -2,6 +2,7 @@
 // (sk = "event#<zero-padded sequence>") and the folded current state (sk = "state").
 
 import { RemovalPolicy } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 
@@ -23,5 +24,15 @@ export class LedgerTable extends Construct {
       // managed key would be one more key whose policy IAM could open up.
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
     });
+  }
+
+  /** Query and GetItem: the newest event, the history, the state cache. */
+  public grantRead(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:DescribeTable');
+  }
+
+  /** Reading, plus PutItem to append events and replace the state cache: no update, delete or batch write. */
+  public grantAppend(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:DescribeTable', 'dynamodb:PutItem');
   }
 }

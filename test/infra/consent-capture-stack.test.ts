@@ -61,7 +61,7 @@ describe('ledger table', () => {
     });
   });
 
-  it('can be read and written by the consent and purge roles and only read by the ingest role', () => {
+  it('can be appended to by the consent and purge roles, never updated or deleted, and only read by ingest', () => {
     const { stack, template } = synthStack();
     const table = idOf(stack.ledger.table);
     const policies = template.findResources('AWS::IAM::Policy') as Resources;
@@ -72,8 +72,11 @@ describe('ledger table', () => {
         .filter((s) => JSON.stringify(s.Resource).includes(table))
         .flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
 
-    expect(tableActionsOf(roleId(stack, 'consent'))).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']));
-    expect(tableActionsOf(roleId(stack, 'purge'))).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:UpdateItem']));
+    for (const writer of ['consent', 'purge'] as const) {
+      const actions = tableActionsOf(roleId(stack, writer));
+      expect(actions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:GetItem']));
+      expect(actions.filter((a) => /Update|Delete|BatchWrite|\*/.test(a))).toEqual([]);
+    }
     expect(tableActionsOf(roleId(stack, 'ingest'))).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:GetItem']));
     expect(tableActionsOf(roleId(stack, 'ingest')).filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
     expect(tableActionsOf(roleId(stack, 'export'))).toEqual([]);
