@@ -137,6 +137,10 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
         byAccessKey.get(id)?.secretAccessKey,
       );
       accessKeyId = caller.accessKeyId;
+      if (caller.service !== 'kms') throw new KmsException('InvalidSignatureException', `Credential should be scoped to correct service: 'kms'.`);
+      if (caller.region !== identity.region) {
+        throw new KmsException('InvalidSignatureException', `Credential should be scoped to a valid region, not '${caller.region.slice(0, 32)}'.`);
+      }
       principal = byAccessKey.get(caller.accessKeyId);
       if (!principal) throw new KmsException('UnrecognizedClientException', 'The security token included in the request is invalid.');
       if (req.method !== 'POST' || !target.startsWith(TARGET_PREFIX)) {

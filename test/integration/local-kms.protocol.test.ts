@@ -50,6 +50,16 @@ describe('authentication', () => {
     client.destroy();
   });
 
+  it('rejects a signature scoped to another service or region', async () => {
+    const { accessKeyId, secretAccessKey } = ingestCreds();
+    const otherRegion = new KMSClient({ endpoint: kms.url, region: 'eu-west-1', credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
+
+    const error = await otherRegion.send(new DescribeKeyCommand({ KeyId: keyArn })).catch((e: Error) => e);
+
+    expect((error as Error).name).toBe('InvalidSignatureException');
+    otherRegion.destroy();
+  });
+
   it('rejects an unsigned request with MissingAuthenticationTokenException', async () => {
     const response = await fetch(kms.url, { method: 'POST', headers: { 'x-amz-target': 'TrentService.ListAliases' }, body: '{}' });
 
