@@ -176,6 +176,8 @@ export class ConsentCaptureStack extends Stack {
     this.buckets.grantCaptureWrites(this.roles.ingest);
     this.purgeQueue.queue.grantSendMessages(this.roles.consent);
     this.keySyncQueue.queue.grantSendMessages(this.roles.consent);
+    // The purge worker queues its own delayed second sweep.
+    this.purgeQueue.queue.grantSendMessages(this.roles.purge);
     this.buckets.grantPurge(this.roles.purge);
 
     // The roles employee key policies name: both functions that write key policies need them.
@@ -214,6 +216,9 @@ export class ConsentCaptureStack extends Stack {
         [ENV.capturesBucket]: this.buckets.captures.bucketName,
         [ENV.exportsBucket]: this.buckets.exports.bucketName,
         [ENV.keyDeletionDays]: String(this.settings.keyDeletionDays),
+        [ENV.purgeQueueUrl]: this.purgeQueue.queue.queueUrl,
+        // Ingest's timeout (29 s) plus KMS's worst-case policy propagation (about 5 minutes).
+        [ENV.purgeResweepSeconds]: '360',
       },
     });
 

@@ -143,6 +143,10 @@ function functionDefinitions({ identity, queues }: Wiring): Record<LocalFunction
         [ENV.capturesBucket]: buckets.captures,
         [ENV.exportsBucket]: buckets.exports,
         [ENV.keyDeletionDays]: '7',
+        [ENV.purgeQueueUrl]: queues.queueUrl(LOCAL_RESOURCES.queues.purge),
+        // Locally a policy change applies at once and an ingest takes well under a second, so the
+        // second sweep need not wait AWS's 360 s (docs/architecture.md, "Purge").
+        [ENV.purgeResweepSeconds]: '2',
       },
     },
     'key-sync': {

@@ -4,10 +4,14 @@
 //   2. DisableKey: the data is unreadable from this moment;
 //   3. ScheduleKeyDeletion;
 //   4. delete every object under captures/{id}/ and exports/{id}/, 1,000 per DeleteObjects;
-//   5. append a `purged` event with the counts and the key's deletion date.
+//   5. queue itself again, delayed: an ingest that passed its consent check just before the
+//      erase may still be writing, and in AWS a key policy change takes up to minutes to apply;
+//   6. on that second delivery, sweep again, then append a `purged` event with the counts and
+//      the key's deletion date.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { DescribeKeyCommand, DisableKeyCommand, NotFoundException, ScheduleKeyDeletionCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { ConsentEvent, ConsentState } from '../shared/consent-state.js';
 import { SequenceTakenError, type Ledger } from '../shared/ledger.js';
 
@@ -18,15 +22,30 @@ export interface PurgeDeps {
   readonly capturesBucket: string;
   readonly exportsBucket: string;
   readonly keyDeletionDays: number;
+  /** The purge queue, for the delayed second sweep. */
+  readonly sqs: SQSClient;
+  readonly purgeQueueUrl: string;
+  /** Delay before the second sweep; 0 sweeps once. */
+  readonly resweepSeconds: number;
   readonly logger: Logger;
   readonly now?: () => Date;
 }
 
-export type PurgeOutcome = 'purged' | 'already-purged' | 'not-purging' | 'no-record';
+export type PurgeOutcome = 'purged' | 'swept-once' | 'already-purged' | 'not-purging' | 'no-record';
+
+export interface PurgeJob {
+  readonly employeeId: string;
+  readonly sequence: number;
+  /** 2 on the delayed second delivery. @default 1 */
+  readonly sweep?: 1 | 2;
+  /** Objects the first sweep deleted, carried to the second for the `purged` event's counts. */
+  readonly deleted?: { readonly captures: number; readonly exports: number };
+}
 
 const MAX_APPEND_ATTEMPTS = 5;
 
-export async function purgeEmployee(deps: PurgeDeps, employeeId: string): Promise<PurgeOutcome> {
+export async function purgeEmployee(deps: PurgeDeps, job: PurgeJob): Promise<PurgeOutcome> {
+  const { employeeId } = job;
   const latest = await deps.ledger.latestEvent(employeeId);
   if (!latest) return 'no-record';
   if (latest.state.status === 'purged') return 'already-purged';
@@ -35,8 +54,14 @@ export async function purgeEmployee(deps: PurgeDeps, employeeId: string): Promis
     return 'not-purging';
   }
   const deletionDate = latest.state.keyArn === undefined ? undefined : await shredKey(deps, latest.state.keyArn);
-  const captures = await deletePrefix(deps, deps.capturesBucket, `captures/${employeeId}/`);
-  const exports = await deletePrefix(deps, deps.exportsBucket, `exports/${employeeId}/`);
+  const captures = (job.deleted?.captures ?? 0) + (await deletePrefix(deps, deps.capturesBucket, `captures/${employeeId}/`));
+  const exports = (job.deleted?.exports ?? 0) + (await deletePrefix(deps, deps.exportsBucket, `exports/${employeeId}/`));
+  if ((job.sweep ?? 1) === 1 && deps.resweepSeconds > 0) {
+    const again: PurgeJob = { employeeId, sequence: job.sequence, sweep: 2, deleted: { captures, exports } };
+    await deps.sqs.send(new SendMessageCommand({ QueueUrl: deps.purgeQueueUrl, MessageBody: JSON.stringify(again), DelaySeconds: deps.resweepSeconds }));
+    deps.logger.info('first sweep done; second sweep queued', { employeeId, captures, exports, resweepSeconds: deps.resweepSeconds });
+    return 'swept-once';
+  }
   const details = {
     objectsDeleted: { captures, exports },
     ...(deletionDate === undefined ? {} : { keyDeletionDate: deletionDate }),

@@ -117,13 +117,38 @@ describe('a purge interrupted at any step', () => {
     // Act: the job is delivered again.
     const result = (await t.stack.invoke('purge', purgeEvent(JSON.stringify({ employeeId: 'e-half', sequence: 2 })))) as SQSBatchResponse;
 
-    // Assert
+    // Assert: the first sweep deletes what is left and queues the second, which records the purge.
     expect(result.batchItemFailures).toEqual([]);
     expect(await objectsUnder('captures/e-half/')).toBe(0);
-    const last = await t.ledger.latestEvent('e-half');
+    const last = await pollUntil(async () => {
+      const e = await t.ledger.latestEvent('e-half');
+      return e?.kind === 'purged' && e;
+    }, { timeoutMs: 15_000, what: 'the second sweep of e-half' });
     expect(last).toMatchObject({ kind: 'purged', details: { objectsDeleted: { captures: 3, exports: 0 } } });
     const key = await t.kms('purge').send(new DescribeKeyCommand({ KeyId: keyArn }));
     expect(Date.parse(String(last?.details?.['keyDeletionDate']))).toBe(key.KeyMetadata?.DeletionDate?.getTime());
+  });
+
+  it('catches an object that an in-flight ingest writes after the first sweep', async () => {
+    // Arrange
+    const granted = await consentTo('e-late');
+    const keyArn = granted.state.keyArn ?? '';
+    await t.call('POST', '/v1/consent/revoke', { token: await t.token('e-late', 'consent:manage'), body: { erase: true } });
+    await pollUntil(async () => (await t.kms('purge').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.KeyState === 'PendingDeletion' && true, {
+      timeoutMs: 10_000,
+      what: 'the first sweep',
+    });
+
+    // Act: the PutObject of a batch that passed its consent check before the erase lands now.
+    await t.s3.send(new PutObjectCommand({ Bucket: captures, Key: 'captures/e-late/clicks/2026/11/26/b-late', Body: 'ciphertext' }));
+    const purged = await pollUntil(async () => {
+      const e = await t.ledger.latestEvent('e-late');
+      return e?.kind === 'purged' && e;
+    }, { timeoutMs: 15_000, what: 'the second sweep' });
+
+    // Assert
+    expect(await objectsUnder('captures/e-late/')).toBe(0);
+    expect(purged.details).toMatchObject({ objectsDeleted: { captures: 1, exports: 0 } });
   });
 
   it('adds nothing when a finished purge is delivered again', async () => {
@@ -142,7 +167,7 @@ describe('a purge interrupted at any step', () => {
     const result = (await t.stack.invoke('purge', purgeEvent('{"employeeId":"e-batch","sequence":2}', 'not json', '{"employeeId":"bad id!","sequence":1}'))) as SQSBatchResponse;
 
     expect(result.batchItemFailures).toEqual([{ itemIdentifier: 'm-1' }, { itemIdentifier: 'm-2' }]);
-    expect((await t.ledger.latestEvent('e-batch'))?.kind).toBe('purged');
+    await pollUntil(async () => (await t.ledger.latestEvent('e-batch'))?.kind === 'purged', { timeoutMs: 15_000, what: 'the purge of e-batch' });
   });
 
   it('sends a poison job to the dead-letter queue after its retries', async () => {
