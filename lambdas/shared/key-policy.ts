@@ -56,6 +56,8 @@ export const STEWARDSHIP_ACTIONS = [
 ] as const;
 
 export const SHREDDING_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion', 'kms:DescribeKey'] as const;
+/** What the consent role keeps on an erased key: enough to see that it is erased, nothing to undo it. */
+export const SHREDDED_STEWARD_ACTIONS = ['kms:DescribeKey', 'kms:GetKeyPolicy'] as const;
 export const AUDITOR_ACTIONS = ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:ListGrants'] as const;
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -70,7 +72,7 @@ export class KeyPolicyInputError extends Error {
  * - `active`: stewardship, shredding, capture for the consented scopes (and auditors).
  * - `paused`: as active, plus a Deny that lapses at `pausedUntil` inside KMS.
  * - `none` / `revoked`: no capture statement; exports still work through Decrypt grants.
- * - `purging` / `purged`: the shredded policy.
+ * - `purging` / `purged`: the shredded policy (see buildShreddedKeyPolicy).
  */
 export function buildKeyPolicy(state: KeyPolicyState, roles: KeyPolicyRoles): KeyPolicyDocument {
   assertEmployeeId(state.employeeId);
@@ -90,11 +92,21 @@ export function buildKeyPolicy(state: KeyPolicyState, roles: KeyPolicyRoles): Ke
   return document(state.employeeId, statements);
 }
 
-/** The policy a purge installs before disabling the key: stewardship and shredding only. */
+/**
+ * The policy of an erased key: the purge role may disable it, schedule its deletion and describe
+ * it; the consent role and auditors may only read it. Nobody may put a policy, enable the key or
+ * cancel its deletion again, so not even this application can undo an erasure. The consent
+ * role installs it with BypassPolicyLockoutSafetyCheck, because it locks the consent role out.
+ */
 export function buildShreddedKeyPolicy(employeeId: string, roles: KeyPolicyRoles): KeyPolicyDocument {
   assertEmployeeId(employeeId);
   assertRoles(roles);
-  return document(employeeId, [stewardship(roles), shredding(roles)]);
+  const statements: PolicyStatementJson[] = [
+    { Sid: 'ShreddedReadOnly', Effect: 'Allow', Principal: { AWS: roles.consent }, Action: [...SHREDDED_STEWARD_ACTIONS], Resource: '*' },
+    shredding(roles),
+  ];
+  if (roles.auditor !== undefined) statements.push(auditors(roles.auditor));
+  return document(employeeId, statements);
 }
 
 function document(employeeId: string, statements: PolicyStatementJson[]): KeyPolicyDocument {

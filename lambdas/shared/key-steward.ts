@@ -121,16 +121,28 @@ export class KeySteward {
     return arn;
   }
 
-  /** Writes the key policy that `state` implies. Idempotent. A shredded key may already be gone. */
+  /**
+   * Writes the key policy that `state` implies. Idempotent. The shredded policy locks this role
+   * out, so once it is on the key a repeat is refused, and a shredded key may even be gone:
+   * both mean the work is already done.
+   */
   async applyPolicy(keyArn: string, state: ConsentState): Promise<void> {
+    const shredded = state.status === 'purging' || state.status === 'purged';
     try {
-      await this.kms.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: JSON.stringify(buildKeyPolicy(state, this.roles)) }));
+      await this.kms.send(
+        new PutKeyPolicyCommand({
+          KeyId: keyArn,
+          PolicyName: 'default',
+          Policy: JSON.stringify(buildKeyPolicy(state, this.roles)),
+          ...(shredded ? { BypassPolicyLockoutSafetyCheck: true } : {}),
+        }),
+      );
     } catch (error) {
-      const shredded = state.status === 'purging' || state.status === 'purged';
-      if (shredded && (error instanceof NotFoundException || isNamed(error, 'NotFoundException'))) return;
+      if (shredded && (isNamed(error, 'NotFoundException') || isNamed(error, 'AccessDeniedException'))) return;
       throw error;
     }
   }
+
 }
 
 /** The roles key policies name, from the function's environment (read at module load). */

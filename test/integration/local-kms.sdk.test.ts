@@ -292,7 +292,9 @@ describe('shredding: DisableKey and ScheduleKeyDeletion', () => {
   });
 
   it('fails every use with DisabledException once disabled', async () => {
-    await kms.client('consent').send(new PutKeyPolicyCommand({ KeyId: keyArn, Policy: JSON.stringify(buildShreddedKeyPolicy('e-shred', kms.roles)) }));
+    await kms.client('consent').send(
+      new PutKeyPolicyCommand({ KeyId: keyArn, Policy: JSON.stringify(buildShreddedKeyPolicy('e-shred', kms.roles)), BypassPolicyLockoutSafetyCheck: true }),
+    );
     await kms.client('purge').send(new DisableKeyCommand({ KeyId: keyArn }));
 
     // Decrypt still has its grant, GenerateDataKey lost its statement: the key state is checked after authorization.
@@ -301,17 +303,23 @@ describe('shredding: DisableKey and ScheduleKeyDeletion', () => {
 
   it('fails every use with KMSInvalidStateException once pending deletion', async () => {
     const scheduled = await kms.client('purge').send(new ScheduleKeyDeletionCommand({ KeyId: keyArn, PendingWindowInDays: 7 }));
-    // Give ingest its statement back, to prove the key state, not the policy, now refuses it.
-    await kms.client('consent').send(
-      new PutKeyPolicyCommand({ KeyId: keyArn, Policy: JSON.stringify(buildKeyPolicy({ employeeId: 'e-shred', status: 'active', scopes: ['clicks'] }, kms.roles)) }),
-    );
 
+    // Decrypt still has its grant, so only the key state refuses it.
     expect(scheduled.KeyState).toBe('PendingDeletion');
     expect(scheduled.DeletionDate?.getTime()).toBeCloseTo(kms.clock.now().getTime() + 7 * DAY, -4);
-    expect(await Promise.all(uses())).toEqual(['KMSInvalidStateException', 'KMSInvalidStateException']);
+    expect(await Promise.all(uses())).toEqual(['AccessDeniedException', 'KMSInvalidStateException']);
     const described = await kms.client('purge').send(new DescribeKeyCommand({ KeyId: keyArn }));
     expect(described.KeyMetadata).toMatchObject({ KeyState: 'PendingDeletion', Enabled: false });
     expect(await outcome(kms.client('purge').send(new DisableKeyCommand({ KeyId: keyArn })))).toBe('KMSInvalidStateException');
+  });
+
+  it('cannot be undone by the consent role: no new policy, no EnableKey, no CancelKeyDeletion', async () => {
+    const consent = kms.client('consent');
+    const active = JSON.stringify(buildKeyPolicy({ employeeId: 'e-shred', status: 'active', scopes: ['clicks'] }, kms.roles));
+
+    expect(await outcome(consent.send(new PutKeyPolicyCommand({ KeyId: keyArn, Policy: active, BypassPolicyLockoutSafetyCheck: true })))).toBe('AccessDeniedException');
+    expect(await outcome(consent.send(new CancelKeyDeletionCommand({ KeyId: keyArn })))).toBe('AccessDeniedException');
+    expect(await outcome(consent.send(new EnableKeyCommand({ KeyId: keyArn })))).toBe('AccessDeniedException');
   });
 
   it('does not let the purge role cancel the deletion', async () => {

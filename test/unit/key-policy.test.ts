@@ -83,7 +83,15 @@ describe('buildKeyPolicy', () => {
     const doc = buildKeyPolicy({ employeeId: 'e-42', status, scopes: ['clicks'] }, withAuditor);
 
     expect(doc).toEqual(buildShreddedKeyPolicy('e-42', withAuditor));
-    expect(sids(doc)).toEqual(['KeyStewardship', 'Shredding']);
+    expect(sids(doc)).toEqual(['ShreddedReadOnly', 'Shredding', 'Auditors']);
+  });
+
+  it('leaves nobody a way to undo an erasure: no PutKeyPolicy, EnableKey, CancelKeyDeletion or grants', () => {
+    const doc = buildShreddedKeyPolicy('e-42', withAuditor);
+
+    const actions = doc.Statement.flatMap((s) => [s.Action].flat());
+    expect(actions.filter((a) => /PutKeyPolicy|EnableKey$|CancelKeyDeletion|CreateGrant|Decrypt|GenerateDataKey|Encrypt/.test(a))).toEqual([]);
+    expect(statement(doc, 'ShreddedReadOnly')).toMatchObject({ Principal: { AWS: withAuditor.consent }, Action: ['kms:DescribeKey', 'kms:GetKeyPolicy'] });
   });
 
   it('limits export grants to Decrypt for the export role', () => {
