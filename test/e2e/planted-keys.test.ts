@@ -1,6 +1,6 @@
 // An insider with AdministratorAccess plants keys and ledger events to capture or read an
 // employee's data. Ingest names keys only by alias, and first consent refuses a key it did not make.
-import { CreateAliasCommand, CreateGrantCommand, CreateKeyCommand } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, CreateGrantCommand, CreateKeyCommand, DeleteAliasCommand, DescribeKeyCommand, UpdateAliasCommand } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConsentEvent } from '../../lambdas/shared/consent-state.js';
@@ -79,5 +79,24 @@ describe('an admin who plants an alias before first consent', () => {
     expect(await t.ledger.latestEvent('e-target')).toBeUndefined();
     expect(capture.status).toBe(403);
     expect(await objectsOf('e-target')).toBe(0);
+  });
+});
+
+describe('an admin who tries to move or remove an employee alias', () => {
+  it('is refused by the current key policy, so ingest keeps encrypting under the employee key', async () => {
+    // Arrange
+    await t.call('POST', '/v1/consent', { token: await t.token('e-alias', 'consent:manage'), body: { scopes: ['clicks'], ...NOTICE } });
+    const keyArn = await adminKey();
+
+    // Act
+    const moved = await t.kms('admin').send(new UpdateAliasCommand({ AliasName: 'alias/consent-capture/e-alias', TargetKeyId: keyArn })).catch((e: Error) => e.name);
+    const deleted = await t.kms('admin').send(new DeleteAliasCommand({ AliasName: 'alias/consent-capture/e-alias' })).catch((e: Error) => e.name);
+    const stored = await t.call('POST', '/v1/events', { token: await t.token('e-alias', 'capture:write'), body: captureBatch({ kinds: ['click'] }) });
+
+    // Assert
+    expect([moved, deleted]).toEqual(['AccessDeniedException', 'AccessDeniedException']);
+    expect(stored.status).toBe(202);
+    const described = await t.kms('consent').send(new DescribeKeyCommand({ KeyId: 'alias/consent-capture/e-alias' }));
+    expect(described.KeyMetadata?.Arn).toBe((await t.ledger.latestEvent('e-alias'))?.state.keyArn);
   });
 });

@@ -20,6 +20,8 @@ import {
   ScheduleKeyDeletionCommand,
   CancelKeyDeletionCommand,
   EnableKeyCommand,
+  CreateAliasCommand,
+  UpdateAliasCommand,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildKeyPolicy, buildShreddedKeyPolicy } from '../../lambdas/shared/key-policy.js';
@@ -144,6 +146,17 @@ describe('an admin with AdministratorAccess', () => {
     const own = await admin.send(new CreateKeyCommand({}));
 
     expect(await outcome(admin.send(new GenerateDataKeyCommand({ KeyId: own.KeyMetadata?.KeyId, KeySpec: 'AES_256' })))).toBe('allowed');
+  });
+
+  it('can move an alias between keys whose policies delegate to IAM (UpdateAlias)', async () => {
+    const admin = kms.client('admin');
+    const first = (await admin.send(new CreateKeyCommand({}))).KeyMetadata?.Arn;
+    const second = (await admin.send(new CreateKeyCommand({}))).KeyMetadata?.Arn;
+    await admin.send(new CreateAliasCommand({ AliasName: 'alias/admin-owned', TargetKeyId: first }));
+
+    await admin.send(new UpdateAliasCommand({ AliasName: 'alias/admin-owned', TargetKeyId: second }));
+
+    expect((await admin.send(new DescribeKeyCommand({ KeyId: 'alias/admin-owned' }))).KeyMetadata?.Arn).toBe(second);
   });
 
   it.each([

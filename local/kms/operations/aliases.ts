@@ -1,5 +1,5 @@
-// Aliases: CreateAlias, DeleteAlias, ListAliases. CreateAlias and DeleteAlias need permission on
-// both the key (key policy) and the alias (identity policy), as in AWS.
+// Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases. Changing an alias needs permission
+// on the key or keys it names (key policies) and on the alias (identity policy), as in AWS.
 import { z } from 'zod';
 import { KmsException } from '../errors.js';
 import { requireAuthorized } from '../authorizer.js';
@@ -49,6 +49,27 @@ export const aliasOperations = {
       }
       const now = ctx.clock.now().getTime();
       ctx.store.putAlias({ aliasName: input.AliasName, targetKeyId: resolved.key.keyId, creationDate: now, lastUpdatedDate: now });
+      return {};
+    },
+  }),
+
+  UpdateAlias: defineOperation({
+    readOnly: false,
+    input: z.object({ AliasName: aliasNameInput, TargetKeyId: keyIdInput }),
+    handle(ctx, input) {
+      ctx.trail.requestParameters = { aliasName: input.AliasName, targetKeyId: input.TargetKeyId };
+      checkAliasName(input.AliasName);
+      const alias = ctx.store.getAlias(input.AliasName);
+      if (!alias) throw new KmsException('NotFoundException', `Alias ${aliasArn(ctx, input.AliasName)} is not found.`);
+      // As in AWS: permission on the alias, on the key it names now, and on the key it will name.
+      const current = resolveKey(ctx, alias.targetKeyId, { allowAlias: false });
+      const target = resolveKey(ctx, input.TargetKeyId, { allowAlias: false });
+      authorizeOnKey(ctx, current, { action: 'kms:UpdateAlias' });
+      authorizeOnKey(ctx, target, { action: 'kms:UpdateAlias' });
+      authorizeOnAlias(ctx, 'kms:UpdateAlias', input.AliasName);
+      ctx.trail.resources = [{ ARN: aliasArn(ctx, input.AliasName) }, { ARN: current.key.arn }, { ARN: target.key.arn }];
+      requireNotPendingDeletion(target.key);
+      ctx.store.putAlias({ ...alias, targetKeyId: target.key.keyId, lastUpdatedDate: ctx.clock.now().getTime() });
       return {};
     },
   }),
