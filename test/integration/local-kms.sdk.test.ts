@@ -272,6 +272,23 @@ describe('export role and Decrypt grants', () => {
     expect(await outcome(attempt)).toBe('AccessDeniedException');
   });
 
+  it('lets a grant create only narrower grants: same or fewer operations, same or stricter constraints', async () => {
+    // Arrange: on a key of the admin's, a grant lets export decrypt and pass Decrypt on, for e-x only.
+    const admin = kms.client('admin');
+    const key = (await admin.send(new CreateKeyCommand({}))).KeyMetadata?.Arn;
+    await admin.send(
+      new CreateGrantCommand({ KeyId: key, GranteePrincipal: kms.roles.export, Operations: ['Decrypt', 'CreateGrant'], Constraints: { EncryptionContextSubset: { employeeId: 'e-x' } } }),
+    );
+    const passOn = (Operations: ('Decrypt' | 'Encrypt')[], Constraints?: { EncryptionContextSubset: Record<string, string> }) =>
+      outcome(kms.client('export').send(new CreateGrantCommand({ KeyId: key, GranteePrincipal: kms.roles.purge, Operations, ...(Constraints ? { Constraints } : {}) })));
+
+    // Act and assert
+    expect(await passOn(['Decrypt', 'Encrypt'], { EncryptionContextSubset: { employeeId: 'e-x' } })).toBe('AccessDeniedException');
+    expect(await passOn(['Decrypt'])).toBe('AccessDeniedException');
+    expect(await passOn(['Decrypt'], { EncryptionContextSubset: { employeeId: 'e-other' } })).toBe('AccessDeniedException');
+    expect(await passOn(['Decrypt'], { EncryptionContextSubset: { employeeId: 'e-x', scope: 'clicks' } })).toBe('allowed');
+  });
+
   it('does not let another principal retire a grant it is not named in', async () => {
     const { GrantToken } = await grant(keyArn, 'e-exp');
 

@@ -61,6 +61,24 @@ function checkPrincipal(ctx: OperationContext, arn: string, field: string): void
   }
 }
 
+/** AWS: a grant used to create a grant can only pass on the same or fewer operations and the same or stricter constraints. */
+function narrowerThan(
+  operations: readonly string[],
+  constraints: { EncryptionContextSubset?: Record<string, string> | undefined; EncryptionContextEquals?: Record<string, string> | undefined } | undefined,
+  parent: StoredGrant,
+): boolean {
+  if (!operations.every((op) => parent.operations.includes(op))) return false;
+  const inherited = parent.constraints;
+  if (!inherited) return true;
+  const pairsOf = (context: Readonly<Record<string, string>> | undefined) => new Map(Object.entries(context ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const child = pairsOf(constraints?.EncryptionContextEquals ?? constraints?.EncryptionContextSubset);
+  if (inherited.encryptionContextEquals) {
+    const required = pairsOf(inherited.encryptionContextEquals);
+    return constraints?.EncryptionContextEquals !== undefined && child.size === required.size && [...required].every(([k, v]) => child.get(k) === v);
+  }
+  return [...pairsOf(inherited.encryptionContextSubset)].every(([k, v]) => child.get(k) === v);
+}
+
 function findGrantOrThrow(key: StoredKey, grantId: string): StoredGrant {
   const grant = key.grants.find((g) => g.grantId === grantId);
   if (!grant) throw new KmsException('NotFoundException', `Grant ID ${grantId} not found`);
@@ -120,7 +138,16 @@ export const grantOperations = {
         // For CreateGrant, kms:EncryptionContext:* conditions see the grant's constraints.
         ...encryptionContextKeys(constraintContext),
       };
-      authorizeOnKey(ctx, resolved, { action: 'kms:CreateGrant', grantOperation: 'CreateGrant', extraContext: extra });
+      const authorization = authorizeOnKey(ctx, resolved, { action: 'kms:CreateGrant', grantOperation: 'CreateGrant', extraContext: extra });
+      if (authorization.allowed && authorization.via === 'grant') {
+        const parent = resolved.key.grants.find((g) => g.grantId === authorization.grantId);
+        if (!parent || !narrowerThan(input.Operations, constraints, parent)) {
+          throw new KmsException(
+            'AccessDeniedException',
+            `User: ${ctx.principal.sessionArn} is not authorized to perform: kms:CreateGrant on resource: ${resolved.key.arn} because a grant can only create grants with the same or fewer operations and the same or stricter constraints`,
+          );
+        }
+      }
       requireNotPendingDeletion(resolved.key);
       if (constraints?.EncryptionContextEquals && constraints.EncryptionContextSubset) {
         throw new KmsException('ValidationException', 'Specify EncryptionContextEquals or EncryptionContextSubset, not both.');
