@@ -340,7 +340,7 @@ class FunctionRunner {
   }
 }
 
-function defaultLog(functionName: string, stream: 'stdout' | 'stderr', line: string): void {
+function defaultLog(_functionName: string, stream: 'stdout' | 'stderr', line: string): void {
   (stream === 'stdout' ? process.stdout : process.stderr).write(`${line}\n`);
 }
 

@@ -1,7 +1,7 @@
 // Idempotency of POST /v1/events: each (employee, batchId) is claimed with a conditional write
 // before anything is stored. A claim is a lease: if its holder dies, it lapses and a retry
 // takes over; once the batch is stored the claim records the result for later duplicates.
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { isAwsError } from '../shared/errors.js';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /** Longer than the ingest function's timeout, so a live holder never loses its lease. */
@@ -18,7 +18,7 @@ export interface BatchResult {
 export type Claim = { readonly outcome: 'claimed' } | { readonly outcome: 'done'; readonly result: BatchResult } | { readonly outcome: 'in-progress' };
 
 function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException';
+  return isAwsError(error, 'ConditionalCheckFailedException');
 }
 
 export class BatchClaims {

@@ -6,7 +6,7 @@ import type { KeyringNode } from '@aws-crypto/client-node';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Scope } from '../shared/consent-model.js';
 import { effectiveState, initialState, type ConsentState } from '../shared/consent-state.js';
-import { ApiError } from '../shared/errors.js';
+import { ApiError, isAwsError } from '../shared/errors.js';
 import { aliasOf } from '../shared/key-steward.js';
 import type { Ledger } from '../shared/ledger.js';
 import type { BatchClaims, BatchResult } from './batch-claims.js';
@@ -42,7 +42,7 @@ export interface IngestDeps {
 /** KMS refused the data key: the key policy does not allow this capture now. */
 export function isAccessDenied(error: unknown): boolean {
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if (e.name === 'AccessDeniedException' || e.name === 'DisabledException' || e.name === 'KMSInvalidStateException' || e.name === 'NotFoundException') return true;
+    if (isAwsError(e, 'AccessDeniedException', 'DisabledException', 'KMSInvalidStateException', 'NotFoundException')) return true;
   }
   return false;
 }

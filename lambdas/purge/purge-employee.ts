@@ -9,10 +9,11 @@
 //   6. on that second delivery, sweep again, then append a `purged` event with the counts and
 //      the key's deletion date.
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { DescribeKeyCommand, DisableKeyCommand, NotFoundException, ScheduleKeyDeletionCommand, type KMSClient } from '@aws-sdk/client-kms';
+import { DescribeKeyCommand, DisableKeyCommand, ScheduleKeyDeletionCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { ConsentEvent, ConsentState } from '../shared/consent-state.js';
+import { isAwsError } from '../shared/errors.js';
 import { SequenceTakenError, type Ledger } from '../shared/ledger.js';
 
 export interface PurgeDeps {
@@ -78,7 +79,7 @@ async function shredKey(deps: PurgeDeps, keyArn: string): Promise<string | undef
     metadata = (await deps.kms.send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata;
   } catch (error) {
     // Deleted already: a purge retried after the waiting period. Nothing left to shred.
-    if (error instanceof NotFoundException || (error as Error).name === 'NotFoundException') return undefined;
+    if (isAwsError(error, 'NotFoundException')) return undefined;
     throw error;
   }
   if (metadata?.KeyState === 'PendingDeletion') return metadata.DeletionDate?.toISOString();

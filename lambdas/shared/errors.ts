@@ -90,6 +90,14 @@ export class DependencyError extends ApiError {
   }
 }
 
+/**
+ * Whether an error is one of the named AWS service exceptions. By name rather than instanceof,
+ * so it also holds for errors from another copy of a client (the Encryption SDK's, say).
+ */
+export function isAwsError(error: unknown, ...names: readonly string[]): boolean {
+  return error instanceof Error && names.includes(error.name);
+}
+
 const THROTTLING = new Set([
   'ThrottlingException',
   'Throttling',

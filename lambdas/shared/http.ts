@@ -36,11 +36,6 @@ export function requireScope(caller: Caller, ...accepted: string[]): void {
   }
 }
 
-export function bodyBytes(event: HttpEvent): Buffer {
-  if (event.body === undefined || event.body === null) return Buffer.alloc(0);
-  return Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
-}
-
 /** The body as text and its size in bytes, without copying a text body into a Buffer. */
 export function bodyText(event: HttpEvent): { readonly text: string; readonly bytes: number } {
   const body = event.body ?? '';
@@ -57,12 +52,12 @@ export function zodDetails(error: z.ZodError): ErrorDetail[] {
 
 /** Parses a JSON body of at most `maxBytes` with `schema`; an absent body parses as `{}`. */
 export function parseBody<S extends z.ZodType>(event: HttpEvent, schema: S, maxBytes: number): z.infer<S> {
-  const bytes = bodyBytes(event);
-  if (bytes.length > maxBytes) throw new PayloadTooLargeError(`the body is ${bytes.length} bytes; the limit is ${maxBytes}`);
+  const body = bodyText(event);
+  if (body.bytes > maxBytes) throw new PayloadTooLargeError(`the body is ${body.bytes} bytes; the limit is ${maxBytes}`);
   let json: unknown = {};
-  if (bytes.length > 0) {
+  if (body.bytes > 0) {
     try {
-      json = JSON.parse(bytes.toString('utf8'));
+      json = JSON.parse(body.text);
     } catch {
       throw new BadRequestError('the body is not valid JSON', undefined, 'invalid-json');
     }

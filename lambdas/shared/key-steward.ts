@@ -1,19 +1,17 @@
 // The consent role's dealings with employee keys: find or create the key, and write its policy.
 // Only this module writes key policies; the consent and key-sync functions both use it.
 import {
-  AlreadyExistsException,
   CreateAliasCommand,
   CreateKeyCommand,
   DescribeKeyCommand,
   EnableKeyRotationCommand,
   GetKeyPolicyCommand,
   ListGrantsCommand,
-  NotFoundException,
   PutKeyPolicyCommand,
   type KeyMetadata,
   type KMSClient,
 } from '@aws-sdk/client-kms';
-import { ConflictError } from './errors.js';
+import { ConflictError, isAwsError } from './errors.js';
 import { buildKeyPolicy, type KeyPolicyRoles } from './key-policy.js';
 import type { ConsentState } from './consent-state.js';
 import { ENV, optionalEnv, requireEnv } from './environment.js';
@@ -21,10 +19,6 @@ import { ALIAS_PREFIX, APP_TAG } from '../../lib/role-policies.js';
 
 export function aliasOf(employeeId: string): string {
   return `${ALIAS_PREFIX}${employeeId}`;
-}
-
-function isNamed(error: unknown, name: string): boolean {
-  return error instanceof Error && error.name === name;
 }
 
 /** An alias for this employee already names a key this application must not adopt. */
@@ -62,9 +56,9 @@ export class KeySteward {
     try {
       metadata = (await this.kms.send(new DescribeKeyCommand({ KeyId: aliasOf(employeeId) }))).KeyMetadata;
     } catch (error) {
-      if (error instanceof NotFoundException || isNamed(error, 'NotFoundException')) return undefined;
+      if (isAwsError(error, 'NotFoundException')) return undefined;
       // A key whose policy does not let the consent role describe it is not one of ours.
-      if (error instanceof Error && error.name === 'AccessDeniedException') throw new ForeignKeyError(employeeId, 'its key policy does not let the consent role describe it');
+      if (isAwsError(error, 'AccessDeniedException')) throw new ForeignKeyError(employeeId, 'its key policy does not let the consent role describe it');
       throw error;
     }
     if (metadata?.Arn === undefined) throw new Error('DescribeKey answered without a key ARN');
@@ -112,7 +106,7 @@ export class KeySteward {
     try {
       await this.kms.send(new CreateAliasCommand({ AliasName: aliasOf(state.employeeId), TargetKeyId: arn }));
     } catch (error) {
-      if (!(error instanceof AlreadyExistsException || isNamed(error, 'AlreadyExistsException'))) throw error;
+      if (!isAwsError(error, 'AlreadyExistsException')) throw error;
       const winner = await this.findKey(state.employeeId);
       if (winner === undefined) throw error;
       return winner;
@@ -138,7 +132,7 @@ export class KeySteward {
         }),
       );
     } catch (error) {
-      if (shredded && (isNamed(error, 'NotFoundException') || isNamed(error, 'AccessDeniedException'))) return;
+      if (shredded && isAwsError(error, 'NotFoundException', 'AccessDeniedException')) return;
       throw error;
     }
   }

@@ -1,9 +1,9 @@
 // The append-only consent ledger in DynamoDB. Events are `pk = employeeId, sk = event#<seq>`,
 // appended with attribute_not_exists(sk): the sequence is the optimistic lock, so of two
 // concurrent changes exactly one wins. `sk = state` caches the newest event's state.
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ConsentEvent, ConsentState } from './consent-state.js';
+import { isAwsError } from './errors.js';
 
 const EVENT_PREFIX = 'event#';
 const STATE_SK = 'state';
@@ -67,7 +67,7 @@ export class Ledger {
         }),
       );
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') {
+      if (isAwsError(error, 'ConditionalCheckFailedException')) {
         throw new SequenceTakenError(`sequence ${event.sequence} of ${event.employeeId} is already taken`);
       }
       throw error;
@@ -114,7 +114,7 @@ export class Ledger {
         }),
       );
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException') return;
+      if (isAwsError(error, 'ConditionalCheckFailedException')) return;
       throw error;
     }
   }

@@ -4,6 +4,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
+import { EMPLOYEE_KEYED_TABLE } from './ledger-table.js';
 
 export class BatchesTable extends Construct {
   public readonly table: dynamodb.Table;
@@ -11,13 +12,8 @@ export class BatchesTable extends Construct {
   constructor(scope: Construct, id: string) {
     super(scope, id);
     this.table = new dynamodb.Table(this, 'Table', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      ...EMPLOYEE_KEYED_TABLE,
       timeToLiveAttribute: 'expiresAt',
-      // Claims are rebuilt by agents' retries; losing them costs at most a duplicate answer
-      // becoming a re-store of the same object keys, which is idempotent.
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.DESTROY,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
     });

@@ -6,16 +6,21 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 
+/** Both tables are keyed by employee (`pk`) and then by event, state or batch (`sk`). */
+export const EMPLOYEE_KEYED_TABLE = {
+  partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+  sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+  billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+  pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+} as const satisfies Partial<dynamodb.TableProps>;
+
 export class LedgerTable extends Construct {
   public readonly table: dynamodb.Table;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
     this.table = new dynamodb.Table(this, 'Table', {
-      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      ...EMPLOYEE_KEYED_TABLE,
       // The ledger is the proof of consent and outlives erasures and the stack itself.
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,

@@ -54,7 +54,7 @@ export class KeyStore {
   private readonly keyDir: string;
   private readonly aliasFile: string;
 
-  constructor(private readonly dir: string) {
+  constructor(dir: string) {
     this.keyDir = join(dir, 'keys');
     this.aliasFile = join(dir, 'aliases.json');
     mkdirSync(this.keyDir, { recursive: true, mode: 0o700 });
