@@ -234,7 +234,6 @@ async function tellStory(stack: DemoStack, trailDir: string): Promise<void> {
   });
   const ingestRole = stack.file.principals.ingest.arn.split('/').pop() ?? 'ingest';
   const consentRole = stack.file.principals.consent.arn.split('/').pop() ?? 'consent';
-  const now = Date.now();
 
   /** Not what the agent does: the demo signs as the ingest role and asks KMS itself, to show the key refuses too. */
   async function crossCheck(scope: string): Promise<void> {
@@ -298,6 +297,8 @@ async function tellStory(stack: DemoStack, trailDir: string): Promise<void> {
   story.begin('the agent checks consent, then sends keystrokes and clicks, one with an email and a card number');
   const polled = await stack.call('GET', '/v1/consent', agent);
   story.answer('GET /v1/consent', polled, 200, { status: 'active', scopes: CONSENTED }, 'the agent may capture these scopes');
+  // Consent is judged at event time too, so the agent's events are dated after the consent.
+  const now = Date.now() + 5_000;
   const first = batchOf([
     { kind: 'keystroke', ts: now - 5_000, text: 'Meeting notes: ship the Q3 plan on Friday', app: 'editor' },
     { kind: 'keystroke', ts: now - 4_000, text: SENSITIVE_TEXT, app: 'browser' },
@@ -332,10 +333,12 @@ async function tellStory(stack: DemoStack, trailDir: string): Promise<void> {
   story.say(`pausedUntil=${String(paused.body['pausedUntil'])} ${dim('(the key policy now denies data keys to the ingest role until then; the Deny lapses by itself)')}`);
   await expectPolicyWrite();
 
-  story.begin('the agent sends a batch during the pause');
+  story.begin('the agent sends a batch during the pause: two events from before it, one typed during it');
+  const pausedAt = Date.parse(String(paused.body['updatedAt']));
   const pausedBatch = batchOf([
-    { kind: 'keystroke', ts: now - 1_500, text: 'typed during the pause', app: 'editor' },
-    { kind: 'click', ts: now - 500, x: 300, y: 200, button: 'left', app: 'editor' },
+    { kind: 'keystroke', ts: pausedAt - 2, text: 'typed before the pause', app: 'editor' },
+    { kind: 'click', ts: pausedAt - 1, x: 300, y: 200, button: 'left', app: 'editor' },
+    { kind: 'keystroke', ts: pausedAt + 1, text: 'typed during the pause', app: 'editor' },
   ]);
   story.say(dim(describeBatch(pausedBatch)));
   const duringPause = await stack.call('POST', '/v1/events', agent, pausedBatch);
@@ -351,7 +354,13 @@ async function tellStory(stack: DemoStack, trailDir: string): Promise<void> {
 
   story.begin(`the agent sends the paused batch again, same batchId ${pausedBatch.batchId}`);
   const afterResume = await stack.call('POST', '/v1/events', agent, pausedBatch);
-  story.answer('POST /v1/events', afterResume, 202, { batchId: pausedBatch.batchId, stored: { keystrokes: 1, clicks: 1 }, refused: {} });
+  story.answer(
+    'POST /v1/events',
+    afterResume,
+    202,
+    { batchId: pausedBatch.batchId, stored: { keystrokes: 1, clicks: 1 }, refused: { keystrokes: { outsideConsent: 1 } } },
+    'the keystroke typed during the pause is dropped for good: consent is judged at event time too',
+  );
   await expectDataKeys(`no record names the key in ${trailDir}`);
 
   // 8. Idempotency: the agent never saw that 202 (say the network dropped it) and retries.
@@ -369,8 +378,8 @@ async function tellStory(stack: DemoStack, trailDir: string): Promise<void> {
 
   story.begin('the agent sends a batch after the withdrawal');
   const late = batchOf([
-    { kind: 'keystroke', ts: now - 1_000, text: 'typed after withdrawing', app: 'editor' },
-    { kind: 'click', ts: now - 500, x: 10, y: 10, button: 'left', app: 'editor' },
+    { kind: 'keystroke', ts: Date.now() - 1_000, text: 'typed after withdrawing', app: 'editor' },
+    { kind: 'click', ts: Date.now() - 500, x: 10, y: 10, button: 'left', app: 'editor' },
   ]);
   story.say(dim(describeBatch(late)));
   const afterRevoke = await stack.call('POST', '/v1/events', agent, late);

@@ -2,6 +2,7 @@
 // and ledger event kind it results in. Time is a parameter, so tests choose it.
 import type { Scope } from '../shared/consent-model.js';
 import { effectiveState, type ActorKind, type ConsentEventKind, type ConsentState } from '../shared/consent-state.js';
+import { foldWindows, windowsOf } from '../shared/consent-windows.js';
 import { ConflictError } from '../shared/errors.js';
 
 export type ConsentCommand =
@@ -30,10 +31,12 @@ export function transition(current: ConsentState, command: ConsentCommand, now: 
   const next = (kind: ConsentEventKind, changes: Partial<ConsentState>, extra: { actor?: ActorKind; startsPurge?: boolean } = {}): Transition => {
     const { pausedUntil: _dropped, ...withoutPause } = state;
     const base = changes.status === 'paused' ? state : withoutPause;
+    const resulting: ConsentState = { ...base, ...changes, sequence: state.sequence + 1, updatedAt: at };
     return {
       kind,
       actor: extra.actor ?? 'employee',
-      state: { ...base, ...changes, sequence: state.sequence + 1, updatedAt: at },
+      // The windows travel with every event, so ingest judges an event's `ts` from the newest one.
+      state: { ...resulting, windows: foldWindows(windowsOf(current), resulting, now) },
       startsPurge: extra.startsPurge ?? false,
     };
   };

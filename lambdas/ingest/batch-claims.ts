@@ -1,7 +1,11 @@
 // Idempotency of POST /v1/events: each (employee, batchId) is claimed with a conditional write
 // before anything is stored. A claim is a lease: if its holder dies, it lapses and a retry
 // takes over; once the batch is stored the claim records the result for later duplicates.
+// The claim holds a SHA-256 of the batch, so a batchId reused for another body is refused
+// instead of being answered as a duplicate (its events would be lost).
+import { createHash } from 'node:crypto';
 import { isAwsError } from '../shared/errors.js';
+import type { CaptureBatch } from './schemas.js';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /** Longer than the ingest function's timeout, so a live holder never loses its lease. */
@@ -9,13 +13,43 @@ export const LEASE_MS = 60_000;
 /** Stored results outlive the 7-day `ts` window, after which a replay is refused anyway. */
 const RESULT_TTL_SECONDS = 8 * 24 * 3600;
 
+/** Why a whole scope is refused at upload time: the consent now, or KMS. A retry may succeed later. */
+export type RefusalReason = 'consent-not-active' | 'paused' | 'scope-not-consented';
+/** A whole-scope refusal, or how many of the scope's events fell outside every consent window (refused for good). */
+export type ScopeRefusal = RefusalReason | { readonly outsideConsent: number };
+
 export interface BatchResult {
   readonly stored: Readonly<Record<string, number>>;
-  readonly refused: Readonly<Record<string, string>>;
+  readonly refused: Readonly<Record<string, ScopeRefusal>>;
   readonly redacted: number;
 }
 
-export type Claim = { readonly outcome: 'claimed' } | { readonly outcome: 'done'; readonly result: BatchResult } | { readonly outcome: 'in-progress' };
+export type Claim =
+  | { readonly outcome: 'claimed' }
+  | { readonly outcome: 'done'; readonly result: BatchResult }
+  | { readonly outcome: 'in-progress' }
+  /** The batchId is claimed for a different body. */
+  | { readonly outcome: 'mismatch' };
+
+/** JSON with object keys sorted, so the digest does not depend on the order the agent wrote them in. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * SHA-256 (hex) of what the agent sent, as parsed: deviceId and events in order. Timestamps are
+ * compared as instants (an ISO string and its epoch milliseconds are the same event), key order
+ * and whitespace do not count; any other difference does.
+ */
+export function batchDigest(batch: Pick<CaptureBatch, 'deviceId' | 'events'>): string {
+  return createHash('sha256').update(canonicalJson({ deviceId: batch.deviceId, events: batch.events }), 'utf8').digest('hex');
+}
 
 function isConditionFailure(error: unknown): boolean {
   return isAwsError(error, 'ConditionalCheckFailedException');
@@ -28,12 +62,12 @@ export class BatchClaims {
   ) {}
 
   /** Claims the batch unless it is done or leased by a live request. */
-  async claim(employeeId: string, batchId: string, now: Date, attempt = 1): Promise<Claim> {
+  async claim(employeeId: string, batchId: string, bodySha256: string, now: Date, attempt = 1): Promise<Claim> {
     try {
       await this.db.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: employeeId, sk: batchId, status: 'in-progress', leaseUntil: now.getTime() + LEASE_MS, expiresAt: Math.floor(now.getTime() / 1000) + RESULT_TTL_SECONDS },
+          Item: { pk: employeeId, sk: batchId, status: 'in-progress', bodySha256, leaseUntil: now.getTime() + LEASE_MS, expiresAt: Math.floor(now.getTime() / 1000) + RESULT_TTL_SECONDS },
           ConditionExpression: 'attribute_not_exists(sk) OR (#status = :inProgress AND leaseUntil < :now)',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':inProgress': 'in-progress', ':now': now.getTime() },
@@ -46,9 +80,12 @@ export class BatchClaims {
     // Read the claim that won (ReturnValuesOnConditionCheckFailure would save this read, but
     // local DynamoDB does not implement it).
     const existing = (await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: employeeId, sk: batchId }, ConsistentRead: true }))).Item;
+    // A claim written before digests existed has none: it is taken to match (as before).
+    const recorded = existing?.['bodySha256'];
+    if (typeof recorded === 'string' && recorded !== bodySha256) return { outcome: 'mismatch' };
     if (existing?.['status'] === 'done') return { outcome: 'done', result: existing['result'] as BatchResult };
     // Released between our write and our read: try once more, then let the agent retry.
-    if (existing === undefined && attempt < 2) return this.claim(employeeId, batchId, now, attempt + 1);
+    if (existing === undefined && attempt < 2) return this.claim(employeeId, batchId, bodySha256, now, attempt + 1);
     return { outcome: 'in-progress' };
   }
 

@@ -37,7 +37,10 @@ export function createIngestHandler(deps: IngestHandlerDeps): (event: HttpEvent)
         return jsonResponse(403, {
           error: 'capture-not-permitted',
           message: 'nothing in this batch may be stored now: consent is not active for its scopes',
-          details: Object.entries(outcome.result.refused).map(([scope, reason]) => ({ path: scope, message: reason })),
+          details: Object.entries(outcome.result.refused).map(([scope, reason]) => ({
+            path: scope,
+            message: typeof reason === 'string' ? reason : `${reason.outsideConsent} events fall outside every consent window (refused for good)`,
+          })),
           batchId,
           refused: outcome.result.refused,
         });

@@ -1,20 +1,22 @@
-// Stores a capture batch: claim it (idempotency), read the newest consent event once, redact,
-// then for each scope ask KMS for a fresh data key and store ciphertext. KMS decides: a scope
-// whose GenerateDataKey is denied is refused, whatever the ledger said.
+// Stores a capture batch: claim it (idempotency), read the newest consent event once, keep only
+// the events whose `ts` falls in a consent window of their scope, redact, then for each scope ask
+// KMS for a fresh data key and store ciphertext. Consent is judged at both instants: the ledger
+// at event time, KMS at upload time (a scope whose GenerateDataKey is denied is refused).
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { KeyringNode } from '@aws-crypto/client-node';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Scope } from '../shared/consent-model.js';
 import { effectiveState, initialState, type ConsentState } from '../shared/consent-state.js';
+import { isInside, windowSpans, windowsOf } from '../shared/consent-windows.js';
 import { ApiError, isAwsError } from '../shared/errors.js';
 import { aliasOf } from '../shared/key-steward.js';
 import type { Ledger } from '../shared/ledger.js';
-import type { BatchClaims, BatchResult } from './batch-claims.js';
+import { batchDigest, type BatchClaims, type BatchResult, type RefusalReason, type ScopeRefusal } from './batch-claims.js';
 import { redactEvents } from './redaction.js';
 import { groupByScope, type CaptureBatch, type CaptureEvent } from './schemas.js';
 import { objectKey, OBJECT_CONTENT_TYPE, seal, serialise } from './sealing.js';
 
-export type RefusalReason = 'consent-not-active' | 'paused' | 'scope-not-consented';
+export type { RefusalReason, ScopeRefusal } from './batch-claims.js';
 
 export type IngestOutcome =
   | { readonly kind: 'stored'; readonly result: BatchResult }
@@ -26,6 +28,16 @@ export class BatchInProgressError extends ApiError {
   readonly status = 409;
   readonly code = 'batch-in-progress';
   override readonly retryAfterSeconds = 2;
+}
+
+/**
+ * The batchId was already used for a different body (as Powertools' IdempotencyValidationError).
+ * Not retryable: the same request will always be refused, and answering `duplicate` would lose it.
+ */
+export class BatchIdReusedError extends ApiError {
+  override readonly name = 'BatchIdReusedError';
+  readonly status = 409;
+  readonly code = 'batch-id-reused';
 }
 
 export interface IngestDeps {
@@ -62,13 +74,18 @@ export class IngestService {
 
   async ingest(employeeId: string, batch: CaptureBatch): Promise<IngestOutcome> {
     const { claims } = this.deps;
-    const claim = await claims.claim(employeeId, batch.batchId, this.now());
+    const claim = await claims.claim(employeeId, batch.batchId, batchDigest(batch), this.now());
+    if (claim.outcome === 'mismatch') {
+      throw new BatchIdReusedError('this batchId was already used for a different batch; send this batch again with a new batchId');
+    }
     if (claim.outcome === 'done') return { kind: 'duplicate' };
     if (claim.outcome === 'in-progress') throw new BatchInProgressError('this batch is being stored by another request; retry with the same batchId');
     try {
       const result = await this.store(employeeId, batch);
-      if (Object.keys(result.stored).length === 0 && Object.keys(result.refused).length > 0) {
-        // Nothing stored: let a later retry (after a resume, say) be judged afresh.
+      // Nothing stored and something refused for now (a pause, a missing scope, KMS): let a later
+      // retry (after a resume, say) be judged afresh. Events outside consent are refused for good,
+      // so a batch of only those is a final 202 with `stored: {}`, like one of only secure fields.
+      if (Object.keys(result.stored).length === 0 && Object.values(result.refused).some((reason) => typeof reason === 'string')) {
         await claims.release(employeeId, batch.batchId);
         return { kind: 'refused', result };
       }
@@ -85,23 +102,31 @@ export class IngestService {
 
   private async store(employeeId: string, batch: CaptureBatch): Promise<BatchResult> {
     const latest = await this.deps.ledger.latestEvent(employeeId);
-    const state = effectiveState(latest?.state ?? initialState(employeeId, this.now().toISOString()), this.now());
-    const redaction = redactEvents(batch.events);
+    const recorded = latest?.state ?? initialState(employeeId, this.now().toISOString());
+    const state = effectiveState(recorded, this.now());
+    const windows = windowSpans(windowsOf(recorded));
     const stored: Record<string, number> = {};
-    const refused: Record<string, string> = {};
+    const refused: Record<string, ScopeRefusal> = {};
+    let redactions = 0;
     // allSettled, not all: on a fault the function must not answer while its own writes are still
     // in flight. A scope stored before a fault is overwritten by the retry (same object key).
     const settled = await Promise.allSettled(
-      [...groupByScope(redaction.events)].map(async ([scope, events]) => {
+      [...groupByScope(batch.events)].map(async ([scope, received]) => {
         const reason = refusalFor(state, scope);
         if (reason !== undefined) {
           refused[scope] = reason;
           return;
         }
+        // Judged before redaction, so nothing of a dropped event is even looked at again.
+        const inside = received.filter((event) => isInside(windows, scope, event.ts));
+        if (inside.length < received.length) refused[scope] = { outsideConsent: received.length - inside.length };
+        const redaction = redactEvents(inside);
+        redactions += redaction.redactions;
+        if (redaction.events.length === 0) return;
         // The key is named by its alias, never by the ARN the ledger records: the ledger is a
         // DynamoDB table, and whoever could write a key ARN there could pick the key. An alias
         // can only be moved by someone the current key's policy allows (docs/architecture.md).
-        if (await this.storeScope(employeeId, scope, batch.batchId, events, aliasOf(employeeId))) stored[scope] = events.length;
+        if (await this.storeScope(employeeId, scope, batch.batchId, redaction.events, aliasOf(employeeId))) stored[scope] = redaction.events.length;
         else refused[scope] = 'consent-not-active';
       }),
     );
@@ -113,9 +138,9 @@ export class IngestService {
       events: batch.events.length,
       stored,
       refused,
-      redacted: redaction.redactions,
+      redacted: redactions,
     });
-    return { stored, refused, redacted: redaction.redactions };
+    return { stored, refused, redacted: redactions };
   }
 
   /** False when KMS refuses the data key. */

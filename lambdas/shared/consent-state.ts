@@ -1,6 +1,7 @@
 // The consent state of one employee, as every ledger event records it, and how a reader sees it:
 // a pause whose end has passed reads as active everywhere (API, ingest, audit), as KMS sees it.
 import type { ConsentStatus, Scope } from './consent-model.js';
+import type { ConsentWindows } from './consent-windows.js';
 
 export interface ConsentState {
   readonly employeeId: string;
@@ -10,6 +11,12 @@ export interface ConsentState {
   readonly noticeVersion?: string;
   readonly noticeSha256?: string;
   readonly keyArn?: string;
+  /**
+   * Per scope, when it was consented and not paused, over the last 7 days and 5 minutes, as folded
+   * by the transition that made this state. Absent on events written before windows existed
+   * (see `windowsOf`).
+   */
+  readonly windows?: ConsentWindows;
   /** The ledger sequence this state results from; 0 before any event. */
   readonly sequence: number;
   readonly updatedAt: string;

@@ -1,10 +1,13 @@
 // POST /v1/events against the local stack: what consent and KMS allow is stored as ciphertext,
 // the rest is refused; duplicates are answered, not stored twice; the export role can read it back.
 import { KMS, CreateGrantCommand, RetireGrantCommand } from '@aws-sdk/client-kms';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { buildClient, CommitmentPolicy, getClient, KmsKeyringNode } from '@aws-crypto/client-node';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchDigest } from '../../lambdas/ingest/batch-claims.js';
+import { parseBatch } from '../../lambdas/ingest/schemas.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
 import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
@@ -66,6 +69,69 @@ describe('POST /v1/events', () => {
     expect(await keysUnder('captures/e-ing/')).toEqual(before);
   });
 
+  it('answers a batchId reused with another body with 409 batch-id-reused, not retryable, and stores nothing of it', async () => {
+    // Arrange
+    const token = await t.token('e-ing', 'capture:write');
+    const first = captureBatch({ kinds: ['click'] });
+    const stored = await t.call('POST', '/v1/events', { token, body: first });
+    const [key] = (await keysUnder('captures/e-ing/')).filter((k) => k.endsWith(first.batchId));
+    const before = await t.s3.send(new HeadObjectCommand({ Bucket: captures, Key: key }));
+    const other = captureBatch({ kinds: ['click', 'keystroke'], batchId: first.batchId, perKind: 3 });
+
+    // Act
+    const reused = await t.call('POST', '/v1/events', { token, body: other });
+
+    // Assert
+    expect(stored.status).toBe(202);
+    expect(reused.status).toBe(409);
+    expect(reused.body).toEqual({ error: 'batch-id-reused', message: expect.stringContaining('new batchId') });
+    expect(reused.headers.get('retry-after')).toBeNull();
+    expect((await keysUnder('captures/e-ing/')).filter((k) => k.endsWith(first.batchId))).toEqual([key]);
+    const after = await t.s3.send(new HeadObjectCommand({ Bucket: captures, Key: key }));
+    expect({ etag: after.ETag, events: after.Metadata?.['events'] }).toEqual({ etag: before.ETag, events: '2' });
+  });
+
+  it('answers the same batch re-serialised (keys reordered, ts as ISO instead of epoch ms) as a duplicate', async () => {
+    // Arrange
+    const token = await t.token('e-ing', 'capture:write');
+    const batch = captureBatch({ kinds: ['click'] });
+    await t.call('POST', '/v1/events', { token, body: batch });
+    const reordered = {
+      events: batch.events.map((e) => Object.fromEntries(Object.entries({ ...e, ts: new Date(Number(e['ts'])).toISOString() }).reverse())),
+      deviceId: batch.deviceId,
+      batchId: batch.batchId,
+    };
+
+    // Act
+    const again = await t.call('POST', '/v1/events', { token, body: reordered });
+
+    // Assert
+    expect({ status: again.status, body: again.body }).toEqual({ status: 200, body: { batchId: batch.batchId, duplicate: true } });
+  });
+
+  it('answers 409 batch-in-progress with Retry-After while the same body is claimed, and batch-id-reused for another body', async () => {
+    // Arrange: a live claim, as a concurrent request holds it.
+    const token = await t.token('e-ing', 'capture:write');
+    const batch = captureBatch({ kinds: ['click'] });
+    const parsed = parseBatch(JSON.parse(JSON.stringify(batch)), new Date());
+    if (!parsed.ok) throw new Error('the test batch must be valid');
+    await t.local.documents('admin').send(
+      new PutCommand({
+        TableName: LOCAL_RESOURCES.tables.batches,
+        Item: { pk: 'e-ing', sk: batch.batchId, status: 'in-progress', bodySha256: batchDigest(parsed.batch), leaseUntil: Date.now() + 60_000 },
+      }),
+    );
+
+    // Act
+    const same = await t.call('POST', '/v1/events', { token, body: batch });
+    const other = await t.call('POST', '/v1/events', { token, body: captureBatch({ kinds: ['keystroke'], batchId: batch.batchId }) });
+
+    // Assert
+    expect({ status: same.status, error: same.body.error, retryAfter: same.headers.get('retry-after') }).toEqual({ status: 409, error: 'batch-in-progress', retryAfter: '2' });
+    expect({ status: other.status, error: other.body.error, retryAfter: other.headers.get('retry-after') }).toEqual({ status: 409, error: 'batch-id-reused', retryAfter: null });
+    expect((await keysUnder('captures/e-ing/')).filter((k) => k.endsWith(batch.batchId))).toEqual([]);
+  });
+
   it('stores one copy when two identical requests are in flight', async () => {
     const batch = captureBatch({ kinds: ['click'] });
     const token = await t.token('e-ing', 'capture:write');
@@ -107,12 +173,12 @@ describe('POST /v1/events', () => {
     await t.kms('export').send(new RetireGrantCommand({ GrantToken }));
   });
 
-  it('answers 403 capture-not-permitted during a pause, stores nothing, and accepts the same batch after resume', async () => {
-    // Arrange
+  it('answers 403 capture-not-permitted during a pause, stores nothing, and accepts the same batch (captured before the pause) after resume', async () => {
+    // Arrange: events captured before the pause, delivered during it.
     const manage = await t.token('e-ing', 'consent:manage');
     const token = await t.token('e-ing', 'capture:write');
-    await t.call('POST', '/v1/consent/pause', { token: manage, body: { minutes: 30 } });
     const batch = captureBatch({ kinds: ['click'] });
+    await t.call('POST', '/v1/consent/pause', { token: manage, body: { minutes: 30 } });
 
     // Act
     const paused = await t.call('POST', '/v1/events', { token, body: batch });

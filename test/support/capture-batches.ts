@@ -8,10 +8,18 @@ export interface BatchOptions {
   readonly now?: Date;
   /** Events per kind. @default 2 */
   readonly perKind?: number;
-  readonly kinds?: readonly ('keystroke' | 'click' | 'app-focus')[];
+  readonly kinds?: readonly CaptureKind[];
   /** A string planted in every `text` and `title`, to look for later. */
   readonly marker?: string;
+  /**
+   * The `ts` of the n-th event of a kind, in epoch ms. @default - the last `perKind` milliseconds
+   * before `now`: consent is judged at event time, so a batch built right after a grant must not
+   * predate it by more than the grant's own processing time.
+   */
+  readonly tsOf?: (kind: CaptureKind, n: number, now: number) => number;
 }
+
+export type CaptureKind = 'keystroke' | 'click' | 'app-focus';
 
 export function newBatchId(): string {
   return `b-${randomUUID()}`;
@@ -24,7 +32,7 @@ export function captureBatch(options: BatchOptions = {}): { batchId: string; dev
   const events: Record<string, unknown>[] = [];
   for (const kind of options.kinds ?? ['keystroke', 'click', 'app-focus']) {
     for (let n = 0; n < perKind; n += 1) {
-      const ts = now - (perKind - n) * 1000;
+      const ts = options.tsOf?.(kind, n, now) ?? now - (perKind - n);
       if (kind === 'keystroke') events.push({ kind, ts, text: `draft of the quarterly plan, line ${n}${marker}`, app: 'editor' });
       if (kind === 'click') events.push({ kind, ts, x: 100 + n, y: 200 + n, button: 'left', app: 'browser' });
       if (kind === 'app-focus') events.push({ kind, ts: new Date(ts).toISOString(), app: 'mail', title: `Inbox (${n})${marker}` });
