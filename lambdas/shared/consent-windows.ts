@@ -53,9 +53,9 @@ export function foldWindows(previous: ConsentWindows, next: ConsentState, at: Da
     const kept: Span[] = [];
     for (const window of previous[scope] ?? []) {
       const from = Date.parse(window.from);
-      if (from >= atMs) continue;
       const to = Math.min(window.to === undefined ? Infinity : Date.parse(window.to), atMs);
-      if (to <= horizon || to <= from) continue;
+      // Empty once cut at `at`: a window scheduled after the event (a pause's end) is cancelled.
+      if (to <= from || to <= horizon) continue;
       kept.push({ from, to });
     }
     if (opens !== undefined && next.scopes.includes(scope)) {

@@ -1,6 +1,9 @@
 // Invariant 1, model-based: for random sequences of consent changes, clock moves and ingest
-// attempts over several employees, a batch's scope is stored iff a model of the ledger says that
-// scope was consented and not paused at that moment, and a refused scope leaves no object.
+// attempts over several employees, an event is stored iff a model of the ledger says its scope
+// was consented and not paused both at upload time and at the event's own `ts` (events are dated
+// now, minutes to days back, or right at a past consent change), and a refused scope leaves no
+// object. The model decides by replaying its own history of changes; it takes only each change's
+// instant from the system (the `updatedAt` of the state it answers), so boundaries are exact.
 //
 // The services run in this process (ConsentService and the ingest handler, with their own
 // principals' clients against the local stack), because the stack's workers read wall-clock time
@@ -54,15 +57,28 @@ type Command =
    * that disagree by a minute would show it. With `retry`, the agent re-sends its newest refused
    * batch (the same batchId) instead of a new one, as an agent waiting out a pause would.
    */
-  | { readonly type: 'lapse'; readonly extraMinutes: number; readonly kinds: readonly Kind[]; readonly retry: boolean }
-  | { readonly type: 'ingest'; readonly e: number; readonly kinds: readonly Kind[] }
-  /** Sends an earlier batchId of the employee again (an agent's retry), with fresh events. */
-  | { readonly type: 'resend'; readonly e: number; readonly pick: number; readonly kinds: readonly Kind[] };
+  | { readonly type: 'lapse'; readonly extraMinutes: number; readonly kinds: readonly Kind[]; readonly retry: boolean; readonly dates: readonly Dating[] }
+  | { readonly type: 'ingest'; readonly e: number; readonly kinds: readonly Kind[]; readonly dates: readonly Dating[] }
+  /**
+   * Sends an earlier batchId of the employee again: a stored batch with its own body (an agent's
+   * retry) or with another body (a reused batchId); a refused one with fresh events.
+   */
+  | { readonly type: 'resend'; readonly e: number; readonly pick: number; readonly kinds: readonly Kind[]; readonly sameBody: boolean; readonly dates: readonly Dating[] };
+
+/** When an event happened: just now, whole minutes back (up to 7 days), or right at one of the employee's past changes. */
+type Dating = { readonly type: 'now' } | { readonly type: 'ago'; readonly minutes: number } | { readonly type: 'change'; readonly pick: number; readonly delta: -1 | 0 | 1 };
 
 const employee = fc.nat({ max: 2 });
 const pauseMinutes = fc.oneof(fc.integer({ min: 1, max: 120 }), fc.integer({ min: 1, max: 10_080 }));
 const advanceMinutes = fc.oneof(fc.integer({ min: 1, max: 90 }), fc.integer({ min: 1, max: 10_081 }));
 const kinds = fc.subarray(KINDS, { minLength: 1 });
+const dating: fc.Arbitrary<Dating> = fc.oneof(
+  { weight: 3, arbitrary: fc.constant({ type: 'now' as const }) },
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('ago' as const), minutes: fc.oneof(fc.integer({ min: 1, max: 120 }), fc.integer({ min: 1, max: 10_079 })) }) },
+  { weight: 3, arbitrary: fc.record({ type: fc.constant('change' as const), pick: fc.nat(), delta: fc.constantFrom<-1 | 0 | 1>(-1, 0, 1) }) },
+);
+/** One dating per event of a batch (at most 3 kinds × PER_KIND). */
+const dates = fc.array(dating, { minLength: 6, maxLength: 6 });
 const grant = fc.record({ type: fc.constant('grant' as const), e: employee, scopes: fc.subarray([...SCOPES], { minLength: 1 }) });
 const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 3, arbitrary: grant },
@@ -70,9 +86,9 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ type: fc.constant('resume' as const), e: employee }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('revoke' as const), e: employee }) },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('advance' as const), minutes: advanceMinutes }) },
-  { weight: 4, arbitrary: fc.record({ type: fc.constant('lapse' as const), extraMinutes: fc.constantFrom(-1, 0, 1), kinds, retry: fc.boolean() }) },
-  { weight: 4, arbitrary: fc.record({ type: fc.constant('ingest' as const), e: employee, kinds }) },
-  { weight: 3, arbitrary: fc.record({ type: fc.constant('resend' as const), e: employee, pick: fc.nat(), kinds }) },
+  { weight: 4, arbitrary: fc.record({ type: fc.constant('lapse' as const), extraMinutes: fc.constantFrom(-1, 0, 1), kinds, retry: fc.boolean(), dates }) },
+  { weight: 4, arbitrary: fc.record({ type: fc.constant('ingest' as const), e: employee, kinds, dates }) },
+  { weight: 3, arbitrary: fc.record({ type: fc.constant('resend' as const), e: employee, pick: fc.nat(), kinds, sameBody: fc.boolean(), dates }) },
 );
 const MAX_COMMANDS = 10;
 /** Most runs start with a grant or two, so that later commands have consent to pause, change and revoke. */
@@ -85,9 +101,18 @@ const scenario = fc
 
 interface SentBatch {
   readonly batchId: string;
-  /** Completed (something stored): a resend is a duplicate. Otherwise the claim was released. */
+  /** Completed (answered 202): a resend of its body is a duplicate, of another body a 409. Otherwise the claim was released. */
   completed: boolean;
   storedScopes: Scope[];
+  body: ReturnType<typeof captureBatch>;
+}
+
+/** The consent the model records at one ledger event, from the event's instant on. */
+interface Snapshot {
+  readonly at: number;
+  readonly status: EmployeeModel['status'];
+  readonly scopes: readonly Scope[];
+  readonly pausedUntil?: number;
 }
 
 interface EmployeeModel {
@@ -96,6 +121,8 @@ interface EmployeeModel {
   scopes: Scope[];
   pausedUntil?: number;
   readonly batches: SentBatch[];
+  /** One snapshot per ledger event, oldest first. */
+  readonly history: Snapshot[];
 }
 
 /** The status as of `now`: a pause whose end has passed is active. */
@@ -103,18 +130,39 @@ function effective(m: EmployeeModel, now: number): EmployeeModel['status'] {
   return m.status === 'paused' && m.pausedUntil !== undefined && now >= m.pausedUntil ? 'active' : m.status;
 }
 
-function expectedOutcome(m: EmployeeModel, batchKinds: readonly Kind[], now: number): { stored: Scope[]; refused: Record<string, Reason> } {
+/** Event time: the newest snapshot at or before ts decides, read with the clock at ts (a pause lapses by itself). */
+function consentedAt(m: EmployeeModel, scope: Scope, ts: number): boolean {
+  const deciding = m.history.filter((h) => h.at <= ts).at(-1);
+  if (deciding === undefined) return false;
+  const status = deciding.status === 'paused' && deciding.pausedUntil !== undefined && ts >= deciding.pausedUntil ? 'active' : deciding.status;
+  return status === 'active' && deciding.scopes.includes(scope);
+}
+
+type Refusal = Reason | { outsideConsent: number };
+
+interface Expected {
+  readonly stored: Record<string, number>;
+  readonly refused: Record<string, Refusal>;
+}
+
+/** Upload time first (the whole scope, as today), then each event's own ts. */
+function expectedOutcome(m: EmployeeModel, events: readonly { kind: Kind; ts: number }[], now: number): Expected {
   const status = effective(m, now);
-  const stored: Scope[] = [];
-  const refused: Record<string, Reason> = {};
-  for (const kind of batchKinds) {
-    const scope = SCOPE_OF_EVENT_KIND[kind];
+  const stored: Record<string, number> = {};
+  const refused: Record<string, Refusal> = {};
+  for (const scope of SCOPES) {
+    const mine = events.filter((e) => SCOPE_OF_EVENT_KIND[e.kind] === scope);
+    if (mine.length === 0) continue;
     if (status === 'paused') refused[scope] = 'paused';
     else if (status !== 'active') refused[scope] = 'consent-not-active';
     else if (!m.scopes.includes(scope)) refused[scope] = 'scope-not-consented';
-    else stored.push(scope);
+    else {
+      const inside = mine.filter((e) => consentedAt(m, scope, e.ts)).length;
+      if (inside > 0) stored[scope] = inside;
+      if (inside < mine.length) refused[scope] = { outsideConsent: mine.length - inside };
+    }
   }
-  return { stored: stored.sort(), refused };
+  return { stored, refused };
 }
 
 /** Which outcomes the runs reached: a property whose interesting branches never ran proves nothing. */
@@ -129,7 +177,17 @@ const coverage = {
   scopeNotConsented: 0,
   consentNotActive: 0,
   duplicate: 0,
+  /** A stored batchId sent again with another body: 409 batch-id-reused. */
+  reusedBatchId: 0,
   resentAfterRefusal: 0,
+  /** Events dropped because their ts fell outside every consent window. */
+  outsideConsent: 0,
+  /** A scope with events both stored and dropped by their ts. */
+  splitByTime: 0,
+  /** An event stored although dated before the employee's newest change (backfill inside consent). */
+  storedBackdated: 0,
+  /** A batch with nothing stored, only events outside consent: a final 202. */
+  finalEmpty: 0,
   conflicts: 0,
   partial: 0,
 };
@@ -225,6 +283,10 @@ async function applyConsent(m: EmployeeModel, cmd: Extract<Command, { e: number 
   }
 
   function expectState(model: EmployeeModel, state: Awaited<ReturnType<typeof consent.service.apply>>): void {
+    // A recorded change (not a no-op such as resuming a lapsed pause) starts a new snapshot at its instant.
+    if (state.sequence > model.history.length) {
+      model.history.push({ at: Date.parse(state.updatedAt), status: model.status, scopes: [...model.scopes], ...(model.pausedUntil === undefined ? {} : { pausedUntil: model.pausedUntil }) });
+    }
     const at = t.clock.now();
     const seen = effectiveState(state, at);
     expect({ status: seen.status, scopes: [...seen.scopes].sort() }, `state after ${cmd.type} (${log.join(' → ')})`).toEqual({
@@ -244,58 +306,89 @@ async function applyConsent(m: EmployeeModel, cmd: Extract<Command, { e: number 
   }
 }
 
-async function attemptIngest(m: EmployeeModel, batchKinds: readonly Kind[], resend: SentBatch | undefined, log: string[]): Promise<void> {
+/** The event's ts for a dating, or `now`-based when the dating cannot apply (no such change, or one older than 7 days). */
+function dateOf(m: EmployeeModel, d: Dating | undefined, i: number, now: number): number {
+  const fresh = now - 1 - i;
+  if (d === undefined || d.type === 'now') return fresh;
+  if (d.type === 'ago') return now - d.minutes * MINUTE;
+  const change = m.history.length === 0 ? undefined : m.history[d.pick % m.history.length];
+  // Whole minutes of margin against the 7-day limit (see the top of the file about the clock).
+  if (change === undefined || change.at + d.delta < now - 7 * 24 * 60 * MINUTE + MINUTE) return fresh;
+  return change.at + d.delta;
+}
+
+async function attemptIngest(m: EmployeeModel, batchKinds: readonly Kind[], dates: readonly Dating[], resend: { batch: SentBatch; sameBody: boolean } | undefined, log: string[]): Promise<void> {
   const now = t.clock.now();
-  const batch = captureBatch({ kinds: batchKinds, perKind: PER_KIND, now, batchId: resend?.batchId ?? newBatchId() });
-  const before = resend === undefined ? [] : await storedScopes(m.id, batch.batchId);
-  const what = `${resend ? 'resend' : 'ingest'} ${batchKinds.join('+')} as ${m.id} at +${Math.round((now.getTime() - Date.now()) / MINUTE)} min (${log.join(' → ')})`;
+  const sent = resend?.batch;
+  const reuseBody = sent?.completed === true && resend?.sameBody === true;
+  const batch = reuseBody
+    ? sent.body
+    : captureBatch({ kinds: batchKinds, perKind: PER_KIND, now, batchId: sent?.batchId ?? newBatchId(), tsOf: (kind, n, nowMs) => dateOf(m, dates[KINDS.indexOf(kind) * PER_KIND + n], KINDS.indexOf(kind) * PER_KIND + n, nowMs) });
+  const before = sent === undefined ? [] : await storedScopes(m.id, batch.batchId);
+  const what = `${sent ? 'resend' : 'ingest'} ${batchKinds.join('+')} as ${m.id} at +${Math.round((now.getTime() - Date.now()) / MINUTE)} min, ts ${JSON.stringify(batch.events.map((e) => e['ts']))} (${log.join(' → ')})`;
 
   // Act
   const response = await ingest.handler(httpEvent({ employeeId: m.id, body: batch, now }));
   const body = JSON.parse(String(response.body)) as Record<string, unknown>;
 
   // Assert
-  if (resend?.completed === true) {
-    coverage.duplicate += 1;
-    expect({ status: response.statusCode, body }, what).toEqual({ status: 200, body: { batchId: batch.batchId, duplicate: true } });
-    expect(await storedScopes(m.id, batch.batchId), `${what}: a duplicate stores nothing new`).toEqual(before);
+  if (sent?.completed === true) {
+    const oldest = Math.min(...batch.events.map((e) => (typeof e['ts'] === 'number' ? e['ts'] : Date.parse(String(e['ts'])))));
+    if (reuseBody && oldest < now.getTime() - 7 * 24 * 60 * MINUTE) {
+      // The agent kept its batch for more than 7 days: the body no longer passes the ts window.
+      expect({ status: response.statusCode, error: body['error'] }, what).toEqual({ status: 400, error: 'invalid-batch' });
+    } else if (reuseBody) {
+      coverage.duplicate += 1;
+      expect({ status: response.statusCode, body }, what).toEqual({ status: 200, body: { batchId: batch.batchId, duplicate: true } });
+    } else {
+      coverage.reusedBatchId += 1;
+      expect({ status: response.statusCode, error: body['error'] }, what).toEqual({ status: 409, error: 'batch-id-reused' });
+    }
+    expect(await storedScopes(m.id, batch.batchId), `${what}: nothing stored anew`).toEqual(before);
     return;
   }
-  const expected = expectedOutcome(m, batchKinds, now.getTime());
-  if (expected.stored.length === 0) {
+  const events = batch.events.map((e) => ({ kind: e['kind'] as Kind, ts: typeof e['ts'] === 'number' ? e['ts'] : Date.parse(String(e['ts'])) }));
+  const expected = expectedOutcome(m, events, now.getTime());
+  const storedList = Object.keys(expected.stored).sort() as Scope[];
+  const refusedForNow = Object.values(expected.refused).some((r) => typeof r === 'string');
+  if (storedList.length === 0 && refusedForNow) {
     expect({ status: response.statusCode, error: body['error'], refused: body['refused'] }, what).toEqual({ status: 403, error: 'capture-not-permitted', refused: expected.refused });
   } else {
-    expect({ status: response.statusCode, stored: body['stored'], refused: body['refused'] }, what).toEqual({
-      status: 202,
-      stored: Object.fromEntries(expected.stored.map((s) => [s, PER_KIND])),
-      refused: expected.refused,
-    });
+    expect({ status: response.statusCode, stored: body['stored'], refused: body['refused'] }, what).toEqual({ status: 202, stored: expected.stored, refused: expected.refused });
   }
-  expect(await storedScopes(m.id, batch.batchId), `${what}: objects of this batch`).toEqual(expected.stored);
+  expect(await storedScopes(m.id, batch.batchId), `${what}: objects of this batch`).toEqual(storedList);
 
   const untilEnd = m.pausedUntil === undefined ? undefined : m.pausedUntil - now.getTime();
-  for (const reason of Object.values(expected.refused)) {
+  for (const [scope, reason] of Object.entries(expected.refused)) {
     if (reason === 'paused') coverage.paused += 1;
     if (reason === 'paused' && untilEnd !== undefined && untilEnd <= MINUTE) coverage.pausedJustBeforeEnd += 1;
     if (reason === 'scope-not-consented') coverage.scopeNotConsented += 1;
     if (reason === 'consent-not-active') coverage.consentNotActive += 1;
+    if (typeof reason !== 'string') {
+      coverage.outsideConsent += reason.outsideConsent;
+      if (expected.stored[scope] !== undefined) coverage.splitByTime += 1;
+    }
   }
-  if (expected.stored.length > 0) {
+  if (storedList.length === 0 && !refusedForNow) coverage.finalEmpty += 1;
+  const newest = m.history.at(-1)?.at;
+  if (newest !== undefined && events.some((e) => e.ts < newest && expected.stored[SCOPE_OF_EVENT_KIND[e.kind]] !== undefined && consentedAt(m, SCOPE_OF_EVENT_KIND[e.kind], e.ts))) coverage.storedBackdated += 1;
+  if (storedList.length > 0) {
     coverage.stored += 1;
-    if (Object.keys(expected.refused).length > 0) coverage.partial += 1;
+    if (Object.values(expected.refused).some((r) => typeof r === 'string')) coverage.partial += 1;
     if (m.status === 'paused') coverage.storedAfterLapsedPause += 1;
     if (m.status === 'paused' && untilEnd !== undefined && untilEnd > -MINUTE) coverage.storedJustAfterPause += 1;
-    if (resend !== undefined) coverage.resentAfterRefusal += 1;
+    if (sent !== undefined) coverage.resentAfterRefusal += 1;
   }
-  const sent = resend ?? { batchId: batch.batchId, completed: false, storedScopes: [] };
-  sent.completed = expected.stored.length > 0;
-  sent.storedScopes = expected.stored;
-  if (resend === undefined) m.batches.push(sent);
+  const record = sent ?? { batchId: batch.batchId, completed: false, storedScopes: [], body: batch };
+  record.completed = response.statusCode === 202;
+  record.storedScopes = storedList;
+  record.body = batch;
+  if (sent === undefined) m.batches.push(record);
 }
 
 async function runScenario({ employees, commands }: { employees: number; commands: Command[] }): Promise<void> {
   run += 1;
-  const models: EmployeeModel[] = Array.from({ length: employees }, (_, i) => ({ id: `m${run}-${i}`, status: 'none', scopes: [], batches: [] }));
+  const models: EmployeeModel[] = Array.from({ length: employees }, (_, i) => ({ id: `m${run}-${i}`, status: 'none', scopes: [], batches: [], history: [] }));
   const log: string[] = [];
   try {
     for (const cmd of commands) {
@@ -314,13 +407,16 @@ async function runScenario({ employees, commands }: { employees: number; command
         const minutes = Math.ceil((soonest.pausedUntil - now) / MINUTE) + cmd.extraMinutes;
         if (minutes > 0) t.clock.advance(minutes * MINUTE);
         const refused = cmd.retry ? soonest.batches.filter((b) => !b.completed).at(-1) : undefined;
-        await attemptIngest(soonest, cmd.kinds, refused, log);
+        await attemptIngest(soonest, cmd.kinds, cmd.dates, refused === undefined ? undefined : { batch: refused, sameBody: false }, log);
         continue;
       }
       const m = models[cmd.e % employees];
       if (m === undefined) throw new Error('unreachable: employee index');
-      if (cmd.type === 'ingest') await attemptIngest(m, cmd.kinds, undefined, log);
-      else if (cmd.type === 'resend') await attemptIngest(m, cmd.kinds, m.batches.length === 0 ? undefined : m.batches[cmd.pick % m.batches.length], log);
+      if (cmd.type === 'ingest') await attemptIngest(m, cmd.kinds, cmd.dates, undefined, log);
+      else if (cmd.type === 'resend') {
+        const earlier = m.batches.length === 0 ? undefined : m.batches[cmd.pick % m.batches.length];
+        await attemptIngest(m, cmd.kinds, cmd.dates, earlier === undefined ? undefined : { batch: earlier, sameBody: cmd.sameBody }, log);
+      }
       else await applyConsent(m, cmd, log);
     }
     // Nothing else was written under these employees' prefixes (e.g. under another batchId).
@@ -336,7 +432,7 @@ async function runScenario({ employees, commands }: { employees: number; command
 }
 
 describe('ingest against a model of the consent ledger (invariant 1)', () => {
-  it(`stores a batch's scope iff the model says it was consented and not paused at that moment (${RUNS} runs, seed ${SEED})`, async () => {
+  it(`stores an event iff the model says its scope was consented and not paused at upload time and at its ts (${RUNS} runs, seed ${SEED})`, async () => {
     // Arrange
     const started = performance.now();
 
@@ -357,18 +453,39 @@ describe('ingest against a model of the consent ledger (invariant 1)', () => {
     expect(coverage.duplicate).toBeGreaterThan(0);
     expect(coverage.resentAfterRefusal).toBeGreaterThan(0);
     expect(coverage.conflicts).toBeGreaterThan(0);
+    expect(coverage.reusedBatchId).toBeGreaterThan(0);
+    expect(coverage.outsideConsent).toBeGreaterThan(0);
+    expect(coverage.splitByTime).toBeGreaterThan(0);
+    expect(coverage.storedBackdated).toBeGreaterThan(0);
+    expect(coverage.finalEmpty).toBeGreaterThan(0);
   }, 180_000);
 
-  it('the model itself: a lapsed pause is active, a running one refuses everything as paused', () => {
+  it('the model itself: a lapsed pause is active, a running one refuses everything as paused, and event time decides', () => {
     // Arrange
-    const m: EmployeeModel = { id: 'x', status: 'paused', scopes: ['clicks'], pausedUntil: 1_000, batches: [] };
+    const m: EmployeeModel = {
+      id: 'x',
+      status: 'paused',
+      scopes: ['clicks'],
+      pausedUntil: 1_000,
+      batches: [],
+      history: [
+        { at: 100, status: 'active', scopes: ['clicks'] },
+        { at: 500, status: 'paused', scopes: ['clicks'], pausedUntil: 1_000 },
+      ],
+    };
+    const batch = (ts: number) => [
+      { kind: 'click' as const, ts },
+      { kind: 'keystroke' as const, ts },
+    ];
 
     // Act
-    const during = expectedOutcome(m, ['click', 'keystroke'], 999);
-    const after = expectedOutcome(m, ['click', 'keystroke'], 1_000);
+    const during = expectedOutcome(m, batch(999), 999);
+    const after = expectedOutcome(m, batch(1_000), 1_000);
+    const backdated = expectedOutcome(m, [...batch(99), { kind: 'click', ts: 100 }, { kind: 'click', ts: 500 }], 1_000);
 
     // Assert
-    expect(during).toEqual({ stored: [], refused: { clicks: 'paused', keystrokes: 'paused' } });
-    expect(after).toEqual({ stored: ['clicks'], refused: { keystrokes: 'scope-not-consented' } });
+    expect(during).toEqual({ stored: {}, refused: { clicks: 'paused', keystrokes: 'paused' } });
+    expect(after).toEqual({ stored: { clicks: 1 }, refused: { keystrokes: 'scope-not-consented' } });
+    expect(backdated).toEqual({ stored: { clicks: 1 }, refused: { clicks: { outsideConsent: 2 }, keystrokes: 'scope-not-consented' } });
   });
 });
