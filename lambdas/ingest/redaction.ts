@@ -1,5 +1,6 @@
 // Redaction before encryption: drops secure-field keystrokes and masks card numbers, emails and
-// credential shapes in free text, so they never reach storage, exports or training data.
+// credential shapes in free text (`text`, `title`) and in `app`, so they never reach storage,
+// exports or training data.
 //
 // It runs on every event of every batch, so every pattern is compiled once here and is linear:
 // each one starts only at the beginning of a run of its own characters (a lookbehind on that
@@ -8,7 +9,7 @@
 // adversarial 4 KiB inputs.
 //
 // Heuristics and their trade-offs (the tests hold a true- and a false-positive table for each):
-// - card: 13-19 digits, either contiguous or in groups split by one space or dash (first group of
+// - card: 13-19 digits, either contiguous or in groups split by one space, dot or dash (first group of
 //   4 digits, the others of 3-6, one separator kind). It must pass Luhn and start with 2-6 (the
 //   major networks: Mastercard, Visa, Amex, Diners, JCB, Discover, UnionPay, Maestro). Digits
 //   glued to letters are not candidates. Inside a longer run of digit groups the longest
@@ -16,8 +17,8 @@
 //   labels); cards split across two events or by other separators. Masks by mistake: ~10% of
 //   card-shaped numbers starting with 2-6 (for example a list of four years); epoch
 //   milliseconds and most phone numbers start with 0 or 1 or have short groups, so they stay.
-// - email: a conventional address with a dotted domain and an alphabetic TLD. Quoted local
-//   parts and IP-literal domains are not masked.
+// - email: a conventional address with a dotted domain and an alphabetic TLD, in any script
+//   (`josé@exämple.de`, `用户@例子.广告`). Quoted local parts and IP-literal domains are not masked.
 // - aws-access-key: AKIA or ASIA and 16 upper-case letters or digits, not glued to a longer word.
 // - jwt: `eyJ` + at least 10 base64url characters, a dot, a payload of at least 2, a dot and an
 //   optional signature, not starting inside a word (so `heyJude` is not one).
@@ -47,8 +48,17 @@
 //   class-change test when "aws" or "secret" (any case) appears in the 48 characters before them.
 //   Misses: secrets shorter than 40 characters (unless of a shape above), single-case secrets,
 //   and base32 secrets.
-// - Masks and patterns are ASCII: secrets written with full-width digits, or split by
-//   zero-width or other invisible characters, are not recognised.
+// - Normalisation: a text that holds non-ASCII characters, a %XX escape, an HTML entity or an
+//   `[at]`/`[dot]` is also judged in normalised form: NFKC (full-width digits and `＠`, no-break
+//   spaces become plain), zero-width and other invisible format characters removed, one level of
+//   percent- and HTML-entity decoding, `[at]`/`(at)`/`{at}` and `[dot]`... read as `@` and `.`.
+//   What is stored: the text as typed, masked, unless the normalised form reveals a secret the
+//   typed form hides; then the normalised text, masked, is stored. So typed text keeps its exact
+//   characters (a developer's `&lt;div&gt;` or a URL's `%20` stay as typed), and a secret is never
+//   stored in any encoding that was recognised. Mapping masks back onto the typed text instead
+//   would need an offset map through every decoding layer, where a bug would leak the original.
+//   Not decoded: a second level of encoding (`%2540`), base64, and words such as ` at ` / ` dot `
+//   without brackets (too common in prose).
 import type { CaptureEvent } from './schemas.js';
 
 export const REDACTION_KINDS = ['card', 'email', 'aws-access-key', 'jwt', 'github-token', 'slack-token', 'secret'] as const;
@@ -104,11 +114,11 @@ const JWT = /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z
 const GITHUB_TOKEN = /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g;
 const SLACK_TOKEN = /(?<![A-Za-z0-9])xox[abprs]-[A-Za-z0-9-]{10,}/g;
 const AWS_ACCESS_KEY = /(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])/g;
-const EMAIL = /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,63}(?![A-Za-z0-9-])/g;
+const EMAIL = /(?<![\p{L}\p{M}\p{N}._%+-])[\p{L}\p{M}\p{N}._%+-]+@(?:[\p{L}\p{M}\p{N}-]+\.)+[\p{L}\p{M}]{2,63}(?![\p{L}\p{M}\p{N}-])/gu;
 const HEX = /(?<![A-Za-z0-9])(?:0x)?[0-9a-fA-F]{32,}(?![A-Za-z0-9])/g;
 const BASE64 = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{40,}={0,2}/g;
-/** Runs of digit groups split by single spaces or dashes; which spans are cards is decided in code. */
-const DIGIT_GROUPS = /(?<![A-Za-z0-9])\d+(?:[ -]\d+)*(?![A-Za-z0-9])/g;
+/** Runs of digit groups split by single spaces, dots or dashes; which spans are cards is decided in code. */
+const DIGIT_GROUPS = /(?<![A-Za-z0-9])\d+(?:[ .-]\d+)*(?![A-Za-z0-9])/g;
 
 const HAS_DIGIT = /\d/;
 const HAS_HEX_LETTER = /[a-fA-F]/;
@@ -192,8 +202,8 @@ function replaceBase64(candidate: string, offset: number, input: string): Redact
 
 const MIN_CARD_DIGITS = 13;
 const MAX_CARD_DIGITS = 19;
-const CARD_SEPARATOR = /[ -]/;
-const CARD_SEPARATORS = /[ -]/g;
+const CARD_SEPARATOR = /[ .-]/;
+const CARD_SEPARATORS = /[ .-]/g;
 
 /** Major networks issue numbers starting with 2 to 6. */
 function startsLikeCard(group: string): boolean {
@@ -258,8 +268,60 @@ const RULES: readonly Rule[] = [
   { kind: 'card', pattern: DIGIT_GROUPS, mayContain: (t) => t.length >= MIN_CARD_DIGITS && HAS_DIGIT.test(t), replace: replaceCards },
 ];
 
-/** Masks every recognised secret in `text`. Pure; linear in the length of `text`. */
+/** Whether `text` may read differently once normalised; most typed text is plain ASCII and skips it. */
+const MAY_NEED_NORMALISING = /[^\x00-\x7F]|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};|[[({]\s*(?:at|dot)\s*[\])}]/i;
+/** Zero-width and other invisible format characters (soft hyphen, joiners, bidi controls, BOM). */
+const INVISIBLE = /[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0]/g;
+const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
+const PERCENT_BYTE = /%([0-9A-Fa-f]{2})/g;
+const ENTITY = /&(?:#([0-9]{1,7})|#[xX]([0-9A-Fa-f]{1,6})|([A-Za-z]{2,8}));/g;
+const NAMED_ENTITIES: Readonly<Record<string, string>> = {
+  amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00A0', commat: '@', period: '.', num: '#', percnt: '%', plus: '+', hyphen: '-', dash: '-', lowbar: '_',
+};
+const OBFUSCATED_AT = /\s*[[({]\s*at\s*[\])}]\s*/gi;
+const OBFUSCATED_DOT = /\s*[[({]\s*dot\s*[\])}]\s*/gi;
+
+function decodePercent(run: string): string {
+  try {
+    return decodeURIComponent(run);
+  } catch {
+    // Not UTF-8: decode the ASCII bytes only, which is all an address or a number needs.
+    return run.replace(PERCENT_BYTE, (escape: string, hex: string) => {
+      const byte = Number.parseInt(hex, 16);
+      return byte < 0x80 ? String.fromCharCode(byte) : escape;
+    });
+  }
+}
+
+function decodeEntity(entity: string, decimal: string | undefined, hex: string | undefined, name: string | undefined): string {
+  if (name !== undefined) return NAMED_ENTITIES[name.toLowerCase()] ?? entity;
+  const code = decimal !== undefined ? Number.parseInt(decimal, 10) : Number.parseInt(hex ?? '', 16);
+  if (!Number.isInteger(code) || code <= 0 || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return entity;
+  return String.fromCodePoint(code);
+}
+
+/** The text as a reader would see it once decoded; see the top of the module. Linear. */
+export function normaliseText(text: string): string {
+  const decoded = text.normalize('NFKC').replace(INVISIBLE, '').replace(PERCENT_RUN, decodePercent).replace(ENTITY, decodeEntity);
+  // Decoding can produce characters that need NFKC or are invisible (`%EF%BC%94` is `４`).
+  return decoded.normalize('NFKC').replace(INVISIBLE, '').replace(OBFUSCATED_AT, '@').replace(OBFUSCATED_DOT, '.');
+}
+
+/**
+ * Masks every recognised secret in `text`, as typed and as normalised (see the top of the module).
+ * Pure; linear in the length of `text`.
+ */
 export function redactText(text: string): RedactedText {
+  const typed = maskRecognised(text);
+  if (!MAY_NEED_NORMALISING.test(typed.text)) return typed;
+  // Masks are plain ASCII, so they survive normalisation; only what it reveals is new.
+  const normalised = normaliseText(typed.text);
+  if (normalised === typed.text) return typed;
+  const revealed = maskRecognised(normalised);
+  return revealed.count === 0 ? typed : { text: revealed.text, count: typed.count + revealed.count };
+}
+
+function maskRecognised(text: string): RedactedText {
   let current = text;
   let count = 0;
   for (const rule of RULES) {
@@ -282,14 +344,28 @@ export function redactText(text: string): RedactedText {
 }
 
 /**
- * Drops secure-field keystrokes and masks `text` (keystroke) and `title` (app-focus).
- * Other fields (ts, x, y, button, app) are copied unchanged. Order is kept.
+ * Drops secure-field keystrokes and masks `text` (keystroke), `title` (app-focus) and `app` (every
+ * kind). Other fields (ts, x, y, button) are copied unchanged. Order is kept.
+ *
+ * `app` is masked like free text rather than restricted to an identifier character set: a batch
+ * is refused whole on a 400, and agents report app names as the OS gives them (localised display
+ * names with `’`, `:`, `&` or any script), so a character set would refuse real capture without
+ * stopping free text (a sentence of letters and spaces fits any such set). Masking removes the
+ * shapes that matter (addresses, card numbers, tokens) whatever consent the event rides on.
  */
 export function redactEvents(events: readonly CaptureEvent[]): RedactionResult {
   const out: CaptureEvent[] = [];
   let redactions = 0;
   let dropped = 0;
-  for (const event of events) {
+  for (const original of events) {
+    let event = original;
+    if (original.app !== undefined) {
+      const app = redactText(original.app);
+      if (app.count > 0) {
+        redactions += app.count;
+        event = { ...original, app: app.text };
+      }
+    }
     switch (event.kind) {
       case 'keystroke': {
         if (event.secureField === true) {

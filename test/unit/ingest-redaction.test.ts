@@ -142,8 +142,72 @@ describe('redactText: documented decisions', () => {
     expect(redactText('ID4111111111111111x').count).toBe(0);
   });
 
-  it('does not see a card split by a zero-width space (an accepted miss)', () => {
-    expect(redactText('4111\u200B1111\u200B1111\u200B1111').count).toBe(0);
+  it('sees a card split by zero-width spaces, and stores the normalised text with the mask', () => {
+    expect(redactText('card 4111\u200B1111\u200B1111\u200B1111 ok')).toEqual({ text: `card ${mask('card')} ok`, count: 1 });
+  });
+
+  it('keeps typed text as typed when normalising reveals nothing (entities, escapes, full-width letters stay)', () => {
+    const typed = 'if (a &lt; b) open("docs%20v2") — ＡＢＣ café';
+
+    expect(redactText(typed)).toEqual({ text: typed, count: 0 });
+  });
+
+  it('masks what the typed text shows and what only normalising reveals, in one stored text', () => {
+    expect(redactText('AKIAIOSFODNN7EXAMPLE and jane%40example.com')).toEqual({ text: `${mask('aws-access-key')} and ${mask('email')}`, count: 2 });
+  });
+
+  it('decodes one level of encoding only: a double-encoded @ is an accepted miss', () => {
+    expect(redactText('jane%2540example.com').count).toBe(0);
+  });
+});
+
+describe('redactText after normalisation (NFKC, zero-width removal, percent and HTML-entity decoding, [at]/[dot])', () => {
+  const found: readonly (readonly [string, string, string])[] = [
+    // [name, input, expected stored text]
+    ['a percent-encoded @', 'mail jane.doe%40example.com now', `mail ${mask('email')} now`],
+    ['a decimal HTML entity @', 'jane&#64;example.com', mask('email')],
+    ['a hex HTML entity @ and a named dot', 'jane&#x40;example&period;com', mask('email')],
+    ['&commat;', 'jane&commat;example.com', mask('email')],
+    ['a full-width @', 'jane＠example.com', mask('email')],
+    ['an internationalised local part and domain', 'write josé@exämple.de', `write ${mask('email')}`],
+    ['a Chinese address', '联系 用户@例子.广告 谢谢', `联系 ${mask('email')} 谢谢`],
+    ['a decomposed é (NFD) in the local part', 'jose\u0301@example.com', mask('email')],
+    ['[at] and [dot]', 'jane [at] example [dot] com', mask('email')],
+    ['(at) and (dot) in capitals', 'jane(AT)example(DOT)com', mask('email')],
+    ['{at} with an ordinary dot', 'jane {at} example.com', mask('email')],
+    ['an email split by a zero-width joiner', 'jane\u200D@example.com', mask('email')],
+    ['full-width card digits', '４１１１ １１１１ １１１１ １１１１', mask('card')],
+    ['full-width contiguous card digits', 'card ４１１１１１１１１１１１１１１１', `card ${mask('card')}`],
+    ['a card split by dots', 'card 4111.1111.1111.1111 exp', `card ${mask('card')} exp`],
+    ['a card split by no-break spaces', '4111\u00A01111\u00A01111\u00A01111', mask('card')],
+    ['a card split by narrow no-break spaces', '5555\u202F5555\u202F5555\u202F4444', mask('card')],
+    ['a card split by &nbsp;', '4111&nbsp;1111&nbsp;1111&nbsp;1111', mask('card')],
+    ['a percent-encoded card', '4111%201111%201111%201111', mask('card')],
+    ['an AWS key behind zero-width spaces', 'AKIA\u200BIOSFODNN7EXAMPLE', mask('aws-access-key')],
+  ];
+  it.each(found)('masks %s', (_name, input, expected) => {
+    const result = redactText(input);
+
+    expect(result.text).toBe(expected);
+    expect(result.count).toBeGreaterThan(0);
+  });
+
+  const kept: readonly (readonly [string, string])[] = [
+    ['a dotted version', 'upgrade to 1.2.3.4 today'],
+    ['a long dotted version', 'build 4.1111.1111.1111'],
+    ['a dotted date', 'due 2026.11.26'],
+    ['an IP address', 'ping 192.168.100.200'],
+    ['a price', 'total 4,111.11 EUR'],
+    ['a percent-encoded URL path', 'https://example.com/a%20b/c%2Fd?q=x%26y'],
+    ['HTML in typed code', '<p>&lt;b&gt; &amp; &copy; &#8212;</p>'],
+    ['[at] without a domain', 'meet [at] noon'],
+    ['full-width letters', 'ＦＵＬＬ ｗｉｄｔｈ'],
+    ['a phone number with no-break spaces', '+49\u00A030\u00A0123456'],
+    ['a dotted decimal with a long fraction', 'pi is 3.14159265358979'],
+    ['an @-mention', 'thanks @jane.doe'],
+  ];
+  it.each(kept)('keeps %s as typed', (_name, input) => {
+    expect(redactText(input)).toEqual({ text: input, count: 0 });
   });
 });
 
@@ -189,10 +253,18 @@ describe('redactEvents', () => {
     expect(result.events).toHaveLength(3);
   });
 
-  it('masks app-focus titles but never the app name', () => {
+  it('masks app-focus titles and the app name', () => {
     const event: CaptureEvent = { kind: 'app-focus', ts: TS, app: 'jane@example.com', title: 'jane@example.com - Inbox' };
 
-    expect(redactEvents([event]).events).toEqual([{ kind: 'app-focus', ts: TS, app: 'jane@example.com', title: `${mask('email')} - Inbox` }]);
+    expect(redactEvents([event])).toEqual({ events: [{ kind: 'app-focus', ts: TS, app: mask('email'), title: `${mask('email')} - Inbox` }], redactions: 2, dropped: 0 });
+  });
+
+  it('keeps ordinary app names as they are (bundle ids, exe names, localised display names)', () => {
+    const apps = ['com.microsoft.VSCode', 'WINWORD.EXE', 'Microsoft Teams (work or school)', 'Notepad++', '微信', 'Übersicht', 'Adobe Photoshop 2024', 'zoom.us'];
+
+    const out = redactEvents(apps.map((app) => ({ kind: 'click', ts: TS, x: 1, y: 1, button: 'left', app }) as CaptureEvent));
+
+    expect({ apps: out.events.map((e) => e.app), redactions: out.redactions }).toEqual({ apps, redactions: 0 });
   });
 
   it('keeps an app-focus event without a title as it is', () => {
@@ -201,16 +273,16 @@ describe('redactEvents', () => {
     expect(redactEvents([event])).toEqual({ events: [event], redactions: 0, dropped: 0 });
   });
 
-  it('copies clicks unchanged: ts, x, y, button and app', () => {
+  it('copies clicks unchanged (ts, x, y, button) but masks a secret in their app, even on a clicks-only consent', () => {
     const click: CaptureEvent = { kind: 'click', ts: TS, x: -4111, y: 100_000, button: 'middle', app: 'AKIAIOSFODNN7EXAMPLE' };
 
-    expect(redactEvents([click])).toEqual({ events: [click], redactions: 0, dropped: 0 });
+    expect(redactEvents([click])).toEqual({ events: [{ ...click, app: mask('aws-access-key') }], redactions: 1, dropped: 0 });
   });
 
-  it('leaves ts and app of a keystroke unchanged while masking its text', () => {
-    const [out] = redactEvents([keystroke('4111 1111 1111 1111', { app: '4111 1111 1111 1111' })]).events;
+  it('leaves ts of a keystroke unchanged while masking its text and its app', () => {
+    const [out] = redactEvents([keystroke('4111 1111 1111 1111', { app: 'card ４１１１ １１１１ １１１１ １１１１' })]).events;
 
-    expect(out).toEqual({ kind: 'keystroke', ts: TS, text: mask('card'), app: '4111 1111 1111 1111' });
+    expect(out).toEqual({ kind: 'keystroke', ts: TS, text: mask('card'), app: `card ${mask('card')}` });
   });
 
   it('keeps the order of the events it keeps', () => {
@@ -266,6 +338,12 @@ describe('redaction speed', () => {
     ['base64 with padding runs', fill('Ab1=')],
     ['mixed everything', fill('4111 a@b.c eyJ0. AKIA ghp_ xoxb- 0x')],
     ['lone surrogates and zero-width', fill('\uD800\u200B1')],
+    ['percent escapes', fill('%40%4')],
+    ['HTML entities', fill('a&#64;&#x4')],
+    ['[at] and [dot] obfuscations', fill('a [at] b [dot] ')],
+    ['full-width digits and no-break spaces', fill('４\u00A0')],
+    ['Unicode letters around at signs', fill('é@用.')],
+    ['dotted digit groups', fill('4111.')],
   ];
 
   // The best of five calls: catastrophic backtracking makes every call slow, while a busy CI
