@@ -20,8 +20,9 @@ import { IngestService } from '../../lambdas/ingest/ingest-service.js';
 import { redactEvents } from '../../lambdas/ingest/redaction.js';
 import { groupByScope, parseBatch, type CaptureEvent } from '../../lambdas/ingest/schemas.js';
 import { ALGORITHM_SUITE, FRAME_LENGTH, seal, serialise } from '../../lambdas/ingest/sealing.js';
-import { SCOPES } from '../../lambdas/shared/consent-model.js';
-import type { ConsentEvent } from '../../lambdas/shared/consent-state.js';
+import { SCOPE_OF_EVENT_KIND, SCOPES } from '../../lambdas/shared/consent-model.js';
+import type { ConsentEvent, ConsentState } from '../../lambdas/shared/consent-state.js';
+import { foldWindows, isInside, windowSpans, windowsOf, type ConsentWindows } from '../../lambdas/shared/consent-windows.js';
 import type { HttpEvent, HttpResult } from '../../lambdas/shared/http.js';
 import { Ledger } from '../../lambdas/shared/ledger.js';
 import { generateBatch, seededRandom, type GeneratedBatch } from './batch-generator.js';
@@ -99,15 +100,47 @@ async function floor(batch: GeneratedBatch, bodyBytes: Buffer): Promise<number> 
   return sealed.length + (json === null ? 0 : 1);
 }
 
+/**
+ * The consent windows of a busy week: every scope consented 7 days ago, then paused and resumed
+ * twice a day (14 pauses), so each scope has 15 windows to look through, as the newest ledger event would carry them.
+ */
+function busyWeekWindows(now: Date): ConsentWindows {
+  const HOUR = 3_600_000;
+  const base = now.getTime() - 7 * 24 * HOUR;
+  let windows: ConsentWindows = {};
+  const state = (status: 'active' | 'paused', pausedUntil?: number): ConsentState => ({
+    employeeId: EMPLOYEE_ID,
+    status,
+    scopes: [...SCOPES],
+    ...(pausedUntil === undefined ? {} : { pausedUntil: new Date(pausedUntil).toISOString() }),
+    sequence: 1,
+    updatedAt: now.toISOString(),
+  });
+  windows = foldWindows(windows, state('active'), new Date(base));
+  for (let pause = 0; pause < 14; pause += 1) {
+    const at = base + pause * 12 * HOUR + HOUR;
+    windows = foldWindows(windows, state('paused', at + HOUR), new Date(at));
+    windows = foldWindows(windows, state('active'), new Date(at + 30 * 60_000));
+  }
+  return windows;
+}
+
 /** B: the product's pipeline, stage by stage, one scope after another. */
 async function pipeline(batch: GeneratedBatch, now: Date, keyring: KeyringNode, stages: Samples): Promise<number> {
+  // What the newest ledger event holds (ingest reads it, it does not fold it): not timed.
+  const recorded: ConsentState = { employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES], sequence: 29, updatedAt: now.toISOString(), windows: busyWeekWindows(now) };
   const t0 = performance.now();
   const json: unknown = JSON.parse(batch.body);
   const t1 = performance.now();
   const parsed = parseBatch(json, now);
   if (!parsed.ok) throw new Error(`generated batch ${batch.batchId} is invalid: ${JSON.stringify(parsed.details.slice(0, 3))}`);
   const t2 = performance.now();
-  const groups = groupByScope(redactEvents(parsed.batch.events).events);
+  // The event-time consent check as IngestService does it: parse the newest event's windows once, test each ts.
+  const spans = windowSpans(windowsOf(recorded));
+  const inside = parsed.batch.events.filter((event) => isInside(spans, SCOPE_OF_EVENT_KIND[event.kind], event.ts));
+  if (inside.length !== parsed.batch.events.length) throw new Error(`generated batch ${batch.batchId}: ${parsed.batch.events.length - inside.length} events fell outside the bench's consent windows`);
+  const t2b = performance.now();
+  const groups = groupByScope(redactEvents(inside).events);
   const t3 = performance.now();
   let serialiseMs = 0;
   let sealMs = 0;
@@ -123,7 +156,8 @@ async function pipeline(batch: GeneratedBatch, now: Date, keyring: KeyringNode, 
   }
   stages.add('parse', t1 - t0);
   stages.add('validate', t2 - t1);
-  stages.add('redact', t3 - t2);
+  stages.add('windows', t2b - t2);
+  stages.add('redact', t3 - t2b);
   stages.add('serialise', serialiseMs);
   stages.add('seal', sealMs);
   return bytes;
@@ -141,7 +175,7 @@ function realHandler(keyring: KeyringNode): (event: HttpEvent) => Promise<HttpRe
     kind: 'granted',
     at,
     actor: 'employee',
-    state: { employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES], keyArn: 'arn:aws:kms:us-east-1:111122223333:key/bench', sequence: 1, updatedAt: at },
+    state: { employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES], keyArn: 'arn:aws:kms:us-east-1:111122223333:key/bench', sequence: 1, updatedAt: at, windows: busyWeekWindows(new Date()) },
   };
   // Claims (Put, Update) succeed; the ledger's newest event is an active consent to every scope.
   const db = {
@@ -254,6 +288,7 @@ export async function runHandlerOnly(options: HandlerOnlyOptions): Promise<Handl
   const stageNames: readonly [string, string][] = [
     ['parse', 'JSON.parse'],
     ['validate', 'parseBatch (zod + time window)'],
+    ['windows', 'consent windows at event time (15 per scope)'],
     ['redact', 'redactEvents + groupByScope'],
     ['serialise', 'serialise (JSON Lines + gzip), 3 scopes'],
     ['seal', 'seal (Encryption SDK), 3 messages'],

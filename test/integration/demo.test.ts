@@ -94,13 +94,13 @@ describe('npm run demo against a running local stack', () => {
     expect(run.stdout).toMatch(/POST \/v1\/events → 403 error=capture-not-permitted refused=\{app-focus:scope-not-consented\}/);
   });
 
-  it('shows the pause refusing a batch, and the same batchId stored after the resume and then answered as a duplicate', () => {
+  it('shows the pause refusing a batch, and the same batchId stored after the resume (but for the keystroke typed during the pause) and then answered as a duplicate', () => {
     const refused = /POST \/v1\/events → 403 error=capture-not-permitted refused=\{clicks:paused, keystrokes:paused\}/.exec(run.stdout);
     const batchId = /the agent sends the paused batch again, same batchId (\S+)/.exec(run.stdout)?.[1] ?? 'missing';
 
     expect(run.stdout).toMatch(/POST \/v1\/consent\/pause → 200 status=paused/);
     expect(refused).not.toBeNull();
-    expect(run.stdout).toContain(`POST /v1/events → 202 batchId=${batchId} stored={clicks:1, keystrokes:1}`);
+    expect(run.stdout).toContain(`POST /v1/events → 202 batchId=${batchId} stored={clicks:1, keystrokes:1} refused={keystrokes:{outsideConsent:1}}`);
     expect(run.stdout).toContain(`POST /v1/events → 200 batchId=${batchId} duplicate=true`);
   });
 
