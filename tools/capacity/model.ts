@@ -197,6 +197,14 @@ export class WorkloadError extends Error {
   override readonly name = 'WorkloadError';
 }
 
+/**
+ * Whole-number rounding that ignores binary noise: 0.6 x 100,000 / 10,000 is 6.000000000000001 in
+ * floating point, and a plain Math.ceil would plan a seventh shard for it.
+ */
+const EPSILON = 1e-9;
+const ceilExact = (x: number): number => Math.ceil(x - EPSILON);
+const floorExact = (x: number): number => Math.floor(x + EPSILON);
+
 function check(condition: boolean, message: string): void {
   if (!condition) throw new WorkloadError(message);
 }
@@ -261,7 +269,7 @@ export function singleShardLimits(w: Omit<Workload, 'employees'>): QuotaLimit[] 
     { quota: 'dynamodb-table-writes', demandPerEmployee: peakBatches * DYNAMODB_WRITES_PER_BATCH, limit: DYNAMODB_TABLE_WRU_PER_SECOND },
   ];
   return demands
-    .map((d) => ({ ...d, maxEmployees: Math.floor(d.limit / d.demandPerEmployee) }))
+    .map((d) => ({ ...d, maxEmployees: floorExact(d.limit / d.demandPerEmployee) }))
     .sort((a, b) => a.maxEmployees - b.maxEmployees);
 }
 
@@ -286,7 +294,7 @@ export function monthlyCost(w: Workload): CostBreakdown {
 export function shardsNeeded(w: Workload): { needed: number; limitedBy: QuotaName } {
   let best: { needed: number; limitedBy: QuotaName } | undefined;
   for (const limit of singleShardLimits(w)) {
-    const needed = Math.ceil((w.employees * limit.demandPerEmployee) / (limit.limit * w.targetUtilisation));
+    const needed = ceilExact((w.employees * limit.demandPerEmployee) / (limit.limit * w.targetUtilisation));
     if (best === undefined || needed > best.needed) best = { needed, limitedBy: limit.quota };
   }
   // singleShardLimits always returns five entries.
