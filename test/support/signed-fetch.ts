@@ -11,7 +11,8 @@ function toBuffer(data: SourceData): Buffer {
   return Buffer.from(data);
 }
 
-class NodeSha256 {
+/** The hash constructor @smithy/signature-v4 wants, on node:crypto. */
+export class NodeSha256 {
   private readonly hash: Hash | Hmac;
   constructor(secret?: SourceData) {
     this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(secret));
