@@ -45,13 +45,15 @@ export class Forwarder {
     this.port = Number(url.port);
   }
 
-  forward(req: IncomingMessage, body: Buffer, res: ServerResponse): Promise<void> {
+  /** `strip` removes headers (e.g. the signature, which the upstream need not see); `path` replaces the request's. */
+  forward(req: IncomingMessage, body: Buffer, res: ServerResponse, options: { readonly strip?: readonly string[]; readonly path?: string } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
-      const headers = { ...req.headers, 'content-length': String(body.length) };
+      const headers: Record<string, string | string[] | undefined> = { ...req.headers, 'content-length': String(body.length) };
+      for (const name of options.strip ?? []) delete headers[name];
       // The body is whole; a chunked framing header would describe a body that is not sent.
       delete headers['transfer-encoding'];
       const upstream = httpRequest(
-        { host: this.host, port: this.port, method: req.method, path: req.url, headers, agent: this.agent },
+        { host: this.host, port: this.port, method: req.method, path: options.path ?? req.url, headers, agent: this.agent },
         (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
