@@ -1,6 +1,7 @@
 // A small SQS-compatible queue for the local stack: it accepts SendMessage, SendMessageBatch,
 // GetQueueUrl and GetQueueAttributes over AWS JSON 1.0 (what @aws-sdk/client-sqs 3.x speaks),
-// authenticated with SigV4 as the local principals, and delivers messages at least once to a
+// authenticated with SigV4 as the local principals and authorized with IAM (identity policies and
+// the queue policy) on the queue's ARN, and delivers messages at least once to a
 // consumer as Lambda's SQS event source does: batches of up to 10, partial batch failures,
 // retries with backoff, and a dead-letter file after maxReceiveCount receives.
 // Pending messages are journalled to `.local/queues/<queue>.jsonl` and redelivered after a restart.
@@ -10,16 +11,17 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
+import { authorizeAccess, deniedMessage, PrincipalDirectory, requestContext } from './iam/authorizer.js';
+import { systemClock, type Clock } from './kms/clock.js';
 import { KmsException } from './kms/errors.js';
-import { verifySigV4 } from './kms/sigv4.js';
+import type { PolicyDocument } from './kms/policy-evaluator.js';
+import { SigV4Error, verifySigV4 } from './kms/sigv4.js';
 import type { LocalIdentity, LocalPrincipal, PrincipalName } from './principals.js';
 
 export interface QueueDefinition {
   readonly name: string;
-  /** Principals allowed to send (and to look up the queue's URL and attributes). */
-  readonly senders: readonly PrincipalName[];
-  /** Principals that may only look the queue up (GetQueueUrl, GetQueueAttributes). @default - none */
-  readonly readers?: readonly PrincipalName[];
+  /** The queue policy, evaluated with the callers' identity policies. @default - none */
+  readonly policy?: PolicyDocument;
   /** @default 10 - Lambda's default for SQS event sources */
   readonly batchSize?: number;
   /** Receives before a message goes to the dead-letter file. @default 5 */
@@ -40,6 +42,8 @@ export interface LocalQueueOptions {
   readonly dlqDir: string;
   readonly identity: LocalIdentity;
   readonly queues: readonly QueueDefinition[];
+  /** For aws:CurrentTime. @default - the system clock */
+  readonly clock?: Clock;
   /** @default 0 - any free port */
   readonly port?: number;
   /** How long close() waits for batches being processed. @default 10_000 */
@@ -71,8 +75,12 @@ export interface LocalQueues {
   readonly url: string;
   queueUrl(name: string): string;
   queueArn(name: string): string;
-  /** Starts delivering the queue's messages, including those left from an earlier run. */
-  consume(name: string, consumer: QueueConsumer): void;
+  /**
+   * Starts delivering the queue's messages, including those left from an earlier run, to a
+   * function running as `role`. Throws, as creating Lambda's event source mapping fails, when that
+   * role may not receive, delete and read the attributes of the queue's messages.
+   */
+  consume(name: string, consumer: QueueConsumer, role: PrincipalName): void;
   stats(name: string): QueueStats;
   /** Resolves once the queue holds no message (all delivered or dead-lettered); rejects after the deadline. */
   idle(name: string, timeoutMs?: number): Promise<void>;
@@ -594,7 +602,8 @@ export async function startLocalQueues(options: LocalQueueOptions): Promise<Loca
       new Queue(definition, identity, options.queuesDir, join(options.dlqDir, `${definition.name}.jsonl`), note),
     ]),
   );
-  const byAccessKey = new Map(Object.values(identity.principals).map((p) => [p.accessKeyId, p]));
+  const directory = new PrincipalDirectory(identity);
+  const clock = options.clock ?? systemClock;
   let url = '';
 
   const queueUrl = (name: string): string => `${url}/${identity.account}/${name}`;
@@ -618,16 +627,17 @@ export async function startLocalQueues(options: LocalQueueOptions): Promise<Loca
     return queue;
   }
 
-  function authorize(caller: Caller, queue: Queue, action: 'sendmessage' | 'getqueueurl' | 'getqueueattributes'): void {
-    const { senders, readers = [] } = queue.definition;
-    const allowed = senders.includes(caller.principal.name) || (action !== 'sendmessage' && readers.includes(caller.principal.name));
-    if (!allowed) {
-      throw new SqsError(
-        'com.amazon.coral.service#AccessDeniedException',
-        'AccessDenied',
-        `User: ${caller.principal.sessionArn} is not authorized to perform: sqs:${action} on resource: ${queue.arn} because no identity-based policy allows the sqs:${action} action`,
-        403,
-      );
+  function authorize(principal: LocalPrincipal, queue: Queue, action: string): void {
+    const request = {
+      principal,
+      action,
+      resource: queue.arn,
+      context: requestContext(principal, identity.region, clock.now()),
+      ...(queue.definition.policy === undefined ? {} : { resourcePolicy: queue.definition.policy }),
+    };
+    const decision = authorizeAccess(request);
+    if (!decision.allowed) {
+      throw new SqsError('com.amazon.coral.service#AccessDeniedException', 'AccessDenied', deniedMessage(request, decision), 403);
     }
   }
 
@@ -640,12 +650,12 @@ export async function startLocalQueues(options: LocalQueueOptions): Promise<Loca
       const owner = input['QueueOwnerAWSAccountId'];
       const queue = queues.get(name);
       if (!queue || (owner !== undefined && owner !== identity.account)) throw queueDoesNotExist();
-      authorize(caller, queue, 'getqueueurl');
+      authorize(caller.principal, queue, 'sqs:GetQueueUrl');
       return { QueueUrl: queueUrl(name) };
     },
     GetQueueAttributes(caller, input) {
       const queue = queueFromUrl(input['QueueUrl']);
-      authorize(caller, queue, 'getqueueattributes');
+      authorize(caller.principal, queue, 'sqs:GetQueueAttributes');
       const s = queue.stats();
       const all: Record<string, string> = {
         QueueArn: queue.arn,
@@ -661,7 +671,7 @@ export async function startLocalQueues(options: LocalQueueOptions): Promise<Loca
     },
     SendMessage(caller, input) {
       const queue = queueFromUrl(input['QueueUrl']);
-      authorize(caller, queue, 'sendmessage');
+      authorize(caller.principal, queue, 'sqs:SendMessage');
       const message = queue.send({ ...parseSend(input), senderId: senderId(caller.principal) });
       return {
         MessageId: message.id,
@@ -671,7 +681,7 @@ export async function startLocalQueues(options: LocalQueueOptions): Promise<Loca
     },
     SendMessageBatch(caller, input) {
       const queue = queueFromUrl(input['QueueUrl']);
-      authorize(caller, queue, 'sendmessage');
+      authorize(caller.principal, queue, 'sqs:SendMessage');
       const entries = input['Entries'];
       if (!Array.isArray(entries) || entries.length === 0) {
         throw new SqsError('com.amazonaws.sqs#EmptyBatchRequest', 'AWS.SimpleQueueService.EmptyBatchRequest', 'There should be at least one SendMessageBatchRequestEntry in the request.');
@@ -746,15 +756,18 @@ export async function startLocalQueues(options: LocalQueueOptions): Promise<Loca
       const body = await readBody(req);
       let principal: LocalPrincipal | undefined;
       try {
-        const verified = verifySigV4({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body }, (id) => byAccessKey.get(id)?.secretAccessKey);
+        const verified = verifySigV4({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body }, directory.secretOf);
         if (verified.service !== 'sqs') {
           throw new KmsException('InvalidSignatureException', `Credential should be scoped to correct service: 'sqs'.`);
         }
         if (verified.region !== identity.region) {
           throw new KmsException('InvalidSignatureException', `Credential should be scoped to a valid region, not '${verified.region.slice(0, 32)}'.`);
         }
-        principal = byAccessKey.get(verified.accessKeyId);
+        principal = directory.principalOf(verified.accessKeyId);
       } catch (error) {
+        if (error instanceof SigV4Error && error.failure === 'malformed-uri') {
+          throw new SqsError('com.amazonaws.sqs#InvalidAddress', 'InvalidAddress', 'The address is not valid for this endpoint.', 400);
+        }
         if (error instanceof KmsException) throw authError(error);
         throw error;
       }
@@ -801,7 +814,19 @@ export async function startLocalQueues(options: LocalQueueOptions): Promise<Loca
     url,
     queueUrl: (name) => queueUrl(queueOf(name).definition.name),
     queueArn: (name) => queueOf(name).arn,
-    consume: (name, consumer) => queueOf(name).consume(consumer),
+    consume(name, consumer, role) {
+      const queue = queueOf(name);
+      const principal = identity.principals[role];
+      // What Lambda's SQS event source needs of the function's role (and checks when it is created).
+      for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']) {
+        const request = { principal, action, resource: queue.arn, context: requestContext(principal, identity.region, clock.now()) };
+        const decision = authorizeAccess({ ...request, ...(queue.definition.policy === undefined ? {} : { resourcePolicy: queue.definition.policy }) });
+        if (!decision.allowed) {
+          throw new Error(`the ${role} role cannot consume ${name}: ${deniedMessage(request, decision)} (Lambda's event source needs sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes)`);
+        }
+      }
+      queue.consume(consumer);
+    },
     stats: (name) => queueOf(name).stats(),
     idle: (name, timeoutMs = 10_000) => queueOf(name).idle(timeoutMs),
     deadLetters: (name) => queueOf(name).deadLetters(),

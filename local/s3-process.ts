@@ -12,8 +12,6 @@ export interface S3ProcessStart {
   readonly type: 'start';
   readonly directory: string;
   readonly buckets: readonly string[];
-  /** Access keys s3rver accepts; it checks that the key exists but never verifies SigV4 signatures. */
-  readonly credentials: readonly { accessKeyId: string; secretAccessKey: string }[];
   readonly port: number;
 }
 export type S3ProcessRequest = S3ProcessStart | { readonly type: 'close' };
@@ -26,9 +24,6 @@ interface S3rverInstance {
   httpServer?: Server;
 }
 type S3rverConstructor = new (options: Record<string, unknown>) => S3rverInstance;
-interface AwsAccount {
-  createKeyPair(accessKeyId: string, secretAccessKey: string): void;
-}
 interface ListOptions {
   delimiter?: string;
   startAfter?: string;
@@ -109,11 +104,10 @@ function listInKeyOrder(store: FilesystemStore, S3Object: new (bucket: string, k
 
 async function start(message: S3ProcessStart): Promise<S3rverInstance> {
   const S3rver = require('s3rver') as S3rverConstructor;
-  const { DUMMY_ACCOUNT } = require('s3rver/lib/models/account') as { DUMMY_ACCOUNT: AwsAccount };
   const FilesystemStoreClass = require('s3rver/lib/stores/filesystem') as { prototype: FilesystemStore };
   const S3ObjectClass = require('s3rver/lib/models/object') as new (bucket: string, key: string, content: null, metadata: Record<string, string>) => StoredObject;
   listInKeyOrder(FilesystemStoreClass.prototype, S3ObjectClass);
-  for (const { accessKeyId, secretAccessKey } of message.credentials) DUMMY_ACCOUNT.createKeyPair(accessKeyId, secretAccessKey);
+  // No access keys: the front in the parent authenticates and authorizes, and forwards anonymously.
   const server = new S3rver({
     address: '127.0.0.1',
     port: message.port,

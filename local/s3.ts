@@ -1,11 +1,22 @@
 // Local S3 for the local stack: s3rver on 127.0.0.1, storing objects under `.local/s3`, with the
 // captures and exports buckets created on first start. It runs in a child process (see
-// local/s3-process.ts for why) that exits with this one.
+// local/s3-process.ts for why) that exits with this one. Callers reach it only through a front in
+// this process that verifies SigV4 (headers or presigned URLs) and authorizes each request with
+// IAM (identity policies and bucket policies), as AWS does; s3rver itself checks neither.
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { PrincipalCredentials } from './principals.js';
+import { authorizeAccess, PrincipalDirectory, requestContext } from './iam/authorizer.js';
+import { BodyTooLargeError, Forwarder, readLimitedBody } from './iam/proxy.js';
+import { S3RequestError, s3AccessOf } from './iam/s3-access.js';
+import { systemClock, type Clock } from './kms/clock.js';
+import type { PolicyDocument } from './kms/policy-evaluator.js';
+import { decodeUrl, SigV4Error, verifySigV4, type SigV4Failure } from './kms/sigv4.js';
+import type { LocalIdentity } from './principals.js';
 import type { S3ProcessReply, S3ProcessRequest } from './s3-process.js';
 
 export interface LocalS3Options {
@@ -13,8 +24,12 @@ export interface LocalS3Options {
   readonly directory: string;
   /** Buckets to create if absent. */
   readonly buckets: readonly string[];
-  /** Every principal's access key, so s3rver accepts their requests (it does not check signatures or policies). */
-  readonly principals: readonly PrincipalCredentials[];
+  /** The principals the front authenticates and authorizes. */
+  readonly identity: LocalIdentity;
+  /** Bucket policies by bucket name, evaluated with the identity policies. @default - none */
+  readonly bucketPolicies?: Readonly<Record<string, PolicyDocument>>;
+  /** For aws:CurrentTime. @default - the system clock */
+  readonly clock?: Clock;
   /** @default 0 - any free port */
   readonly port?: number;
   /** @default 10_000 */
@@ -22,9 +37,15 @@ export interface LocalS3Options {
 }
 
 export interface LocalS3 {
+  /** The front: SigV4 and IAM, then s3rver. */
   readonly url: string;
+  /** s3rver itself, which checks no signature: for the front, and for measuring the front's cost. */
+  readonly unauthenticatedUrl: string;
   close(): Promise<void>;
 }
+
+/** Larger than any capture batch or export locally; S3's own single-PUT limit is 5 GB. */
+export const MAX_OBJECT_BYTES = 128 * 1024 * 1024;
 
 /** s3rver's ListObjectsV2 continuation tokens are DES-encrypted; OpenSSL 3 has DES only in its legacy provider. */
 const S3_PROCESS_FLAGS = ['--openssl-legacy-provider'];
@@ -47,13 +68,158 @@ export async function startLocalS3(options: LocalS3Options): Promise<LocalS3> {
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-4_000);
   });
+  let port: number;
   try {
-    const port = await waitForReady(child, options, () => stderr);
-    return { url: `http://127.0.0.1:${port}`, close: () => stopChild(child) };
+    port = await waitForReady(child, options, () => stderr);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
   }
+  const upstream = `http://127.0.0.1:${port}`;
+  let front: Server;
+  try {
+    front = await startFront(upstream, options);
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
+  return {
+    url: `http://127.0.0.1:${(front.address() as AddressInfo).port}`,
+    unauthenticatedUrl: upstream,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        front.close(() => resolve());
+        front.closeAllConnections();
+      });
+      await stopChild(child);
+    },
+  };
+}
+
+/** S3's answers to a refused signature, by why it was refused. */
+const SIGV4_FAILURES: Readonly<Record<SigV4Failure, readonly [code: string, status: number, message: string]>> = {
+  // AWS evaluates an unsigned request as the anonymous principal; no policy here allows it.
+  missing: ['AccessDenied', 403, 'Access Denied'],
+  incomplete: ['AuthorizationHeaderMalformed', 400, 'The authorization header or query parameters are malformed.'],
+  'unknown-key': ['InvalidAccessKeyId', 403, 'The AWS Access Key Id you provided does not exist in our records.'],
+  mismatch: ['SignatureDoesNotMatch', 403, 'The request signature we calculated does not match the signature you provided. Check your key and signing method.'],
+  skewed: ['RequestTimeTooSkewed', 403, 'The difference between the request time and the current time is too large.'],
+  expired: ['AccessDenied', 403, 'Request has expired'],
+  'payload-hash': ['XAmzContentSHA256Mismatch', 400, "The provided 'x-amz-content-sha256' header does not match what was computed."],
+  'unsigned-payload': ['InvalidRequest', 400, 'UNSIGNED-PAYLOAD is not accepted here.'],
+  'streaming-payload': ['NotImplemented', 501, 'A header you provided implies functionality that is not implemented: aws-chunked streaming signatures are not supported by the local S3.'],
+  'malformed-uri': ['InvalidURI', 400, "Couldn't parse the specified URI."],
+};
+
+const QUERY_SIGNATURE_PARAMS = /^X-Amz-(Algorithm|Credential|Date|Expires|SignedHeaders|Signature|Security-Token)=/i;
+
+/** The URL with a presigned URL's SigV4 parameters removed, every other parameter kept as sent. */
+function withoutQuerySignature(url: string): string {
+  const at = url.indexOf('?');
+  if (at === -1) return url;
+  const kept = url
+    .slice(at + 1)
+    .split('&')
+    .filter((pair) => pair !== '' && !QUERY_SIGNATURE_PARAMS.test(pair));
+  return kept.length === 0 ? url.slice(0, at) : `${url.slice(0, at)}?${kept.join('&')}`;
+}
+
+function xmlEscape(value: string): string {
+  return value.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
+}
+
+function startFront(upstream: string, options: LocalS3Options): Promise<Server> {
+  const { identity } = options;
+  const clock = options.clock ?? systemClock;
+  const directory = new PrincipalDirectory(identity);
+  const forwarder = new Forwarder(upstream);
+  const policies = options.bucketPolicies ?? {};
+
+  function answer(req: IncomingMessage, res: ServerResponse, error: S3RequestError): void {
+    const requestId = randomUUID().replace(/-/g, '').slice(0, 16).toUpperCase();
+    const payload =
+      '<?xml version="1.0" encoding="UTF-8"?>\n' +
+      `<Error><Code>${error.code}</Code><Message>${xmlEscape(error.message)}</Message><RequestId>${requestId}</RequestId><HostId>${randomBytes(24).toString('base64')}</HostId></Error>`;
+    // A HEAD answer has no body; the status alone tells the SDK.
+    const body = req.method === 'HEAD' ? '' : payload;
+    res.writeHead(error.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-amz-request-id': requestId });
+    res.end(body);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: Buffer;
+    try {
+      body = await readLimitedBody(req, MAX_OBJECT_BYTES);
+    } catch (error) {
+      if (!(error instanceof BodyTooLargeError)) throw error;
+      res.setHeader('connection', 'close');
+      return answer(req, res, new S3RequestError('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size', 400));
+    }
+    const url = req.url ?? '/';
+    const now = clock.now();
+    let caller;
+    let decoded;
+    try {
+      caller = verifySigV4({ method: req.method ?? 'GET', url, headers: req.headers, body }, directory.secretOf, { s3: true });
+      decoded = decodeUrl(url);
+    } catch (error) {
+      if (!(error instanceof SigV4Error)) throw error;
+      const [code, status, message] = SIGV4_FAILURES[error.failure];
+      return answer(req, res, new S3RequestError(code, message, status));
+    }
+    if (caller.service !== 's3' || caller.region !== identity.region) {
+      const what = caller.service !== 's3' ? `the service '${caller.service.slice(0, 32)}' is wrong; expecting 's3'` : `the region '${caller.region.slice(0, 32)}' is wrong; expecting '${identity.region}'`;
+      return answer(req, res, new S3RequestError('AuthorizationHeaderMalformed', `The authorization header is malformed; ${what}`));
+    }
+    const principal = directory.principalOf(caller.accessKeyId);
+    if (!principal) {
+      const [code, status, message] = SIGV4_FAILURES['unknown-key'];
+      return answer(req, res, new S3RequestError(code, message, status));
+    }
+    let accesses;
+    try {
+      accesses = s3AccessOf({ method: req.method ?? 'GET', path: decoded.path, query: decoded.query, headers: req.headers, body });
+    } catch (error) {
+      if (error instanceof S3RequestError) return answer(req, res, error);
+      throw error;
+    }
+    const base = {
+      ...requestContext(principal, identity.region, now),
+      's3:authType': caller.authType === 'query' ? 'REST-QUERY-STRING' : 'REST-HEADER',
+      's3:signatureversion': 'AWS4-HMAC-SHA256',
+      's3:signatureAge': String(Math.max(0, now.getTime() - caller.signedAt.getTime())),
+      's3:x-amz-content-sha256': String(req.headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD'),
+      // Stands for AWS's HTTPS endpoint, as aws:SecureTransport does (local/iam/authorizer.ts).
+      's3:TlsVersion': '1.3',
+    };
+    for (const access of accesses) {
+      const decision = authorizeAccess({
+        principal,
+        action: access.action,
+        resource: access.resource,
+        context: { ...base, ...access.context },
+        ...(access.bucket !== undefined && Object.hasOwn(policies, access.bucket) ? { resourcePolicy: policies[access.bucket] } : {}),
+      });
+      // S3 says no more than "Access Denied": which action on which key is not told to the caller.
+      if (!decision.allowed) return answer(req, res, new S3RequestError('AccessDenied', 'Access Denied', 403));
+    }
+    // s3rver gets an anonymous request: it has its own half-checks of signatures and presigned
+    // expiry, and the front must be the only authority, so that its tests test it.
+    await forwarder.forward(req, body, res, { strip: ['authorization'], path: withoutQuerySignature(url) });
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (res.headersSent) res.destroy();
+      else answer(req, res, new S3RequestError('InternalError', 'We encountered an internal error. Please try again.', 500));
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  server.on('close', () => forwarder.close());
+  return new Promise<Server>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve(server));
+  });
 }
 
 function waitForReady(child: ChildProcess, options: LocalS3Options, stderr: () => string): Promise<number> {
@@ -90,8 +256,8 @@ function waitForReady(child: ChildProcess, options: LocalS3Options, stderr: () =
       type: 'start',
       directory: options.directory,
       buckets: options.buckets,
-      credentials: options.principals.map(({ accessKeyId, secretAccessKey }) => ({ accessKeyId, secretAccessKey })),
-      port: options.port ?? 0,
+      // Only the front listens where callers were told to go.
+      port: 0,
     };
     child.send(start);
   });

@@ -15,23 +15,18 @@ import { AdjustableClock } from './kms/clock.js';
 import { kmsPaths, startLocalKms, type LocalKms } from './kms/server.js';
 import { loadOrCreateIdentity, type LocalIdentity, type PrincipalName } from './principals.js';
 import { startLocalQueues, type LocalQueues } from './queue.js';
+import { LOCAL_RESOURCES } from './resources.js';
 import { startLocalS3, type LocalS3 } from './s3.js';
 import { stackFileOf, writeStackFile, type StackFile } from './stack-file.js';
 
-/** Resource names of the local stack; in AWS the CDK app names them. */
-export const LOCAL_RESOURCES = {
-  buckets: { captures: 'consent-capture-captures', exports: 'consent-capture-exports' },
-  tables: { ledger: 'consent-capture-ledger', batches: 'consent-capture-batches' },
-  queues: { purge: 'consent-capture-purge', keySync: 'consent-capture-key-sync' },
-} as const;
+export { LOCAL_RESOURCES } from './resources.js';
 
 export type LocalFunctionName = 'consent' | 'ingest' | 'purge' | 'key-sync';
 
-/** Who may send to each queue (the CDK app's grantSendMessages), and which function consumes it. */
-const QUEUE_WIRING: readonly { name: string; senders: readonly PrincipalName[]; consumer: LocalFunctionName }[] = [
-  { name: LOCAL_RESOURCES.queues.purge, senders: ['consent', 'purge'], consumer: 'purge' },
-  // key-sync runs as the consent role, so that role covers its re-queueing too.
-  { name: LOCAL_RESOURCES.queues.keySync, senders: ['consent'], consumer: 'key-sync' },
+/** Which function consumes each queue. Who may send to it is IAM's business (the roles' policies). */
+const QUEUE_WIRING: readonly { name: string; consumer: LocalFunctionName }[] = [
+  { name: LOCAL_RESOURCES.queues.purge, consumer: 'purge' },
+  { name: LOCAL_RESOURCES.queues.keySync, consumer: 'key-sync' },
 ];
 
 export interface FunctionOverride {
@@ -243,7 +238,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const clock = options.clock ?? new AdjustableClock();
   const paths = kmsPaths(localDir);
   const identity = loadOrCreateIdentity(paths.principalsFile);
-  const allCredentials = Object.values(identity.principals);
   // What has started so far, closed in this order: no new requests, drain the queue, stop the
   // workers, then the services they call.
   const running: {
@@ -278,21 +272,23 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           dataDir: join(localDir, 'dynamodb'),
           tables: [LOCAL_RESOURCES.tables.ledger, LOCAL_RESOURCES.tables.batches],
           region: identity.region,
+          // Tables are created on dynalite directly, before its front opens.
           credentials: identity.principals.admin,
+          identity,
+          clock,
         }),
       ),
       timed('starting local S3', progress, () =>
-        startLocalS3({ directory: join(localDir, 's3'), buckets: Object.values(LOCAL_RESOURCES.buckets), principals: allCredentials }),
+        startLocalS3({ directory: join(localDir, 's3'), buckets: Object.values(LOCAL_RESOURCES.buckets), identity, clock }),
       ),
       timed('starting local queue', progress, () =>
         startLocalQueues({
           queuesDir: join(localDir, 'queues'),
           dlqDir: join(localDir, 'dlq'),
           identity,
-          queues: QUEUE_WIRING.map(({ name, senders }) => ({
+          clock,
+          queues: QUEUE_WIRING.map(({ name }) => ({
             name,
-            senders,
-            readers: ['admin'],
             ...(options.queueRetryDelayMs === undefined ? {} : { retryDelayMs: options.queueRetryDelayMs }),
           })),
           onNote: (m) => note(`local-queue: ${m}`),
@@ -345,7 +341,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     let ready = false;
     // A queue whose worker is not built yet keeps its messages until a later start has it.
     for (const { name, consumer } of QUEUE_WIRING) {
-      if (available.has(consumer)) queues.consume(name, (event) => functions.invoke(consumer, event));
+      if (available.has(consumer)) queues.consume(name, (event) => functions.invoke(consumer, event), definitions[consumer].principal);
     }
 
     const gateway: LocalGateway = await timed('starting API gateway', progress, () =>

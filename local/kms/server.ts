@@ -1,5 +1,5 @@
 // The local KMS's HTTP front: AWS JSON 1.1 over loopback. It authenticates with SigV4, dispatches
-// `X-Amz-Target: TrentService.<Op>`, and writes one CloudTrail-shaped record per call.
+// `X-Amz-Target: TrentService.<Op>`, and writes one CloudTrail-shaped record per authenticated call.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -60,8 +60,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function identityOf(principal: LocalPrincipal | undefined, accessKeyId: string | undefined): TrailIdentity {
-  if (!principal) return { type: 'Unknown', ...(accessKeyId === undefined ? {} : { accessKeyId }) };
+function identityOf(principal: LocalPrincipal): TrailIdentity {
   return {
     type: 'AssumedRole',
     arn: principal.sessionArn,
@@ -120,7 +119,6 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
     const operationName = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : target;
     const notes: TrailNotes = { requestParameters: null, responseElements: null, resources: [] };
     let principal: LocalPrincipal | undefined;
-    let accessKeyId: string | undefined;
     let readOnly = true;
     try {
       let body: Buffer;
@@ -136,7 +134,6 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
       const caller = verifySigV4({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body }, (id) =>
         byAccessKey.get(id)?.secretAccessKey,
       );
-      accessKeyId = caller.accessKeyId;
       if (caller.service !== 'kms') throw new KmsException('InvalidSignatureException', `Credential should be scoped to correct service: 'kms'.`);
       if (caller.region !== identity.region) {
         throw new KmsException('InvalidSignatureException', `Credential should be scoped to a valid region, not '${caller.region.slice(0, 32)}'.`);
@@ -163,7 +160,7 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
       const ctx: OperationContext = { principal, identity, store, clock, trail: notes };
       const output = operation.handle(ctx, parsed.data);
       // Recorded before answered: no caller ever sees an answer that is not in the trail yet.
-      writeTrail();
+      writeTrail(principal);
       respond(res, requestId, 200, output);
     } catch (error) {
       const exception =
@@ -174,14 +171,16 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
         reportInternal(`${operationName.slice(0, 64)} failed: ${error instanceof Error ? error.name + ': ' + error.message : 'unknown error'}`);
       }
       if (res.headersSent) throw error;
-      writeTrail(exception);
+      // Only an authenticated call is a record: an unsigned or badly signed request would otherwise
+      // put an event name, access key and user agent of its own choosing into the audit trail.
+      if (principal) writeTrail(principal, exception);
       respond(res, requestId, exception.httpStatus, { __type: exception.type, message: exception.message }, exception.type);
     }
 
-    function writeTrail(exception?: KmsException): void {
+    function writeTrail(caller: LocalPrincipal, exception?: KmsException): void {
       trail.write({
         eventName: operationName.slice(0, 64) || 'Unknown',
-        userIdentity: identityOf(principal, accessKeyId),
+        userIdentity: identityOf(caller),
         requestParameters: notes.requestParameters,
         responseElements: notes.responseElements,
         ...(exception === undefined ? {} : { errorCode: exception.type, errorMessage: exception.message }),

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Clock } from './clock.js';
 
 export interface TrailIdentity {
-  readonly type: 'AssumedRole' | 'Unknown';
+  readonly type: 'AssumedRole';
   readonly arn?: string;
   readonly principalId?: string;
   readonly accountId?: string;

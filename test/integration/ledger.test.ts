@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConsentEvent, ConsentState } from '../../lambdas/shared/consent-state.js';
 import { foldEvents, Ledger, LedgerIntegrityError, SequenceTakenError } from '../../lambdas/shared/ledger.js';
 import { startLocalDynamoDb, type LocalDynamoDb } from '../../local/dynamodb.js';
+import { loadOrCreateIdentity } from '../../local/principals.js';
 
 const TABLE = 'ledger-test';
-const CREDS = { arn: 'arn:aws:iam::111122223333:role/t', accessKeyId: 'ASIATEST', secretAccessKey: 'secret' };
 let dir: string;
 let dynamo: LocalDynamoDb;
 let ledger: Ledger;
@@ -19,8 +19,11 @@ let client: DynamoDBClient;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cc-ledger-'));
-  dynamo = await startLocalDynamoDb({ dataDir: dir, tables: [TABLE], region: 'us-east-1', credentials: CREDS });
-  client = new DynamoDBClient({ endpoint: dynamo.url, region: 'us-east-1', credentials: CREDS });
+  // The local DynamoDB authenticates every call; the administrator may use any table.
+  const identity = loadOrCreateIdentity(join(dir, 'principals.json'));
+  const { admin } = identity.principals;
+  dynamo = await startLocalDynamoDb({ dataDir: join(dir, 'dynamodb'), tables: [TABLE], region: identity.region, credentials: admin, identity });
+  client = new DynamoDBClient({ endpoint: dynamo.url, region: identity.region, credentials: { accessKeyId: admin.accessKeyId, secretAccessKey: admin.secretAccessKey } });
   ledger = new Ledger(DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }), TABLE);
 });
 afterAll(async () => {

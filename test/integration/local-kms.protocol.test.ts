@@ -77,6 +77,53 @@ describe('authentication', () => {
   });
 });
 
+describe('payload signing', () => {
+  const unsigned = { headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } };
+
+  it('refuses x-amz-content-sha256: UNSIGNED-PAYLOAD, which AWS accepts for S3 only', async () => {
+    const response = await post('TrentService.GenerateDataKey', gdkBody());
+    const refused = await signedPost(kms.url, ingestCreds(), kms.identity.region, 'TrentService.GenerateDataKey', gdkBody(), undefined, unsigned);
+
+    expect(response.status).toBe(200);
+    expect(refused).toMatchObject({ status: 400, body: { __type: 'InvalidSignatureException', message: expect.stringContaining('UNSIGNED-PAYLOAD') } });
+  });
+
+  it('does not let UNSIGNED-PAYLOAD carry a body swapped after signing', async () => {
+    const signedFor = JSON.stringify({ KeyId: keyArn });
+    const swapped = gdkBody();
+
+    const response = await signedPost(kms.url, ingestCreds(), kms.identity.region, 'TrentService.GenerateDataKey', signedFor, swapped, unsigned);
+
+    expect(response).toMatchObject({ status: 400, body: { __type: 'InvalidSignatureException' } });
+    expect(response.body['Plaintext']).toBeUndefined();
+  });
+});
+
+describe('requests that fail authentication', () => {
+  it('write no trail record: an unsigned request cannot put a name of its choosing into the trail', async () => {
+    const marker = `forged-${Date.now()}`;
+    const before = kms.trail().length;
+
+    const unsignedResponse = await fetch(kms.url, { method: 'POST', headers: { 'x-amz-target': `TrentService.${marker}`, 'user-agent': marker }, body: '{}' });
+    const wrongSecret = await signedPost(kms.url, { accessKeyId: ingestCreds().accessKeyId, secretAccessKey: 'wrong' }, kms.identity.region, `TrentService.ListAliases`, '{}');
+    const unknownKey = await signedPost(kms.url, { accessKeyId: 'ASIAFORGEDFORGED0000', secretAccessKey: 'x' }, kms.identity.region, `TrentService.${marker}`, '{}');
+
+    expect([unsignedResponse.status, wrongSecret.status, unknownKey.status]).toEqual([400, 400, 400]);
+    const records = kms.trail().slice(before);
+    expect(records.filter((r) => JSON.stringify(r).includes(marker) || JSON.stringify(r).includes('FORGED'))).toEqual([]);
+    expect(records).toEqual([]);
+  });
+
+  it('still records an authenticated call that is denied', async () => {
+    const before = kms.trail().length;
+
+    const response = await post('TrentService.GenerateDataKey', gdkBody({ EncryptionContext: { employeeId: 'e-proto', scope: 'keys', batchId: 'b' } }));
+
+    expect(response.body.__type).toBe('AccessDeniedException');
+    expect(kms.trail().slice(before)).toEqual([expect.objectContaining({ eventName: 'GenerateDataKey', errorCode: 'AccessDeniedException' })]);
+  });
+});
+
 describe('malformed requests', () => {
   it.each([
     ['malformed JSON', 'SerializationException', 'TrentService.GenerateDataKey', () => '{"KeyId": '],
@@ -105,6 +152,14 @@ describe('malformed requests', () => {
     expect(response.status).toBe(400);
     expect(response.body.__type).toBe(type);
     expect(response.body.message).toEqual(expect.any(String));
+  });
+
+  it('answers a malformed percent-encoding in the path with a 4xx, not a 500', async () => {
+    const response = await signedPost(kms.url, ingestCreds(), kms.identity.region, 'TrentService.ListAliases', '{}', undefined, { path: '/%zz' });
+
+    expect(response.status).toBeGreaterThanOrEqual(400);
+    expect(response.status).toBeLessThan(500);
+    expect(response.body.__type).toEqual(expect.any(String));
   });
 
   it('answers an oversized body with 400 ValidationException', async () => {

@@ -11,7 +11,8 @@ function toBuffer(data: SourceData): Buffer {
   return Buffer.from(data);
 }
 
-class NodeSha256 {
+/** The hash constructor @smithy/signature-v4 wants, on node:crypto. */
+export class NodeSha256 {
   private readonly hash: Hash | Hmac;
   constructor(secret?: SourceData) {
     this.hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(secret));
@@ -40,20 +41,23 @@ export async function signedPost(
   body: string | Buffer,
   /** Sent instead of `body` after signing, to test tampering. */
   sentBody: string | Buffer = body,
+  /** Headers to sign as well (e.g. `x-amz-content-sha256`), and a path other than `/`, sent as given. */
+  extra: { readonly headers?: Readonly<Record<string, string>>; readonly path?: string } = {},
 ): Promise<RawResponse> {
   const { hostname, port } = new URL(url);
   const signer = new SignatureV4({ service: 'kms', region, credentials, sha256: NodeSha256 });
+  const path = extra.path ?? '/';
   const signed = await signer.sign({
     method: 'POST',
     protocol: 'http:',
     hostname,
     port: Number(port),
-    path: '/',
+    path,
     query: {},
-    headers: { host: `${hostname}:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target },
+    headers: { host: `${hostname}:${port}`, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target, ...extra.headers },
     body,
   });
-  const response = await fetch(url, { method: 'POST', headers: signed.headers as Record<string, string>, body: sentBody });
+  const response = await fetch(`${url}${path}`, { method: 'POST', headers: signed.headers as Record<string, string>, body: sentBody });
   const text = await response.text();
   return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as RawResponse['body']) };
 }

@@ -1,5 +1,6 @@
 // What every KMS operation handler receives, and the helpers they share: key-id resolution,
 // condition context, key-state checks and authorization with AWS's error messages.
+import { requestContext } from '../../iam/authorizer.js';
 import { z } from 'zod';
 import type { LocalIdentity, LocalPrincipal } from '../../principals.js';
 import { requireAuthorized, type Authorization } from '../authorizer.js';
@@ -98,21 +99,9 @@ function liveKey(ctx: OperationContext, keyId: string): StoredKey | undefined {
   return key;
 }
 
-/** Condition keys present on every request. */
+/** Condition keys present on every request: the global ones every local front sets, and KMS's own. */
 export function baseContext(ctx: OperationContext): Record<string, PolicyValue> {
-  const now = ctx.clock.now();
-  const p = ctx.principal;
-  return {
-    'aws:CurrentTime': now.toISOString(),
-    'aws:EpochTime': String(Math.floor(now.getTime() / 1000)),
-    'aws:PrincipalArn': p.arn,
-    'aws:PrincipalAccount': p.accountId,
-    'aws:PrincipalType': 'AssumedRole',
-    'aws:userid': `${p.roleId}:${p.roleName}-session`,
-    'aws:SecureTransport': 'true',
-    'aws:RequestedRegion': ctx.identity.region,
-    'kms:CallerAccount': p.accountId,
-  };
+  return { ...requestContext(ctx.principal, ctx.identity.region, ctx.clock.now()), 'kms:CallerAccount': ctx.principal.accountId };
 }
 
 /** Condition keys of a request on an existing key. */
