@@ -13,6 +13,7 @@ import { gzip, gzipSync } from 'node:zlib';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, RawAesKeyringNode, RawAesWrappingSuiteIdentifier, type KeyringNode } from '@aws-crypto/client-node';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchClaims } from '../../lambdas/ingest/batch-claims.js';
 import { createIngestHandler } from '../../lambdas/ingest/ingest-handler.js';
@@ -36,6 +37,7 @@ export const MAX_RATIO = 3;
 const EVENTS_PER_BATCH = 1_000;
 const DISTINCT_BATCHES = 16;
 const EMPLOYEE_ID = 'e-bench';
+const BENCH_KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000';
 const FRAME_LENGTHS = [4 * 1024, 64 * 1024, 1024 * 1024] as const;
 
 export interface HandlerOnlyOptions {
@@ -175,15 +177,18 @@ function realHandler(keyring: KeyringNode): (event: HttpEvent) => Promise<HttpRe
     kind: 'granted',
     at,
     actor: 'employee',
-    state: { employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES], keyArn: 'arn:aws:kms:us-east-1:111122223333:key/bench', sequence: 1, updatedAt: at, windows: busyWeekWindows(new Date()) },
+    state: { employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES], keyArn: BENCH_KEY_ARN, sequence: 1, updatedAt: at, windows: busyWeekWindows(new Date()) },
   };
   // Claims (Put, Update) succeed; the ledger's newest event is an active consent to every scope.
   const db = {
     send: async (command: unknown) => (command instanceof QueryCommand ? { Items: [{ pk: EMPLOYEE_ID, sk: 'event#0000000001', ...latest }] } : {}),
   } as unknown as DynamoDBDocumentClient;
   const s3 = { send: async () => ({}) } as unknown as S3Client;
+  // The alias check: DescribeKey of the alias answers the ledger's key.
+  const kms = { send: async () => ({ KeyMetadata: { Arn: BENCH_KEY_ARN } }) } as unknown as KMSClient;
   const logger = new Logger({ serviceName: 'bench-ingest', logLevel: 'SILENT' });
-  const service = new IngestService({ ledger: new Ledger(db, 'ledger'), claims: new BatchClaims(db, 'batches'), s3, bucket: 'captures', keyringFor: () => keyring, logger });
+  const alarms = { raise: () => undefined };
+  const service = new IngestService({ ledger: new Ledger(db, 'ledger'), claims: new BatchClaims(db, 'batches'), s3, bucket: 'captures', keyringFor: () => keyring, kms, logger, alarms });
   return createIngestHandler({ service, employeeIdClaim: 'sub', logger });
 }
 

@@ -1,13 +1,16 @@
 // Applies one consent command: read the newest ledger event, repair a half-finished change,
 // decide, append the event, make the key policy match, cache the state, queue a purge if needed.
+// A withdrawal (revoke, erase, offboarding) is always recorded: nothing in the ledger or in KMS
+// can block it; what cannot be enforced at once is queued and alarmed.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Alarms } from '../shared/alarm-metrics.js';
 import { initialState, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
-import { asDependencyError, ContentionError } from '../shared/errors.js';
-import { SequenceTakenError, type Ledger } from '../shared/ledger.js';
+import { asDependencyError, ConsentStateUnavailableError, ContentionError } from '../shared/errors.js';
+import { InvalidLedgerEventError, SequenceTakenError, type Ledger } from '../shared/ledger.js';
 import type { KeyPolicySync } from '../shared/key-policy-sync.js';
-import type { KeySteward } from '../shared/key-steward.js';
-import { NO_CHANGE, transition, type ConsentCommand } from './transitions.js';
+import { AliasTakenError, ForeignKeyError, type KeySteward } from '../shared/key-steward.js';
+import { NO_CHANGE, restatedWithdrawal, transition, type ConsentCommand } from './transitions.js';
 
 /** Appends lost to a concurrent writer are retried this often before answering 409 (retryable). */
 const MAX_APPEND_ATTEMPTS = 8;
@@ -31,7 +34,13 @@ export interface ConsentServiceDeps {
   readonly purgeQueueUrl: string;
   readonly keySyncQueueUrl: string;
   readonly logger: Logger;
+  readonly alarms: Alarms;
   readonly now?: () => Date;
+}
+
+/** Commands that take consent away: they must never be blocked. */
+function isWithdrawal(command: ConsentCommand): boolean {
+  return command.type === 'revoke' || command.type === 'offboard';
 }
 
 export class ConsentService {
@@ -41,31 +50,61 @@ export class ConsentService {
     this.now = deps.now ?? (() => new Date());
   }
 
-  /** The newest state; an employee with no events reads as `none`. */
+  /** The newest state; an employee with no events reads as `none`. An invalid newest event answers 503. */
   async current(employeeId: string): Promise<ConsentState> {
-    const latest = await this.deps.ledger.latestEvent(employeeId);
-    return latest?.state ?? initialState(employeeId, this.now().toISOString());
+    try {
+      const latest = await this.deps.ledger.latestEvent(employeeId);
+      return latest?.state ?? initialState(employeeId, this.now().toISOString());
+    } catch (error) {
+      if (error instanceof InvalidLedgerEventError) throw this.unreadable(error);
+      throw error;
+    }
   }
 
   async history(employeeId: string): Promise<ConsentEvent[]> {
-    return this.deps.ledger.events(employeeId);
+    try {
+      return await this.deps.ledger.events(employeeId);
+    } catch (error) {
+      if (error instanceof InvalidLedgerEventError) throw this.unreadable(error);
+      throw error;
+    }
   }
 
   async apply(employeeId: string, command: ConsentCommand): Promise<ConsentState> {
     const { ledger, logger } = this.deps;
+    const withdrawal = isWithdrawal(command);
     for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt += 1) {
-      const latest = await ledger.latestEvent(employeeId);
-      const current = latest?.state ?? initialState(employeeId, this.now().toISOString());
-      await this.repair(current);
-      const decided = transition(current, command, this.now());
+      const head = await ledger.head(employeeId);
+      const basis = head.newestValid?.state ?? initialState(employeeId, this.now().toISOString());
+      let current = basis;
+      if (head.invalid !== undefined) {
+        // Only a withdrawal goes on, from the last valid state, on top of the invalid event.
+        if (!withdrawal) throw this.unreadable(head.invalid);
+        this.report(head.invalid);
+        current = { ...basis, sequence: head.sequence };
+      } else {
+        await this.repair(current, withdrawal);
+      }
+      let decided = transition(current, command, this.now());
+      // Over an invalid event, a withdrawal that is already satisfied is recorded again anyway,
+      // so the newest event is valid and says it.
+      if (decided === NO_CHANGE && head.invalid !== undefined) decided = restatedWithdrawal(current, command, this.now());
       if (decided === NO_CHANGE) {
         // Re-queue an unfinished purge: the earlier send may have failed after the event landed.
         if (current.status === 'purging' && (command.type === 'offboard' || command.type === 'revoke')) await this.queuePurge(current);
         return current;
       }
       let state = decided.state;
-      if (state.keyArn === undefined && state.status !== 'purging') {
-        state = { ...state, keyArn: (await this.deps.steward.findKey(employeeId)) ?? (await this.deps.steward.createKey(state)) };
+      if (state.keyArn === undefined && (state.status === 'active' || state.status === 'paused')) {
+        try {
+          state = { ...state, keyArn: (await this.deps.steward.findKey(current)) ?? (await this.deps.steward.createKey(state)) };
+        } catch (error) {
+          // Another first consent made the alias, or recorded its event, while we looked: decide again.
+          const raced = error instanceof AliasTakenError || (error instanceof ForeignKeyError && (await ledger.head(employeeId)).sequence !== head.sequence);
+          if (!raced) throw error;
+          await jitter(attempt);
+          continue;
+        }
       }
       const event: ConsentEvent = { employeeId, sequence: state.sequence, kind: decided.kind, at: state.updatedAt, actor: decided.actor, state };
       try {
@@ -80,7 +119,7 @@ export class ConsentService {
       }
       // The purge is queued before the state is cached: if sending fails, the cache stays behind
       // the ledger and the next call's repair queues it again.
-      await this.settle(state, decided.startsPurge ? () => this.queuePurge(state) : undefined);
+      await this.settle(state, { mustEnforce: withdrawal, ...(decided.startsPurge ? { beforeCaching: () => this.queuePurge(state) } : {}) });
       logger.info('consent changed', { employeeId, kind: decided.kind, sequence: state.sequence });
       return state;
     }
@@ -91,34 +130,62 @@ export class ConsentService {
    * Makes the key and the state cache match a recorded event. When KMS throttles (its
    * PutKeyPolicy quota is a few requests per second per account, so a storm of changes exceeds
    * it), the change is already recorded and ingest already honours it through the ledger; the
-   * key write is handed to the key-sync worker instead of failing the request.
+   * key write is handed to the key-sync worker instead of failing the request. For a withdrawal
+   * (`mustEnforce`) any failure is handed over that way, and alarmed unless it is throttling.
    */
-  private async settle(state: ConsentState, beforeCaching?: () => Promise<void>): Promise<void> {
+  private async settle(state: ConsentState, options: { mustEnforce: boolean; beforeCaching?: () => Promise<void> }): Promise<void> {
     let applied: ConsentState;
     try {
       applied = await this.deps.sync.applyNewest(state.employeeId, state);
     } catch (error) {
-      if (asDependencyError(error, 'KMS') === undefined) throw error;
-      await beforeCaching?.();
-      this.deps.logger.warn('key policy write deferred to the key-sync queue', { employeeId: state.employeeId, sequence: state.sequence, cause: (error as Error).name });
+      const transient = asDependencyError(error, 'KMS') !== undefined;
+      if (!transient && !options.mustEnforce) throw error;
+      await options.beforeCaching?.();
+      const cause = error instanceof Error ? error.name : typeof error;
+      if (transient) {
+        this.deps.logger.warn('key policy write deferred to the key-sync queue', { employeeId: state.employeeId, sequence: state.sequence, cause });
+      } else {
+        this.deps.alarms.raise('WithdrawalEnforcementDeferred');
+        this.deps.logger.error('withdrawal recorded, but its key policy could not be written; queued for key-sync', { employeeId: state.employeeId, sequence: state.sequence, cause });
+      }
       const job: KeySyncJob = { employeeId: state.employeeId, sequence: state.sequence };
       await this.deps.sqs.send(new SendMessageCommand({ QueueUrl: this.deps.keySyncQueueUrl, MessageBody: JSON.stringify(job) }));
       return;
     }
-    await beforeCaching?.();
+    await options.beforeCaching?.();
     await this.deps.ledger.writeState(applied);
   }
 
-  /** A crash between append and state write left the cache (and maybe the key) behind: finish it. */
-  private async repair(latest: ConsentState): Promise<void> {
+  /**
+   * A crash between append and state write left the cache (and maybe the key) behind: finish it.
+   * Before a withdrawal a failed repair is reported and passed over: the withdrawal's own write
+   * converges on the newest event, and nothing may stand in its way.
+   */
+  private async repair(latest: ConsentState, beforeWithdrawal: boolean): Promise<void> {
     if (latest.sequence === 0) return;
     const cached = await this.deps.ledger.readState(latest.employeeId);
     if (cached !== undefined && cached.sequence >= latest.sequence) return;
     this.deps.logger.warn('repairing a change that did not finish', { employeeId: latest.employeeId, sequence: latest.sequence });
-    if (latest.status === 'purging') await this.queuePurge(latest);
-    // A throttled repair must not block the change being asked for (a withdrawal least of all):
-    // the key-sync worker finishes it, and this change's own settle converges on the newest event.
-    await this.settle(latest);
+    try {
+      if (latest.status === 'purging') await this.queuePurge(latest);
+      // A throttled repair must not block the change being asked for (a withdrawal least of all):
+      // the key-sync worker finishes it, and this change's own settle converges on the newest event.
+      await this.settle(latest, { mustEnforce: false });
+    } catch (error) {
+      if (!beforeWithdrawal) throw error;
+      this.deps.logger.error('repair failed; going on with the withdrawal', { employeeId: latest.employeeId, sequence: latest.sequence, cause: error instanceof Error ? error.name : typeof error });
+    }
+  }
+
+  /** Reports an invalid newest event (ids and issue paths only) and returns the 503 to answer. */
+  private unreadable(invalid: InvalidLedgerEventError): ConsentStateUnavailableError {
+    this.report(invalid);
+    return new ConsentStateUnavailableError('the consent record cannot be read; an operator has been alerted. A withdrawal is still accepted.');
+  }
+
+  private report(invalid: InvalidLedgerEventError): void {
+    this.deps.alarms.raise('LedgerEventInvalid');
+    this.deps.logger.error('invalid ledger event; not applied', { employeeId: invalid.employeeId, sequence: invalid.sequence, issues: invalid.issues });
   }
 
   private async queuePurge(state: ConsentState): Promise<void> {

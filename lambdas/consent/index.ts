@@ -9,6 +9,7 @@ import { callerOf, errorResponse, jsonResponse, parseBody, requireScope, type Ht
 import { ID_PATTERN } from '../shared/ids.js';
 import { Ledger } from '../shared/ledger.js';
 import { createLogger } from '../shared/logger.js';
+import { metricAlarms } from '../shared/alarm-metrics.js';
 import { ConsentService } from './consent-service.js';
 import { KeyPolicySync } from '../shared/key-policy-sync.js';
 import { KeySteward, keyPolicyRolesFromEnv } from '../shared/key-steward.js';
@@ -16,9 +17,10 @@ import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pau
 import type { ConsentCommand } from './transitions.js';
 
 const logger = createLogger('consent');
+const alarms = metricAlarms('consent');
 const employeeIdClaim = optionalEnv(ENV.employeeIdClaim) ?? 'sub';
 const ledger = new Ledger(documentClient(), requireEnv(ENV.ledgerTable));
-const steward = new KeySteward(kmsClient(), keyPolicyRolesFromEnv());
+const steward = new KeySteward(kmsClient(), keyPolicyRolesFromEnv(), { alarms, logger });
 const service = new ConsentService({
   ledger,
   steward,
@@ -27,6 +29,7 @@ const service = new ConsentService({
   purgeQueueUrl: requireEnv(ENV.purgeQueueUrl),
   keySyncQueueUrl: requireEnv(ENV.keySyncQueueUrl),
   logger,
+  alarms,
 });
 
 const MINUTE_MS = 60_000;

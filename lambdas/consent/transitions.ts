@@ -78,3 +78,23 @@ export function transition(current: ConsentState, command: ConsentCommand, now: 
     }
   }
 }
+
+/**
+ * The event that records a withdrawal `transition` finds already satisfied, for when it must be
+ * recorded anyway: on top of an invalid ledger event, so that the newest event is valid and says
+ * that consent is withdrawn. An erasure under way is restated (and its purge queued again); a
+ * finished one needs nothing; anything else becomes revoked.
+ */
+export function restatedWithdrawal(current: ConsentState, command: ConsentCommand, now: Date): Transition | typeof NO_CHANGE {
+  if ((command.type !== 'revoke' && command.type !== 'offboard') || current.status === 'purged') return NO_CHANGE;
+  const { pausedUntil: _dropped, ...base } = current;
+  const erasing = current.status === 'purging' || command.type === 'offboard' || command.erase;
+  const actor: ActorKind = command.type === 'offboard' ? 'offboarding' : 'employee';
+  const kind: ConsentEventKind = !erasing ? 'revoked' : command.type === 'offboard' ? 'offboarded' : 'erase-requested';
+  return {
+    kind,
+    actor,
+    state: { ...base, status: erasing ? 'purging' : 'revoked', scopes: [], sequence: current.sequence + 1, updatedAt: now.toISOString() },
+    startsPurge: erasing,
+  };
+}

@@ -2,7 +2,8 @@
 // environment at module load (a missing variable fails before the first request).
 import { KMS } from '@aws-sdk/client-kms';
 import { cacheClients, getClient, KmsKeyringNode } from '@aws-crypto/client-node';
-import { documentClient, s3Client } from '../shared/clients.js';
+import { documentClient, kmsClient, s3Client } from '../shared/clients.js';
+import { metricAlarms } from '../shared/alarm-metrics.js';
 import { ENV, optionalEnv, requireEnv } from '../shared/environment.js';
 import type { HttpEvent, HttpResult } from '../shared/http.js';
 import { Ledger } from '../shared/ledger.js';
@@ -20,8 +21,10 @@ function fromEnvironment(): (event: HttpEvent) => Promise<HttpResult> {
     claims: new BatchClaims(db, requireEnv(ENV.batchesTable)),
     s3: s3Client(),
     bucket: requireEnv(ENV.capturesBucket),
-    keyringFor: (keyId) => new KmsKeyringNode({ generatorKeyId: keyId, clientProvider }),
+    keyringFor: (keyArn) => new KmsKeyringNode({ generatorKeyId: keyArn, clientProvider }),
+    kms: kmsClient(),
     logger,
+    alarms: metricAlarms('ingest'),
   });
   return createIngestHandler({ service, employeeIdClaim: optionalEnv(ENV.employeeIdClaim) ?? 'sub', logger });
 }

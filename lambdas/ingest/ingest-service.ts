@@ -1,16 +1,19 @@
-// Stores a capture batch: claim it (idempotency), read the newest consent event once, keep only
-// the events whose `ts` falls in a consent window of their scope, redact, then for each scope ask
-// KMS for a fresh data key and store ciphertext. Consent is judged at both instants: the ledger
-// at event time, KMS at upload time (a scope whose GenerateDataKey is denied is refused).
+// Stores a capture batch: claim it (idempotency), read the newest consent event once (validated),
+// keep only the events whose `ts` falls in a consent window of their scope, check that the
+// employee's alias names the key the ledger records, redact, then for each scope ask KMS for a
+// fresh data key and store ciphertext. Consent is judged at both instants: the ledger at event
+// time, KMS at upload time (a scope whose GenerateDataKey is denied is refused).
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { KeyringNode } from '@aws-crypto/client-node';
+import { DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { Scope } from '../shared/consent-model.js';
-import { effectiveState, initialState, type ConsentState } from '../shared/consent-state.js';
+import type { Alarms } from '../shared/alarm-metrics.js';
+import { SCOPE_OF_EVENT_KIND, type Scope } from '../shared/consent-model.js';
+import { effectiveState, initialState, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
 import { isInside, windowSpans, windowsOf } from '../shared/consent-windows.js';
-import { ApiError, isAwsError } from '../shared/errors.js';
+import { ApiError, ConsentStateUnavailableError, isAwsError } from '../shared/errors.js';
 import { aliasOf } from '../shared/key-steward.js';
-import type { Ledger } from '../shared/ledger.js';
+import { InvalidLedgerEventError, type Ledger } from '../shared/ledger.js';
 import { batchDigest, type BatchClaims, type BatchResult, type RefusalReason, type ScopeRefusal } from './batch-claims.js';
 import { redactEvents } from './redaction.js';
 import { groupByScope, type CaptureBatch, type CaptureEvent } from './schemas.js';
@@ -45,9 +48,12 @@ export interface IngestDeps {
   readonly claims: BatchClaims;
   readonly s3: S3Client;
   readonly bucket: string;
-  /** A KMS keyring whose generator is `keyId` (the employee's alias), signing as the ingest role. */
-  readonly keyringFor: (keyId: string) => KeyringNode;
+  /** A KMS keyring whose generator is `keyArn` (the employee's key), signing as the ingest role. */
+  readonly keyringFor: (keyArn: string) => KeyringNode;
+  /** KMS as the ingest role, to resolve the employee's alias. */
+  readonly kms: KMSClient;
   readonly logger: Logger;
+  readonly alarms: Alarms;
   readonly now?: () => Date;
 }
 
@@ -100,11 +106,45 @@ export class IngestService {
     }
   }
 
+  /** The newest event, validated; an invalid one fails closed (503) and is alarmed. */
+  private async latestEvent(employeeId: string): Promise<ConsentEvent | undefined> {
+    try {
+      return await this.deps.ledger.latestEvent(employeeId);
+    } catch (error) {
+      if (!(error instanceof InvalidLedgerEventError)) throw error;
+      this.deps.alarms.raise('LedgerEventInvalid');
+      this.deps.logger.error('invalid ledger event; refusing to store', { employeeId, sequence: error.sequence, issues: error.issues });
+      throw new ConsentStateUnavailableError('the consent record cannot be read; nothing was stored. Keep the batch and retry later.');
+    }
+  }
+
+  /**
+   * The key the ledger records, once the alias is seen to name it. The ledger is a table and the
+   * alias a KMS object, each writable by someone else: only when both agree is the key the one
+   * the employee's consent made. Otherwise refuse (503, alarmed): a ledger writer or an alias
+   * mover can make ingest refuse, never pick the key.
+   */
+  private async verifiedKey(employeeId: string, recorded: string | undefined): Promise<string> {
+    let resolved: string | undefined;
+    try {
+      resolved = (await this.deps.kms.send(new DescribeKeyCommand({ KeyId: aliasOf(employeeId) }))).KeyMetadata?.Arn;
+    } catch (error) {
+      // No alias, or one naming a key whose policy does not let ingest describe it: not ours.
+      if (!isAwsError(error, 'NotFoundException', 'AccessDeniedException')) throw error;
+    }
+    if (recorded !== undefined && resolved === recorded) return recorded;
+    this.deps.alarms.raise('KeyMismatch');
+    this.deps.logger.error('the employee alias does not name the key the ledger records; refusing to store', { employeeId, aliasResolved: resolved !== undefined, ledgerHasKey: recorded !== undefined });
+    throw new ConsentStateUnavailableError('the consent record and the key do not agree; nothing was stored. Keep the batch and retry later.');
+  }
+
   private async store(employeeId: string, batch: CaptureBatch): Promise<BatchResult> {
-    const latest = await this.deps.ledger.latestEvent(employeeId);
+    const latest = await this.latestEvent(employeeId);
     const recorded = latest?.state ?? initialState(employeeId, this.now().toISOString());
     const state = effectiveState(recorded, this.now());
     const windows = windowSpans(windowsOf(recorded));
+    const wanted = new Set(batch.events.map((e) => SCOPE_OF_EVENT_KIND[e.kind]));
+    const keyArn = [...wanted].some((scope) => refusalFor(state, scope) === undefined) ? await this.verifiedKey(employeeId, state.keyArn) : undefined;
     const stored: Record<string, number> = {};
     const refused: Record<string, ScopeRefusal> = {};
     let redactions = 0;
@@ -123,10 +163,8 @@ export class IngestService {
         const redaction = redactEvents(inside);
         redactions += redaction.redactions;
         if (redaction.events.length === 0) return;
-        // The key is named by its alias, never by the ARN the ledger records: the ledger is a
-        // DynamoDB table, and whoever could write a key ARN there could pick the key. An alias
-        // can only be moved by someone the current key's policy allows (docs/architecture.md).
-        if (await this.storeScope(employeeId, scope, batch.batchId, redaction.events, aliasOf(employeeId))) stored[scope] = redaction.events.length;
+        if (keyArn === undefined) throw new Error('a permitted scope without a verified key');
+        if (await this.storeScope(employeeId, scope, batch.batchId, redaction.events, keyArn)) stored[scope] = redaction.events.length;
         else refused[scope] = 'consent-not-active';
       }),
     );
@@ -144,10 +182,10 @@ export class IngestService {
   }
 
   /** False when KMS refuses the data key. */
-  private async storeScope(employeeId: string, scope: Scope, batchId: string, events: readonly CaptureEvent[], keyId: string): Promise<boolean> {
+  private async storeScope(employeeId: string, scope: Scope, batchId: string, events: readonly CaptureEvent[], keyArn: string): Promise<boolean> {
     let ciphertext: Buffer;
     try {
-      ciphertext = await seal(this.deps.keyringFor(keyId), serialise(events), { employeeId, scope, batchId });
+      ciphertext = await seal(this.deps.keyringFor(keyArn), serialise(events), { employeeId, scope, batchId });
     } catch (error) {
       if (isAccessDenied(error)) return false;
       throw error;

@@ -13,7 +13,7 @@ import { createLogger } from '../shared/logger.js';
 
 const logger = createLogger('key-sync');
 const ledger = new Ledger(documentClient(), requireEnv(ENV.ledgerTable));
-const sync = new KeyPolicySync(ledger, new KeySteward(kmsClient(), keyPolicyRolesFromEnv()));
+const sync = new KeyPolicySync(ledger, new KeySteward(kmsClient(), keyPolicyRolesFromEnv(), { logger }));
 
 const keySyncJob = z.object({ employeeId: z.string().regex(ID_PATTERN), sequence: z.number().int().nonnegative() });
 

@@ -91,6 +91,30 @@ export class DependencyError extends ApiError {
 }
 
 /**
+ * The consent state cannot be read or trusted: the newest ledger event is invalid, or the alias
+ * does not name the key the ledger records. Nothing is stored or changed; an operator is alarmed.
+ * 503, not 403: the employee may well have consented, so an agent keeps its batch and retries
+ * later rather than treat consent as withdrawn.
+ */
+export class ConsentStateUnavailableError extends ApiError {
+  override readonly name = 'ConsentStateUnavailableError';
+  readonly status = 503;
+  readonly code = 'consent-state-unavailable';
+  override readonly retryAfterSeconds = 300;
+}
+
+/**
+ * KMS refused to create a key: the Region's key quota (100,000, counting keys pending deletion)
+ * is used up. No Retry-After: retrying cannot help until an operator raises the quota or deleted
+ * keys age out, so the portal shows the message and the employee tries again another day.
+ */
+export class KeyQuotaExhaustedError extends ApiError {
+  override readonly name = 'KeyQuotaExhaustedError';
+  readonly status = 503;
+  readonly code = 'key-quota-exhausted';
+}
+
+/**
  * Whether an error is one of the named AWS service exceptions. By name rather than instanceof,
  * so it also holds for errors from another copy of a client (the Encryption SDK's, say).
  */
@@ -106,7 +130,8 @@ const THROTTLING = new Set([
   'RequestLimitExceeded',
   'RequestThrottled',
   'SlowDown',
-  'LimitExceededException',
+  // Not LimitExceededException: in KMS it is a resource quota (keys, grants, aliases), which no
+  // retry fixes; KeySteward maps it to KeyQuotaExhaustedError.
 ]);
 
 const TRANSIENT = new Set([

@@ -23,7 +23,9 @@ export class KeyPolicySync {
     let target = state;
     for (let round = 0; round < MAX_CONVERGE_ROUNDS; round += 1) {
       if (target.keyArn !== undefined) await this.steward.applyPolicy(target.keyArn, target);
-      const newest = (await this.ledger.latestEvent(employeeId))?.state;
+      // An invalid newest event is never applied: the key stays on the last valid state we wrote.
+      const head = await this.ledger.head(employeeId);
+      const newest = head.invalid === undefined ? head.newestValid?.state : undefined;
       if (newest === undefined || newest.sequence <= target.sequence) return target;
       target = newest;
     }

@@ -38,13 +38,19 @@ export interface KeyPolicyState {
 /** The encryption context keys ingest must send, exactly (case included) and nothing else. */
 export const ENCRYPTION_CONTEXT_KEYS = ['employeeId', 'scope', 'batchId'] as const;
 
+/**
+ * The tag that opens `Shredding` to the purge role. Only the consent role may set it, only to
+ * this value, and nobody may remove it: the purge role alone cannot shred an active key.
+ */
+export const ERASURE_TAG = { key: 'erasure', value: 'requested' } as const;
+
 /** What the consent role may do to a key: steward it, never use it for cryptography. */
 export const STEWARDSHIP_ACTIONS = [
   'kms:PutKeyPolicy',
   'kms:GetKeyPolicy',
   'kms:DescribeKey',
   'kms:EnableKey',
-  'kms:TagResource',
+  // TagResource is not here: the ErasureTag statement allows exactly one tag.
   'kms:ListResourceTags',
   // CreateAlias and EnableKeyRotation are needed right after CreateKey, and KMS authorizes both
   // against the new key's policy. DESIGN.md's list omits them; without them first consent fails.
@@ -69,9 +75,12 @@ export class KeyPolicyInputError extends Error {
 
 /**
  * The key policy for an employee's consent state.
- * - `active`: stewardship, shredding, capture for the consented scopes (and auditors).
+ * - always: stewardship, the erasure tag, shredding once that tag is set (and auditors).
+ * - `active`: plus capture for the consented scopes, the ingest role's DescribeKey (it checks
+ *   that the alias names the ledger's key), and export grants constrained to this employee.
  * - `paused`: as active, plus a Deny that lapses at `pausedUntil` inside KMS.
- * - `none` / `revoked`: no capture statement; exports still work through Decrypt grants.
+ * - `none` / `revoked`: nothing more: no capture, and no new export grant (the withdrawal
+ *   revokes the existing ones).
  * - `purging` / `purged`: the shredded policy (see buildShreddedKeyPolicy).
  */
 export function buildKeyPolicy(state: KeyPolicyState, roles: KeyPolicyRoles): KeyPolicyDocument {
@@ -80,10 +89,10 @@ export function buildKeyPolicy(state: KeyPolicyState, roles: KeyPolicyRoles): Ke
   if (state.status === 'purging' || state.status === 'purged') {
     return buildShreddedKeyPolicy(state.employeeId, roles);
   }
-  const statements: PolicyStatementJson[] = [stewardship(roles), exportGrants(roles), shredding(roles)];
+  const statements: PolicyStatementJson[] = [stewardship(roles), erasureTag(roles), shredding(roles)];
   if (state.status === 'active' || state.status === 'paused') {
     const scopes = normaliseScopes(state.scopes);
-    statements.push(captureWhileConsented(state.employeeId, scopes, roles.ingest));
+    statements.push(exportGrants(state.employeeId, roles), captureWhileConsented(state.employeeId, scopes, roles.ingest), ingestFindsKey(roles.ingest));
   }
   if (state.status === 'paused') {
     statements.push(paused(requireInstant(state.pausedUntil), roles.ingest));
@@ -123,8 +132,14 @@ function stewardship(roles: KeyPolicyRoles): PolicyStatementJson {
   };
 }
 
-/** Kept apart from stewardship: the consent role may mint only Decrypt grants, only for the export role. */
-function exportGrants(roles: KeyPolicyRoles): PolicyStatementJson {
+/**
+ * Kept apart from stewardship: the consent role may mint only Decrypt grants, only for the export
+ * role, which must be able to retire them, and only constrained to this employee's encryption
+ * context. For CreateGrant, `kms:EncryptionContext:employeeId` is read from the grant's
+ * constraint, and `kms:GrantConstraintType` pins the constraint to a subset (the objects carry
+ * scope and batchId too, which the export must not have to list).
+ */
+function exportGrants(employeeId: string, roles: KeyPolicyRoles): PolicyStatementJson {
   return {
     Sid: 'ExportGrants',
     Effect: 'Allow',
@@ -133,12 +148,33 @@ function exportGrants(roles: KeyPolicyRoles): PolicyStatementJson {
     Resource: '*',
     Condition: {
       'ForAllValues:StringEquals': { 'kms:GrantOperations': ['Decrypt'] },
-      StringEquals: { 'kms:GranteePrincipal': roles.export },
+      StringEquals: {
+        'kms:GranteePrincipal': roles.export,
+        'kms:RetiringPrincipal': roles.export,
+        'kms:GrantConstraintType': 'EncryptionContextSubset',
+        'kms:EncryptionContext:employeeId': employeeId,
+      },
       Bool: { 'kms:GrantIsForAWSResource': 'false' },
     },
   };
 }
 
+/** The consent role may set the erasure tag and nothing else; nobody may untag. */
+function erasureTag(roles: KeyPolicyRoles): PolicyStatementJson {
+  return {
+    Sid: 'ErasureTag',
+    Effect: 'Allow',
+    Principal: { AWS: roles.consent },
+    Action: 'kms:TagResource',
+    Resource: '*',
+    Condition: {
+      StringEquals: { [`aws:RequestTag/${ERASURE_TAG.key}`]: ERASURE_TAG.value },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': [ERASURE_TAG.key] },
+    },
+  };
+}
+
+/** Only once the consent role has tagged the key for erasure (it does so when it records one). */
 function shredding(roles: KeyPolicyRoles): PolicyStatementJson {
   return {
     Sid: 'Shredding',
@@ -146,7 +182,13 @@ function shredding(roles: KeyPolicyRoles): PolicyStatementJson {
     Principal: { AWS: roles.purge },
     Action: [...SHREDDING_ACTIONS],
     Resource: '*',
+    Condition: { StringEquals: { [`aws:ResourceTag/${ERASURE_TAG.key}`]: ERASURE_TAG.value } },
   };
+}
+
+/** Ingest resolves the alias and compares the key with the one the ledger records. */
+function ingestFindsKey(ingest: string): PolicyStatementJson {
+  return { Sid: 'IngestFindsKey', Effect: 'Allow', Principal: { AWS: ingest }, Action: 'kms:DescribeKey', Resource: '*' };
 }
 
 function captureWhileConsented(employeeId: string, scopes: readonly Scope[], ingest: string): PolicyStatementJson {

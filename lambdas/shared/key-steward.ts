@@ -1,18 +1,25 @@
 // The consent role's dealings with employee keys: find or create the key, and write its policy.
 // Only this module writes key policies; the consent and key-sync functions both use it.
+import type { Logger } from '@aws-lambda-powertools/logger';
 import {
   CreateAliasCommand,
+  CreateGrantCommand,
   CreateKeyCommand,
   DescribeKeyCommand,
   EnableKeyRotationCommand,
   GetKeyPolicyCommand,
+  GetKeyRotationStatusCommand,
   ListGrantsCommand,
   PutKeyPolicyCommand,
-  type KeyMetadata,
+  RevokeGrantCommand,
+  TagResourceCommand,
+  type GrantListEntry,
   type KMSClient,
 } from '@aws-sdk/client-kms';
-import { ConflictError, isAwsError } from './errors.js';
-import { buildKeyPolicy, type KeyPolicyRoles } from './key-policy.js';
+import { adoptionVerdict, samePolicy } from './key-adoption.js';
+import type { Alarms } from './alarm-metrics.js';
+import { ConflictError, isAwsError, KeyQuotaExhaustedError } from './errors.js';
+import { buildKeyPolicy, ERASURE_TAG, type KeyPolicyRoles } from './key-policy.js';
 import type { ConsentState } from './consent-state.js';
 import { ENV, optionalEnv, requireEnv } from './environment.js';
 import { ALIAS_PREFIX, APP_TAG } from '../../lib/role-policies.js';
@@ -23,120 +30,231 @@ export function aliasOf(employeeId: string): string {
 
 /** An alias for this employee already names a key this application must not adopt. */
 export class ForeignKeyError extends ConflictError {
-  constructor(employeeId: string, why: string) {
-    super(`the alias of employee ${employeeId} names a key this application did not create (${why}); an operator must investigate before consent can be recorded`, 'key-conflict');
+  constructor(
+    readonly employeeId: string,
+    readonly why: string,
+  ) {
+    super(`the alias of employee ${employeeId} names a key this application will not adopt; an operator must investigate before consent can be recorded`, 'key-conflict');
   }
 }
 
-/** Every principal a key policy names, or `*` for a wildcard. */
-function policyPrincipals(policyJson: string): string[] {
-  const doc = JSON.parse(policyJson) as { Statement?: unknown };
-  const statements = Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
-  return statements.flatMap((statement) => {
-    const principal = (statement as { Principal?: unknown; NotPrincipal?: unknown }).Principal ?? (statement as { NotPrincipal?: unknown }).NotPrincipal;
-    if (principal === '*') return ['*'];
-    if (principal === undefined || principal === null || typeof principal !== 'object') return [];
-    return Object.values(principal as Record<string, string | string[]>).flat();
-  });
+/** Another request created this employee's alias first: re-read the ledger and decide again. */
+export class AliasTakenError extends Error {
+  override readonly name = 'AliasTakenError';
+}
+
+/** KMS refused to install the shredded policy, and the key is not already shredded. */
+export class ShreddingDeniedError extends Error {
+  override readonly name = 'ShreddingDeniedError';
+}
+
+export interface KeyStewardOptions {
+  /** @default - no alarms (tests that do not look at them) */
+  readonly alarms?: Alarms;
+  readonly logger?: Logger;
+  /** How long to wait before retry `attempt` (1-based) of a call KMS cannot see the new key for yet. @default 100 ms doubling */
+  readonly backoffMs?: (attempt: number) => number;
+}
+
+/** Attempts at a call on a key just created, which KMS may not find yet (eventual consistency). */
+const NEW_KEY_ATTEMPTS = 5;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export class KeySteward {
+  private readonly alarms: Alarms | undefined;
+  private readonly logger: Logger | undefined;
+  private readonly backoffMs: (attempt: number) => number;
+
   constructor(
     private readonly kms: KMSClient,
     private readonly roles: KeyPolicyRoles,
-  ) {}
+    options: KeyStewardOptions = {},
+  ) {
+    this.alarms = options.alarms;
+    this.logger = options.logger;
+    this.backoffMs = options.backoffMs ?? ((attempt) => 100 * 2 ** (attempt - 1));
+  }
 
   /**
-   * The key behind the employee's alias, if any, once it has passed `assertAdoptable`. A key we
-   * did not make must never become an employee's key: whoever planted it could hold a grant, its
-   * key material, or a replica in another Region.
+   * The key behind the employee's alias, if any, once it is exactly a key this application makes
+   * for `state` (key-adoption.ts); a key that is not is refused with 409 key-conflict and an
+   * alarm. Adopting our own key left without rotation by a crash turns rotation on.
    */
-  async findKey(employeeId: string): Promise<string | undefined> {
-    let metadata: KeyMetadata | undefined;
+  async findKey(state: ConsentState): Promise<string | undefined> {
+    const { employeeId } = state;
+    let metadata;
     try {
       metadata = (await this.kms.send(new DescribeKeyCommand({ KeyId: aliasOf(employeeId) }))).KeyMetadata;
     } catch (error) {
       if (isAwsError(error, 'NotFoundException')) return undefined;
       // A key whose policy does not let the consent role describe it is not one of ours.
-      if (isAwsError(error, 'AccessDeniedException')) throw new ForeignKeyError(employeeId, 'its key policy does not let the consent role describe it');
+      if (isAwsError(error, 'AccessDeniedException')) throw this.conflict(employeeId, 'its key policy does not let the consent role describe it');
       throw error;
     }
-    if (metadata?.Arn === undefined) throw new Error('DescribeKey answered without a key ARN');
-    await this.assertAdoptable(employeeId, metadata);
-    return metadata.Arn;
+    const arn = metadata?.Arn;
+    if (metadata === undefined || arn === undefined) throw new Error('DescribeKey answered without a key ARN');
+    let facts;
+    try {
+      const [grants, policy, rotation] = await Promise.all([
+        this.kms.send(new ListGrantsCommand({ KeyId: arn, Limit: 1 })),
+        this.kms.send(new GetKeyPolicyCommand({ KeyId: arn, PolicyName: 'default' })),
+        this.kms.send(new GetKeyRotationStatusCommand({ KeyId: arn })),
+      ]);
+      facts = { metadata, grantCount: (grants.Grants ?? []).length, policy: policy.Policy ?? '', rotationEnabled: rotation.KeyRotationEnabled === true };
+    } catch (error) {
+      if (isAwsError(error, 'AccessDeniedException', 'KMSInvalidStateException', 'DisabledException')) {
+        throw this.conflict(employeeId, `the consent role cannot read it (${(error as Error).name})`);
+      }
+      throw error;
+    }
+    const verdict = adoptionVerdict(facts, buildKeyPolicy(state, this.roles));
+    if (!verdict.adopt) throw this.conflict(employeeId, verdict.why);
+    if (verdict.enableRotation) await this.kms.send(new EnableKeyRotationCommand({ KeyId: arn }));
+    return arn;
   }
 
-  /** Refuses a key that could give anyone but our roles a way in. */
-  private async assertAdoptable(employeeId: string, metadata: KeyMetadata): Promise<void> {
-    const arn = metadata.Arn as string;
-    const refuse = (why: string): never => {
-      throw new ForeignKeyError(employeeId, why);
-    };
-    if (metadata.Origin !== 'AWS_KMS') refuse(`its key material is not generated by KMS (origin ${String(metadata.Origin)})`);
-    if (metadata.MultiRegion === true) refuse('it is a multi-Region key, whose replicas have policies of their own');
-    if (metadata.CustomKeyStoreId !== undefined) refuse('it lives in a custom key store');
-    if (metadata.KeyManager !== undefined && metadata.KeyManager !== 'CUSTOMER') refuse('it is not a customer managed key');
-    const grants = await this.kms.send(new ListGrantsCommand({ KeyId: arn }));
-    if ((grants.Grants ?? []).length > 0) refuse(`it already carries ${grants.Grants?.length} grant(s)`);
-    const policy = await this.kms.send(new GetKeyPolicyCommand({ KeyId: arn, PolicyName: 'default' }));
-    const allowed = new Set(Object.values(this.roles).filter((r): r is string => r !== undefined));
-    for (const principal of policyPrincipals(policy.Policy ?? '')) {
-      if (!allowed.has(principal)) refuse(`its key policy names ${principal}, which is not one of this application's roles`);
-    }
+  private conflict(employeeId: string, why: string): ForeignKeyError {
+    this.alarms?.raise('KeyConflict');
+    // Ids and the reason only: the reason names states and counts, never a policy or a principal.
+    this.logger?.error('refused to adopt the key behind an employee alias', { employeeId, alias: aliasOf(employeeId), why });
+    return new ForeignKeyError(employeeId, why);
   }
 
   /**
    * Creates the employee's key with a policy for `state` (no capture yet), alias and rotation.
-   * The alias is the anchor: if another request created one first, its key wins and ours is
-   * left without capture permission (see docs/architecture.md, "first consent race").
+   * The alias is the anchor: if another request created one first, AliasTakenError sends the
+   * caller back to the ledger, and our key is left without capture permission (see
+   * docs/architecture.md, "first consent race").
    */
   async createKey(state: ConsentState): Promise<string> {
-    const created = await this.kms.send(
-      new CreateKeyCommand({
-        Description: `consent-capture: data of employee ${state.employeeId}`,
-        Policy: JSON.stringify(buildKeyPolicy({ ...state, status: 'none', scopes: [] }, this.roles)),
-        Tags: [
-          { TagKey: APP_TAG.key, TagValue: APP_TAG.value },
-          { TagKey: 'employeeId', TagValue: state.employeeId },
-        ],
-      }),
-    );
-    const arn = created.KeyMetadata?.Arn;
-    if (arn === undefined) throw new Error('CreateKey answered without a key ARN');
+    let created;
     try {
-      await this.kms.send(new CreateAliasCommand({ AliasName: aliasOf(state.employeeId), TargetKeyId: arn }));
-    } catch (error) {
-      if (!isAwsError(error, 'AlreadyExistsException')) throw error;
-      const winner = await this.findKey(state.employeeId);
-      if (winner === undefined) throw error;
-      return winner;
-    }
-    await this.kms.send(new EnableKeyRotationCommand({ KeyId: arn }));
-    return arn;
-  }
-
-  /**
-   * Writes the key policy that `state` implies. Idempotent. The shredded policy locks this role
-   * out, so once it is on the key a repeat is refused, and a shredded key may even be gone:
-   * both mean the work is already done.
-   */
-  async applyPolicy(keyArn: string, state: ConsentState): Promise<void> {
-    const shredded = state.status === 'purging' || state.status === 'purged';
-    try {
-      await this.kms.send(
-        new PutKeyPolicyCommand({
-          KeyId: keyArn,
-          PolicyName: 'default',
-          Policy: JSON.stringify(buildKeyPolicy(state, this.roles)),
-          ...(shredded ? { BypassPolicyLockoutSafetyCheck: true } : {}),
+      created = await this.kms.send(
+        new CreateKeyCommand({
+          Description: `consent-capture: data of employee ${state.employeeId}`,
+          Policy: JSON.stringify(buildKeyPolicy({ ...state, status: 'none', scopes: [] }, this.roles)),
+          Tags: [
+            { TagKey: APP_TAG.key, TagValue: APP_TAG.value },
+            { TagKey: 'employeeId', TagValue: state.employeeId },
+          ],
         }),
       );
     } catch (error) {
-      if (shredded && isAwsError(error, 'NotFoundException', 'AccessDeniedException')) return;
+      if (isAwsError(error, 'LimitExceededException')) {
+        this.alarms?.raise('KeyQuotaExhausted');
+        this.logger?.error('KMS key quota exhausted; consent cannot be recorded', { employeeId: state.employeeId });
+        throw new KeyQuotaExhaustedError('consent cannot be recorded now: the service has reached a limit of its key store; an operator has been alerted, so try again later', { cause: error });
+      }
+      throw error;
+    }
+    const arn = created.KeyMetadata?.Arn;
+    if (arn === undefined) throw new Error('CreateKey answered without a key ARN');
+    try {
+      await this.onNewKey(() => this.kms.send(new CreateAliasCommand({ AliasName: aliasOf(state.employeeId), TargetKeyId: arn })));
+    } catch (error) {
+      if (isAwsError(error, 'AlreadyExistsException')) throw new AliasTakenError(`another request created the alias of ${state.employeeId} first`, { cause: error });
+      throw error;
+    }
+    await this.onNewKey(() => this.kms.send(new EnableKeyRotationCommand({ KeyId: arn })));
+    return arn;
+  }
+
+  /** Retries a call on a key created moments ago while KMS answers NotFound (its eventual consistency). */
+  private async onNewKey<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!isAwsError(error, 'NotFoundException') || attempt >= NEW_KEY_ATTEMPTS) throw error;
+        await sleep(this.backoffMs(attempt));
+      }
+    }
+  }
+
+  /**
+   * Writes the key policy that `state` implies, and what goes with it. Idempotent.
+   * - A withdrawal (`revoked`) revokes every grant after the policy no longer allows new ones.
+   * - An erasure first sets the erasure tag (which opens Shredding to the purge role), revokes
+   *   every grant, then installs the shredded policy with the lockout bypass. The shredded policy
+   *   locks this role out, so a repeat is refused: it is done only if the key reads as shredded
+   *   (its policy already the shredded one, or pending deletion, or gone); otherwise the denial
+   *   is a real error.
+   */
+  async applyPolicy(keyArn: string, state: ConsentState): Promise<void> {
+    const policy = buildKeyPolicy(state, this.roles);
+    if (state.status !== 'purging' && state.status !== 'purged') {
+      await this.kms.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: JSON.stringify(policy) }));
+      if (state.status === 'revoked') await this.revokeGrants(keyArn);
+      return;
+    }
+    try {
+      await this.kms.send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: ERASURE_TAG.key, TagValue: ERASURE_TAG.value }] }));
+      await this.revokeGrants(keyArn);
+      await this.kms.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: JSON.stringify(policy), BypassPolicyLockoutSafetyCheck: true }));
+    } catch (error) {
+      if (!isAwsError(error, 'AccessDeniedException', 'NotFoundException', 'KMSInvalidStateException')) throw error;
+      if (await this.isShredded(keyArn, policy)) return;
+      throw new ShreddingDeniedError(`KMS refused to shred the key of ${state.employeeId} (${(error as Error).name}), and the key is not shredded`, { cause: error });
+    }
+  }
+
+  /** Whether the key is already beyond use: gone, pending deletion, or under the shredded policy. */
+  private async isShredded(keyArn: string, shreddedPolicy: object): Promise<boolean> {
+    try {
+      const metadata = (await this.kms.send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata;
+      if (metadata?.KeyState === 'PendingDeletion') return true;
+      const current = await this.kms.send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }));
+      return samePolicy(current.Policy ?? '', shreddedPolicy);
+    } catch (error) {
+      if (isAwsError(error, 'NotFoundException')) return true;
+      if (isAwsError(error, 'AccessDeniedException')) return false;
       throw error;
     }
   }
 
+  /** Revokes every grant on the key (each employee key carries only export grants). */
+  async revokeGrants(keyArn: string): Promise<number> {
+    const grants: GrantListEntry[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await this.kms.send(new ListGrantsCommand({ KeyId: keyArn, ...(marker === undefined ? {} : { Marker: marker }) }));
+      grants.push(...(page.Grants ?? []));
+      marker = page.Truncated === true ? page.NextMarker : undefined;
+    } while (marker !== undefined);
+    for (const grant of grants) {
+      if (grant.GrantId === undefined) continue;
+      try {
+        await this.kms.send(new RevokeGrantCommand({ KeyId: keyArn, GrantId: grant.GrantId }));
+      } catch (error) {
+        // Retired or revoked meanwhile: the goal is reached.
+        if (!isAwsError(error, 'NotFoundException')) throw error;
+      }
+    }
+    return grants.length;
+  }
+
+  /**
+   * A Decrypt grant for the export job, as the ExportGrants statement allows it: constrained to
+   * this employee's encryption context, retirable by the export role (the job retires it when
+   * done). Returns the grant id and token.
+   */
+  async createExportGrant(keyArn: string, employeeId: string, name: string): Promise<{ grantId: string; grantToken: string }> {
+    const created = await this.kms.send(
+      new CreateGrantCommand({
+        KeyId: keyArn,
+        Name: name,
+        GranteePrincipal: this.roles.export,
+        RetiringPrincipal: this.roles.export,
+        Operations: ['Decrypt'],
+        Constraints: { EncryptionContextSubset: { employeeId } },
+      }),
+    );
+    if (created.GrantId === undefined || created.GrantToken === undefined) throw new Error('CreateGrant answered without a grant id or token');
+    return { grantId: created.GrantId, grantToken: created.GrantToken };
+  }
 }
 
 /** The roles key policies name, from the function's environment (read at module load). */

@@ -1,9 +1,11 @@
 // The append-only consent ledger in DynamoDB. Events are `pk = employeeId, sk = event#<seq>`,
 // appended with attribute_not_exists(sk): the sequence is the optimistic lock, so of two
-// concurrent changes exactly one wins. `sk = state` caches the newest event's state.
+// concurrent changes exactly one wins. `sk = state` caches the newest event's state. Every event
+// read is validated (ledger-event.ts): an invalid one is never returned as if it were true.
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ConsentEvent, ConsentState } from './consent-state.js';
 import { isAwsError } from './errors.js';
+import { readLedgerEvent } from './ledger-event.js';
 
 const EVENT_PREFIX = 'event#';
 const STATE_SK = 'state';
@@ -22,6 +24,31 @@ export class SequenceTakenError extends Error {
 export class LedgerIntegrityError extends Error {
   override readonly name = 'LedgerIntegrityError';
 }
+
+/** A stored event fails validation: it is reported and never applied. */
+export class InvalidLedgerEventError extends Error {
+  override readonly name = 'InvalidLedgerEventError';
+  constructor(
+    readonly employeeId: string,
+    readonly sequence: number | undefined,
+    readonly issues: readonly string[],
+  ) {
+    super(`ledger event ${String(sequence)} of ${employeeId} is invalid: ${issues.join('; ')}`);
+  }
+}
+
+/** The top of an employee's ledger, read even when its newest event is invalid. */
+export interface LedgerHead {
+  /** The highest sequence stored, valid or not; 0 when there is none. A new event takes the next one. */
+  readonly sequence: number;
+  /** The newest valid event (below an invalid one, if the newest is invalid). */
+  readonly newestValid: ConsentEvent | undefined;
+  /** Set when the newest stored event is invalid. */
+  readonly invalid?: InvalidLedgerEventError;
+}
+
+/** How many events below an invalid newest one are searched for a valid one. */
+const HEAD_SEARCH_LIMIT = 50;
 
 /** Folds events into the state they result in, checking the sequence is gapless. */
 export function foldEvents(employeeId: string, events: readonly ConsentEvent[]): ConsentState | undefined {
@@ -53,7 +80,37 @@ export class Ledger {
         ConsistentRead: true,
       }),
     );
-    return result.Items?.[0] === undefined ? undefined : toEvent(result.Items[0]);
+    const item = result.Items?.[0];
+    return item === undefined ? undefined : toEvent(employeeId, item);
+  }
+
+  /**
+   * The highest sequence and the newest valid event. A withdrawal is appended on top of an
+   * invalid event, from the last state that was valid, so a forged event cannot block it.
+   */
+  async head(employeeId: string): Promise<LedgerHead> {
+    const result = await this.db.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': employeeId, ':prefix': EVENT_PREFIX },
+        ScanIndexForward: false,
+        Limit: HEAD_SEARCH_LIMIT,
+        ConsistentRead: true,
+      }),
+    );
+    const items = result.Items ?? [];
+    const top = items[0];
+    if (top === undefined) return { sequence: 0, newestValid: undefined };
+    const sequence = sequenceOf(top);
+    if (sequence === undefined) throw new LedgerIntegrityError(`ledger of ${employeeId} has an event with a malformed sort key`);
+    let invalid: InvalidLedgerEventError | undefined;
+    for (const item of items) {
+      const reading = readLedgerEvent(employeeId, sequenceOf(item), withoutKeys(item));
+      if (reading.valid) return { sequence, newestValid: reading.event, ...(invalid === undefined ? {} : { invalid }) };
+      invalid ??= new InvalidLedgerEventError(employeeId, reading.sequence, reading.issues);
+    }
+    return { sequence, newestValid: undefined, ...(invalid === undefined ? {} : { invalid }) };
   }
 
   /** Appends `event`, which must carry sequence = previous + 1. Throws SequenceTakenError if another writer won. */
@@ -88,7 +145,7 @@ export class Ledger {
           ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
         }),
       );
-      for (const item of page.Items ?? []) events.push(toEvent(item));
+      for (const item of page.Items ?? []) events.push(toEvent(employeeId, item));
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
     return events;
@@ -127,7 +184,21 @@ export class Ledger {
   }
 }
 
-function toEvent(item: Record<string, unknown>): ConsentEvent {
-  const { pk: _pk, sk: _sk, ...event } = item;
-  return event as unknown as ConsentEvent;
+function withoutKeys(item: Record<string, unknown>): Record<string, unknown> {
+  const { pk: _pk, sk: _sk, ...rest } = item;
+  return rest;
+}
+
+function sequenceOf(item: Record<string, unknown>): number | undefined {
+  const sk = item['sk'];
+  if (typeof sk !== 'string' || !sk.startsWith(EVENT_PREFIX)) return undefined;
+  const digits = sk.slice(EVENT_PREFIX.length);
+  return /^\d{1,10}$/.test(digits) ? Number(digits) : undefined;
+}
+
+/** Validates one stored event; throws InvalidLedgerEventError rather than return a forged or broken one. */
+function toEvent(employeeId: string, item: Record<string, unknown>): ConsentEvent {
+  const reading = readLedgerEvent(employeeId, sequenceOf(item), withoutKeys(item));
+  if (!reading.valid) throw new InvalidLedgerEventError(employeeId, reading.sequence, reading.issues);
+  return reading.event;
 }

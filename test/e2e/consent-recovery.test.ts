@@ -1,6 +1,6 @@
 // Crashes and retries: a change interrupted after its ledger append is finished by the next call;
 // a purge interrupted at any step finishes when its job comes back; poison jobs reach the DLQ.
-import { DescribeKeyCommand, DisableKeyCommand, GenerateDataKeyCommand, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
+import { DescribeKeyCommand, DisableKeyCommand, GenerateDataKeyCommand, ScheduleKeyDeletionCommand, TagResourceCommand } from '@aws-sdk/client-kms';
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
@@ -43,6 +43,11 @@ async function appendOnly(previous: ConsentEvent, kind: ConsentEvent['kind'], st
   const event: ConsentEvent = { ...previous, sequence, kind, at, state: { ...previous.state, status, scopes: status === 'active' ? previous.state.scopes : [], sequence, updatedAt: at } };
   await t.ledger.append(event);
   return event;
+}
+
+/** What the consent function does right after recording an erasure: tag the key, which opens Shredding to the purge role. */
+async function tagForErasure(keyArn: string): Promise<void> {
+  await t.kms('consent').send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: 'erasure', TagValue: 'requested' }] }));
 }
 
 function purgeEvent(...bodies: string[]): SQSEvent {
@@ -110,6 +115,7 @@ describe('a purge interrupted at any step', () => {
     const keyArn = granted.state.keyArn ?? '';
     for (let n = 0; n < 6; n += 1) await t.s3.send(new PutObjectCommand({ Bucket: captures, Key: `captures/e-half/clicks/2026/11/26/b-${n}`, Body: 'c' }));
     await appendOnly(granted, 'erase-requested', 'purging');
+    await tagForErasure(keyArn);
     await t.kms('purge').send(new DisableKeyCommand({ KeyId: keyArn }));
     await t.kms('purge').send(new ScheduleKeyDeletionCommand({ KeyId: keyArn, PendingWindowInDays: 7 }));
     for (let n = 0; n < 3; n += 1) await t.s3.send(new DeleteObjectCommand({ Bucket: captures, Key: `captures/e-half/clicks/2026/11/26/b-${n}` }));
@@ -163,6 +169,7 @@ describe('a purge interrupted at any step', () => {
   it('reports only the failed message of a batch', async () => {
     const granted = await consentTo('e-batch');
     await appendOnly(granted, 'erase-requested', 'purging');
+    await tagForErasure(granted.state.keyArn ?? '');
 
     const result = (await t.stack.invoke('purge', purgeEvent('{"employeeId":"e-batch","sequence":2}', 'not json', '{"employeeId":"bad id!","sequence":1}'))) as SQSBatchResponse;
 

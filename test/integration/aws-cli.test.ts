@@ -222,6 +222,7 @@ describe.skipIf(!hasAws)(`the AWS CLI (${hasAws ? probe.version : 'absent'}) get
       new CreateGrantCommand({
         KeyId: exportKey,
         GranteePrincipal: kms.roles.export,
+        RetiringPrincipal: kms.roles.export,
         Operations: ['Decrypt'],
         Constraints: { EncryptionContextSubset: { employeeId: 'e-export' } },
       }),

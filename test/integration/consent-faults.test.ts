@@ -2,7 +2,7 @@
 // a failure it does not deserve, withdrawal is never blocked by a pending key write, and a purge
 // job is never lost.
 import { GetKeyPolicyCommand } from '@aws-sdk/client-kms';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { inProcessConsent, type InProcessConsent } from '../support/in-process-services.js';
 import { pollUntil, startTestStack, type TestStack } from '../support/local-stack.js';
@@ -80,5 +80,42 @@ describe('SQS failing to take a purge job', () => {
     expect(retried.status).toBe('purging');
     await pollUntil(async () => (await consent.ledger.latestEvent('e-lost'))?.kind === 'purged', { timeoutMs: 15_000, what: 'the purge' });
     expect(t.stack.queues.deadLetters(LOCAL_RESOURCES.queues.purge)).toEqual([]);
+  });
+});
+
+describe('KMS refusing PutKeyPolicy for good (not throttling)', () => {
+  // A failing assertion must not leave its faults armed for the next test.
+  afterEach(() => faults.clear());
+
+  it('still records a revoke, answers it, queues a key-sync job and raises the alarm', async () => {
+    // Arrange
+    await consent.service.apply('e-denied', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    const sentBefore = faults.calls.length;
+    faults.arm({ match: (c) => c.service === 'consent-kms' && c.command === 'PutKeyPolicyCommand', times: 10, error: () => serviceError('AccessDeniedException', 400) });
+
+    // Act
+    const revoked = await consent.service.apply('e-denied', { type: 'revoke', erase: false });
+    faults.clear();
+
+    // Assert: recorded and answered; the job went to the key-sync queue; the alarm fired.
+    expect(revoked.status).toBe('revoked');
+    expect(await consent.ledger.latestEvent('e-denied')).toMatchObject({ kind: 'revoked', sequence: revoked.sequence });
+    const jobs = faults.calls
+      .slice(sentBefore)
+      .filter((c) => c.service === 'consent-sqs' && c.command === 'SendMessageCommand' && String(c.input['QueueUrl']).includes(LOCAL_RESOURCES.queues.keySync));
+    expect(jobs.map((c) => JSON.parse(String(c.input['MessageBody'])))).toEqual([{ employeeId: 'e-denied', sequence: revoked.sequence }]);
+    expect(consent.alarms.raised).toContain('WithdrawalEnforcementDeferred');
+    // The key-sync worker (no fault) then writes the revoked policy.
+    await pollUntil(async () => !(await keyPolicySids(revoked.keyArn ?? '')).includes('CaptureWhileConsented'), { timeoutMs: 10_000, what: 'the key-sync worker' });
+  });
+
+  it('still fails a grant (nothing to enforce urgently, and the caller must know)', async () => {
+    // Arrange
+    await consent.service.apply('e-denied-grant', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    faults.arm({ match: (c) => c.service === 'consent-kms' && c.command === 'PutKeyPolicyCommand', error: () => serviceError('AccessDeniedException', 400) });
+
+    // Act + Assert
+    await expect(consent.service.apply('e-denied-grant', { type: 'grant', scopes: ['clicks', 'keystrokes'], ...NOTICE })).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    faults.clear();
   });
 });

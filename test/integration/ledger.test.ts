@@ -34,8 +34,9 @@ afterAll(async () => {
 
 function event(employeeId: string, sequence: number, overrides: Partial<ConsentState> = {}): ConsentEvent {
   const at = new Date(Date.UTC(2026, 10, 26, 12, 0, sequence)).toISOString();
-  const state: ConsentState = { employeeId, status: 'active', scopes: ['clicks'], sequence, updatedAt: at, ...overrides };
-  return { employeeId, sequence, kind: sequence === 1 ? 'granted' : 'paused', at, actor: 'employee', state };
+  const keyArn = 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000';
+  const state: ConsentState = { employeeId, status: 'active', scopes: ['clicks'], keyArn, sequence, updatedAt: at, ...overrides };
+  return { employeeId, sequence, kind: sequence === 1 ? 'granted' : 'scopes-changed', at, actor: 'employee', state };
 }
 
 describe('Ledger', () => {

@@ -274,7 +274,7 @@ describe('state on disk', () => {
     const ctx = { employeeId: 'e-restart', scope: 'clicks', batchId: 'b' };
     const generated = await restartable.client('ingest').send(new GenerateDataKeyCommand({ KeyId: arn, KeySpec: 'AES_256', EncryptionContext: ctx }));
     await restartable.client('consent').send(
-      new CreateGrantCommand({ KeyId: arn, GranteePrincipal: restartable.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: 'e-restart' } } }),
+      new CreateGrantCommand({ KeyId: arn, GranteePrincipal: restartable.roles.export, RetiringPrincipal: restartable.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: 'e-restart' } } }),
     );
     await restartable.close({ keepFiles: true });
 

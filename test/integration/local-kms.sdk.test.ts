@@ -15,6 +15,7 @@ import {
   ListGrantsCommand,
   ListResourceTagsCommand,
   PutKeyPolicyCommand,
+  TagResourceCommand,
   RetireGrantCommand,
   RevokeGrantCommand,
   ScheduleKeyDeletionCommand,
@@ -305,7 +306,7 @@ describe('shredding: DisableKey and ScheduleKeyDeletion', () => {
     keyArn = await createEmployeeKey(kms, { employeeId: 'e-shred', status: 'active', scopes: ['clicks'] });
     blob = (await generate(kms.client('ingest'), keyArn, context('e-shred', 'clicks'))).CiphertextBlob;
     await kms.client('consent').send(
-      new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: kms.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: 'e-shred' } } }),
+      new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: kms.roles.export, RetiringPrincipal: kms.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: 'e-shred' } } }),
     );
   });
 
@@ -322,6 +323,8 @@ describe('shredding: DisableKey and ScheduleKeyDeletion', () => {
   });
 
   it('fails every use with DisabledException once disabled', async () => {
+    // As the consent role records an erasure: the tag that opens Shredding, then the shredded policy.
+    await kms.client('consent').send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: 'erasure', TagValue: 'requested' }] }));
     await kms.client('consent').send(
       new PutKeyPolicyCommand({ KeyId: keyArn, Policy: JSON.stringify(buildShreddedKeyPolicy('e-shred', kms.roles)), BypassPolicyLockoutSafetyCheck: true }),
     );

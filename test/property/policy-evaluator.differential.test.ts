@@ -75,6 +75,7 @@ const KMS_ACTIONS = [
   'kms:ListGrants',
   'kms:RevokeGrant',
   'kms:TagResource',
+  'kms:UntagResource',
   'kms:CreateAlias',
   'kms:generatedatakey',
 ] as const;
@@ -576,6 +577,11 @@ const builderCaseArb = fc
     grantOperations: fc.option(fc.subarray(['Decrypt', 'Encrypt', 'GenerateDataKey', 'RetireGrant']), { nil: undefined }),
     grantee: fc.constantFrom(ROLES.export, ROLES.ingest, FOREIGN_ROLE),
     grantIsForAwsResource: fc.option(fc.constantFrom('true', 'false'), { nil: undefined }),
+    retiringPrincipal: fc.option(fc.constantFrom(ROLES.export, ROLES.consent), { nil: undefined }),
+    grantConstraintType: fc.option(fc.constantFrom('EncryptionContextSubset', 'EncryptionContextEquals'), { nil: undefined }),
+    // The key's tags as aws:ResourceTag/<key>: the erasure tag opens Shredding to the purge role.
+    erasureTag: fc.option(fc.constantFrom('requested', 'Requested', 'no'), { nil: undefined }),
+    requestTags: fc.option(fc.dictionary(fc.constantFrom('erasure', 'app'), fc.constantFrom('requested', 'no'), { minKeys: 1 }), { nil: undefined }),
   })
   .map((g): Case => {
     const roles: KeyPolicyRoles = g.withAuditor ? ROLES : { ingest: ROLES.ingest, consent: ROLES.consent, export: ROLES.export, purge: ROLES.purge };
@@ -598,10 +604,19 @@ const builderCaseArb = fc
       for (const [k, v] of Object.entries(g.encryptionContext)) context[`kms:EncryptionContext:${k}`] = v;
       context['kms:EncryptionContextKeys'] = ecKeys;
     }
+    context['aws:ResourceTag/app'] = 'consent-capture';
+    if (g.erasureTag !== undefined) context['aws:ResourceTag/erasure'] = g.erasureTag;
     if (g.action === 'kms:CreateGrant') {
       if (g.grantOperations !== undefined) context['kms:GrantOperations'] = g.grantOperations;
       context['kms:GranteePrincipal'] = g.grantee;
       if (g.grantIsForAwsResource !== undefined) context['kms:GrantIsForAWSResource'] = g.grantIsForAwsResource;
+      if (g.retiringPrincipal !== undefined) context['kms:RetiringPrincipal'] = g.retiringPrincipal;
+      // For CreateGrant the kms:EncryptionContext:* keys are the constraint's pairs (the generated context stands for them).
+      if (g.grantConstraintType !== undefined) context['kms:GrantConstraintType'] = g.grantConstraintType;
+    }
+    if (g.action === 'kms:TagResource' && g.requestTags !== undefined) {
+      for (const [k, v] of Object.entries(g.requestTags)) context[`aws:RequestTag/${k}`] = v;
+      context['aws:TagKeys'] = Object.keys(g.requestTags);
     }
     return {
       resourcePolicy: buildKeyPolicy(state, roles),
@@ -667,6 +682,13 @@ const VOCABULARY: readonly VocabularyKey[] = [
     multivalued: true,
     policyValues: ['app', 'employeeId', 'emp*'],
     contextValues: ['app', 'employeeId', 'other'],
+  },
+  {
+    spellings: ['aws:ResourceTag/erasure', 'aws:resourcetag/Erasure'],
+    family: 'string',
+    multivalued: false,
+    policyValues: ['requested', 'Requested', 'req*'],
+    contextValues: ['requested', 'Requested', 'no'],
   },
   {
     spellings: ['kms:GrantOperations'],
@@ -942,6 +964,54 @@ describe('policy evaluator vs iam-simulate', () => {
     expect(tally.resourceDecisions['explicit-deny']).toBeGreaterThan(50);
     expect(tally.resourceDecisions['implicit-deny']).toBeGreaterThan(50);
     expect(tally.viaAccount).toBeGreaterThan(10);
+  });
+
+  describe('the conditions of erasure and export grants, case by case', () => {
+    const policy = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, ROLES);
+    const base = (caller: string): Record<string, PolicyValue> => ({
+      'aws:CurrentTime': '2026-06-01T00:00:00Z',
+      'aws:PrincipalArn': CALLERS[caller]?.arn ?? '',
+      'aws:PrincipalAccount': ACCOUNT,
+      'aws:ResourceTag/app': 'consent-capture',
+    });
+    const grant: Record<string, PolicyValue> = {
+      'kms:GrantOperations': ['Decrypt'],
+      'kms:GranteePrincipal': ROLES.export,
+      'kms:RetiringPrincipal': ROLES.export,
+      'kms:GrantIsForAWSResource': 'false',
+      'kms:GrantConstraintType': 'EncryptionContextSubset',
+      'kms:EncryptionContext:employeeId': 'e-42',
+      'kms:EncryptionContextKeys': ['employeeId'],
+    };
+    const cases: [string, string, string, Record<string, PolicyValue>, Decision][] = [
+      ['purge DisableKey, untagged', 'purge', 'kms:DisableKey', {}, 'implicit-deny'],
+      ['purge DisableKey, erasure=Requested', 'purge', 'kms:DisableKey', { 'aws:ResourceTag/erasure': 'Requested' }, 'implicit-deny'],
+      ['purge DisableKey, erasure=requested', 'purge', 'kms:DisableKey', { 'aws:ResourceTag/erasure': 'requested' }, 'allow'],
+      ['purge ScheduleKeyDeletion, erasure=requested', 'purge', 'kms:ScheduleKeyDeletion', { 'aws:ResourceTag/erasure': 'requested' }, 'allow'],
+      ['consent DisableKey, erasure=requested', 'consent', 'kms:DisableKey', { 'aws:ResourceTag/erasure': 'requested' }, 'implicit-deny'],
+      ['consent tags erasure=requested', 'consent', 'kms:TagResource', { 'aws:RequestTag/erasure': 'requested', 'aws:TagKeys': ['erasure'] }, 'allow'],
+      ['consent tags erasure=requested and app', 'consent', 'kms:TagResource', { 'aws:RequestTag/erasure': 'requested', 'aws:RequestTag/app': 'x', 'aws:TagKeys': ['erasure', 'app'] }, 'implicit-deny'],
+      ['consent tags erasure=no', 'consent', 'kms:TagResource', { 'aws:RequestTag/erasure': 'no', 'aws:TagKeys': ['erasure'] }, 'implicit-deny'],
+      ['purge tags erasure=requested', 'purge', 'kms:TagResource', { 'aws:RequestTag/erasure': 'requested', 'aws:TagKeys': ['erasure'] }, 'implicit-deny'],
+      ['consent untags erasure', 'consent', 'kms:UntagResource', { 'aws:TagKeys': ['erasure'] }, 'implicit-deny'],
+      ['consent grants, constrained to the employee', 'consent', 'kms:CreateGrant', grant, 'allow'],
+      ['consent grants, constrained to another employee', 'consent', 'kms:CreateGrant', { ...grant, 'kms:EncryptionContext:employeeId': 'e-7' }, 'implicit-deny'],
+      ['consent grants, EncryptionContextEquals', 'consent', 'kms:CreateGrant', { ...grant, 'kms:GrantConstraintType': 'EncryptionContextEquals' }, 'implicit-deny'],
+      ['consent grants, retirable by itself', 'consent', 'kms:CreateGrant', { ...grant, 'kms:RetiringPrincipal': ROLES.consent }, 'implicit-deny'],
+    ];
+
+    it.each(cases)('%s: both evaluators decide as AWS documents', (_name, caller, action, extra, expected) => {
+      // Arrange
+      const c: Case = { resourcePolicy: policy, identityPolicies: CALLERS[caller]?.identityPolicies ?? [], request: requestOf(caller, action, KEY_ARN, { ...base(caller), ...extra }) };
+
+      // Act
+      const a = ours(c);
+      const b = theirs(c);
+
+      // Assert
+      expect(a.resource.decision).toBe(expected);
+      expect(b.resource.decision).toBe(expected);
+    });
   });
 
   it.each(KNOWN_SIMULATOR_DIFFERENCES.map((d) => [d.id, d] as const))('%s is a real simulator difference', (_id, difference) => {

@@ -18,6 +18,7 @@ import type { HttpEvent, HttpResult } from '../../lambdas/shared/http.js';
 import { KeyPolicySync } from '../../lambdas/shared/key-policy-sync.js';
 import { KeySteward } from '../../lambdas/shared/key-steward.js';
 import { Ledger } from '../../lambdas/shared/ledger.js';
+import type { AlarmMetric, Alarms } from '../../lambdas/shared/alarm-metrics.js';
 import type { PrincipalName } from '../../local/principals.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import type { TestStack } from './local-stack.js';
@@ -35,6 +36,18 @@ export interface InProcessOptions {
   readonly faults?: FaultPlan;
   /** @default - a logger that writes nothing */
   readonly logger?: Logger;
+  /** @default - a fresh recorder */
+  readonly alarms?: RecordedAlarms;
+}
+
+/** Alarms a test can read back: how often each metric was raised. */
+export interface RecordedAlarms extends Alarms {
+  readonly raised: AlarmMetric[];
+}
+
+export function recordedAlarms(): RecordedAlarms {
+  const raised: AlarmMetric[] = [];
+  return { raised, raise: (metric) => void raised.push(metric) };
 }
 
 export interface Destroyable {
@@ -57,7 +70,9 @@ function documents(client: DynamoDBClient): DynamoDBDocumentClient {
 
 export interface InProcessConsent extends Destroyable {
   readonly service: ConsentService;
+  readonly steward: KeySteward;
   readonly ledger: Ledger;
+  readonly alarms: RecordedAlarms;
 }
 
 /** ConsentService as the consent function builds it, signing as the consent principal. */
@@ -72,7 +87,9 @@ export function inProcessConsent(t: TestStack, options: InProcessOptions = {}): 
   options.faults?.attach(sqs, 'consent-sqs');
   const p = t.stack.identity.principals;
   const ledger = new Ledger(documents(dynamodb), LOCAL_RESOURCES.tables.ledger);
-  const steward = new KeySteward(kms, { ingest: p.ingest.arn, consent: p.consent.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn });
+  const alarms = options.alarms ?? recordedAlarms();
+  const logger = options.logger ?? silentLogger('consent');
+  const steward = new KeySteward(kms, { ingest: p.ingest.arn, consent: p.consent.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn }, { alarms, logger, backoffMs: () => 5 });
   const service = new ConsentService({
     ledger,
     steward,
@@ -80,12 +97,15 @@ export function inProcessConsent(t: TestStack, options: InProcessOptions = {}): 
     sqs,
     purgeQueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.purge),
     keySyncQueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.keySync),
-    logger: options.logger ?? silentLogger('consent'),
+    logger,
+    alarms,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   return {
     service,
+    steward,
     ledger,
+    alarms,
     destroy() {
       kms.destroy();
       dynamodb.destroy();
@@ -99,6 +119,7 @@ export interface InProcessIngest extends Destroyable {
   readonly handler: (event: HttpEvent) => Promise<HttpResult>;
   /** KMS clients the keyring's client provider has built so far (one per region). */
   readonly kmsClients: readonly KMS[];
+  readonly alarms: RecordedAlarms;
 }
 
 /**
@@ -111,6 +132,8 @@ export function inProcessIngest(t: TestStack, options: InProcessOptions = {}): I
   const config = clientConfig(t, 'ingest', maxAttempts);
   const dynamodb = new DynamoDBClient({ ...config, endpoint: t.stack.endpoints.dynamodb });
   const s3 = new S3Client({ ...config, endpoint: t.stack.endpoints.s3, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  const kms = new KMSClient({ ...config, endpoint: t.stack.endpoints.kms });
+  options.faults?.attach(kms, 'ingest-kms');
   options.faults?.attach(dynamodb, 'ingest-dynamodb');
   options.faults?.attach(s3, 'ingest-s3');
   const kmsClients: KMS[] = [];
@@ -126,13 +149,16 @@ export function inProcessIngest(t: TestStack, options: InProcessOptions = {}): I
   const clientProvider = cacheClients(getClient(TestKms, { ...config, endpoint: t.stack.endpoints.kms }));
   const db = documents(dynamodb);
   const logger = options.logger ?? silentLogger('ingest');
+  const alarms = options.alarms ?? recordedAlarms();
   const service = new IngestService({
     ledger: new Ledger(db, LOCAL_RESOURCES.tables.ledger),
     claims: new BatchClaims(db, LOCAL_RESOURCES.tables.batches),
     s3,
     bucket: LOCAL_RESOURCES.buckets.captures,
-    keyringFor: (keyId) => new KmsKeyringNode({ generatorKeyId: keyId, clientProvider }),
+    keyringFor: (keyArn) => new KmsKeyringNode({ generatorKeyId: keyArn, clientProvider }),
+    kms,
     logger,
+    alarms,
     ...(options.now === undefined ? {} : { now: options.now }),
   });
   const handler = createIngestHandler({ service, employeeIdClaim: 'sub', logger, ...(options.now === undefined ? {} : { now: options.now }) });
@@ -140,7 +166,9 @@ export function inProcessIngest(t: TestStack, options: InProcessOptions = {}): I
     service,
     handler,
     kmsClients,
+    alarms,
     destroy() {
+      kms.destroy();
       dynamodb.destroy();
       s3.destroy();
       for (const client of kmsClients) client.destroy();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { transition, NO_CHANGE, type ConsentCommand } from '../../lambdas/consent/transitions.js';
+import { restatedWithdrawal, transition, NO_CHANGE, type ConsentCommand } from '../../lambdas/consent/transitions.js';
 import { effectiveState, initialState, mayCapture, publicState, type ConsentState } from '../../lambdas/shared/consent-state.js';
 import { ConflictError } from '../../lambdas/shared/errors.js';
 
@@ -135,5 +135,24 @@ describe('effective state', () => {
 
   it('never shows the key ARN to clients', () => {
     expect(JSON.stringify(publicState(active, NOW))).not.toContain('arn:');
+  });
+});
+
+describe('restatedWithdrawal (recording a withdrawal on top of an invalid ledger event)', () => {
+  const now = new Date('2026-11-30T10:00:00.000Z');
+  const base: ConsentState = { employeeId: 'e-1', status: 'revoked', scopes: [], keyArn: 'arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000', sequence: 4, updatedAt: '2026-11-29T10:00:00.000Z' };
+
+  it('records a revoke again where transition finds nothing to do', () => {
+    expect(transition(base, { type: 'revoke', erase: false }, now)).toBe(NO_CHANGE);
+    expect(restatedWithdrawal(base, { type: 'revoke', erase: false }, now)).toMatchObject({ kind: 'revoked', actor: 'employee', state: { status: 'revoked', sequence: 5, keyArn: base.keyArn }, startsPurge: false });
+  });
+
+  it('restates an erasure under way and queues its purge again', () => {
+    expect(restatedWithdrawal({ ...base, status: 'purging' }, { type: 'offboard' }, now)).toMatchObject({ kind: 'offboarded', actor: 'offboarding', state: { status: 'purging', sequence: 5 }, startsPurge: true });
+  });
+
+  it('needs nothing once purged, and never restates a grant', () => {
+    expect(restatedWithdrawal({ ...base, status: 'purged' }, { type: 'revoke', erase: true }, now)).toBe(NO_CHANGE);
+    expect(restatedWithdrawal(base, { type: 'resume' }, now)).toBe(NO_CHANGE);
   });
 });

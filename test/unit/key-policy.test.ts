@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AUDITOR_ACTIONS,
   buildKeyPolicy,
+  ERASURE_TAG,
   buildShreddedKeyPolicy,
   KeyPolicyInputError,
   SHREDDING_ACTIONS,
@@ -25,13 +26,22 @@ const sids = (doc: KeyPolicyDocument) => doc.Statement.map((s) => s.Sid);
 const statement = (doc: KeyPolicyDocument, sid: string) => doc.Statement.find((s) => s.Sid === sid);
 
 describe('buildKeyPolicy', () => {
-  it('gives an active consent stewardship, export grants, shredding and capture, in that order', () => {
+  it('gives an active consent stewardship, the erasure tag, shredding, export grants, capture and the alias check, in that order', () => {
     // Act
     const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks', 'keystrokes'] }, roles);
 
     // Assert
     expect(doc.Version).toBe('2012-10-17');
-    expect(sids(doc)).toEqual(['KeyStewardship', 'ExportGrants', 'Shredding', 'CaptureWhileConsented']);
+    expect(sids(doc)).toEqual(['KeyStewardship', 'ErasureTag', 'Shredding', 'ExportGrants', 'CaptureWhileConsented', 'IngestFindsKey']);
+  });
+
+  it('lets the ingest role describe the key (to check the alias), and nothing else beyond capture', () => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, roles);
+
+    const ingestActions = doc.Statement.filter((s) => s.Principal.AWS === roles.ingest).flatMap((s) => [s.Action].flat());
+
+    expect(statement(doc, 'IngestFindsKey')).toEqual({ Sid: 'IngestFindsKey', Effect: 'Allow', Principal: { AWS: roles.ingest }, Action: 'kms:DescribeKey', Resource: '*' });
+    expect(ingestActions.sort()).toEqual(['kms:DescribeKey', 'kms:GenerateDataKey']);
   });
 
   it('lets only the ingest role generate data keys, for this employee and the consented scopes', () => {
@@ -62,7 +72,7 @@ describe('buildKeyPolicy', () => {
   it('adds a Deny that lapses at pausedUntil when paused, and keeps the capture statement', () => {
     const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'paused', scopes: ['clicks'], pausedUntil: '2026-12-01T12:00:00+02:00' }, roles);
 
-    expect(sids(doc)).toEqual(['KeyStewardship', 'ExportGrants', 'Shredding', 'CaptureWhileConsented', 'Paused']);
+    expect(sids(doc)).toEqual(['KeyStewardship', 'ErasureTag', 'Shredding', 'ExportGrants', 'CaptureWhileConsented', 'IngestFindsKey', 'Paused']);
     expect(statement(doc, 'Paused')).toEqual({
       Sid: 'Paused',
       Effect: 'Deny',
@@ -73,10 +83,10 @@ describe('buildKeyPolicy', () => {
     });
   });
 
-  it.each(['none', 'revoked'] as const)('has no capture statement when %s, so KMS refuses ingest', (status) => {
+  it.each(['none', 'revoked'] as const)('has no capture and no export grant statement when %s, so KMS refuses ingest and new grants', (status) => {
     const doc = buildKeyPolicy({ employeeId: 'e-42', status, scopes: [] }, roles);
 
-    expect(sids(doc)).toEqual(['KeyStewardship', 'ExportGrants', 'Shredding']);
+    expect(sids(doc)).toEqual(['KeyStewardship', 'ErasureTag', 'Shredding']);
   });
 
   it.each(['purging', 'purged'] as const)('returns the shredded policy when %s', (status) => {
@@ -94,17 +104,51 @@ describe('buildKeyPolicy', () => {
     expect(statement(doc, 'ShreddedReadOnly')).toMatchObject({ Principal: { AWS: withAuditor.consent }, Action: ['kms:DescribeKey', 'kms:GetKeyPolicy'] });
   });
 
-  it('limits export grants to Decrypt for the export role', () => {
-    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'revoked', scopes: [] }, roles);
+  it('limits export grants to Decrypt for the export role, retirable by it, constrained to this employee', () => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, roles);
 
-    expect(statement(doc, 'ExportGrants')).toMatchObject({
+    expect(statement(doc, 'ExportGrants')).toEqual({
+      Sid: 'ExportGrants',
+      Effect: 'Allow',
       Principal: { AWS: roles.consent },
       Action: 'kms:CreateGrant',
+      Resource: '*',
       Condition: {
         'ForAllValues:StringEquals': { 'kms:GrantOperations': ['Decrypt'] },
-        StringEquals: { 'kms:GranteePrincipal': roles.export },
+        StringEquals: {
+          'kms:GranteePrincipal': roles.export,
+          'kms:RetiringPrincipal': roles.export,
+          'kms:GrantConstraintType': 'EncryptionContextSubset',
+          'kms:EncryptionContext:employeeId': 'e-42',
+        },
+        Bool: { 'kms:GrantIsForAWSResource': 'false' },
       },
     });
+  });
+
+  it('opens Shredding only on a key tagged for erasure', () => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, roles);
+
+    expect(statement(doc, 'Shredding')?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/erasure': 'requested' } });
+    expect(statement(buildShreddedKeyPolicy('e-42', roles), 'Shredding')?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/erasure': 'requested' } });
+  });
+
+  it('lets only the consent role tag, and only with erasure=requested; nobody may untag', () => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, withAuditor);
+
+    const tagging = doc.Statement.filter((s) => [s.Action].flat().some((a) => /Tag/.test(a) && a !== 'kms:ListResourceTags'));
+
+    expect(ERASURE_TAG).toEqual({ key: 'erasure', value: 'requested' });
+    expect(tagging).toEqual([
+      {
+        Sid: 'ErasureTag',
+        Effect: 'Allow',
+        Principal: { AWS: roles.consent },
+        Action: 'kms:TagResource',
+        Resource: '*',
+        Condition: { StringEquals: { 'aws:RequestTag/erasure': 'requested' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['erasure'] } },
+      },
+    ]);
   });
 
   it('gives stewardship and shredding exactly their documented actions, and nothing cryptographic', () => {

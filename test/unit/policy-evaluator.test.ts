@@ -956,21 +956,82 @@ describe('the key policies our builder emits', () => {
       expect(evaluateResourcePolicy(policy({ status, scopes: [] }), ingestAsks()).decision).toBe('implicit-deny');
     });
 
-    it('lets the purge role disable and schedule deletion of a shredded key, and nobody use it', () => {
+    it('lets the purge role disable and schedule deletion of a shredded key tagged for erasure, and nobody use it', () => {
       // Arrange
       const shredded = parsePolicyDocument(JSON.stringify(buildShreddedKeyPolicy('e-42', ROLES)));
       const purge = asRole('cc-purge');
+      const tagged = (action: string, who = purge) => request({ who, action, context: { 'aws:ResourceTag/erasure': 'requested' } });
 
       // Act
       const decisions = [
-        evaluateResourcePolicy(shredded, ingestAsks({ who: purge, action: 'kms:DisableKey' })).decision,
-        evaluateResourcePolicy(shredded, ingestAsks({ who: purge, action: 'kms:ScheduleKeyDeletion' })).decision,
+        evaluateResourcePolicy(shredded, tagged('kms:DisableKey')).decision,
+        evaluateResourcePolicy(shredded, tagged('kms:ScheduleKeyDeletion')).decision,
         evaluateResourcePolicy(shredded, ingestAsks()).decision,
-        evaluateResourcePolicy(shredded, ingestAsks({ who: asRole('cc-consent'), action: 'kms:CreateGrant' })).decision,
+        evaluateResourcePolicy(shredded, tagged('kms:CreateGrant', asRole('cc-consent'))).decision,
       ];
 
       // Assert
       expect(decisions).toEqual(['allow', 'allow', 'implicit-deny', 'implicit-deny']);
+    });
+  });
+
+  describe('shredding needs the erasure tag', () => {
+    const purge = asRole('cc-purge');
+    const ask = (action: string, tags: Record<string, string>) => {
+      const context: Record<string, PolicyValue> = {};
+      for (const [k, v] of Object.entries(tags)) context[`aws:ResourceTag/${k}`] = v;
+      return request({ who: purge, action, context });
+    };
+
+    it.each(['kms:DisableKey', 'kms:ScheduleKeyDeletion', 'kms:DescribeKey'])('denies the purge role %s on an active key without the tag', (action) => {
+      expect(evaluateResourcePolicy(policy({}), ask(action, { app: 'consent-capture' })).decision).toBe('implicit-deny');
+    });
+
+    it.each([
+      ['another value', { erasure: 'pending' }],
+      ['the value in another case', { erasure: 'Requested' }],
+      ['the key in another case, as another tag', { Erasure: 'no' }],
+    ])('denies with %s', (_name, tags) => {
+      expect(evaluateResourcePolicy(policy({}), ask('kms:DisableKey', tags)).decision).toBe('implicit-deny');
+    });
+
+    it.each(['kms:DisableKey', 'kms:ScheduleKeyDeletion'])('allows the purge role %s once the key is tagged erasure=requested', (action) => {
+      expect(evaluateResourcePolicy(policy({}), ask(action, { app: 'consent-capture', erasure: 'requested' })).decision).toBe('allow');
+    });
+
+    it('reads the tag key case-insensitively, as IAM reads condition key names', () => {
+      expect(evaluateResourcePolicy(policy({}), ask('kms:DisableKey', { Erasure: 'requested' })).decision).toBe('allow');
+    });
+  });
+
+  describe('the erasure tag', () => {
+    const consent = asRole('cc-consent');
+    const tagRequest = (tags: Record<string, string>, who: Who = consent, action = 'kms:TagResource') => {
+      const context: Record<string, PolicyValue> = { 'aws:TagKeys': Object.keys(tags) };
+      for (const [k, v] of Object.entries(tags)) context[`aws:RequestTag/${k}`] = v;
+      return request({ who, action, context });
+    };
+
+    it('lets the consent role set erasure=requested', () => {
+      expect(evaluateResourcePolicy(policy({}), tagRequest({ erasure: 'requested' })).decision).toBe('allow');
+    });
+
+    it.each([
+      ['another value', { erasure: 'no' }],
+      ['another tag beside it', { erasure: 'requested', app: 'x' }],
+      ['another tag alone', { app: 'consent-capture' }],
+    ])('refuses the consent role %s', (_name, tags) => {
+      expect(evaluateResourcePolicy(policy({}), tagRequest(tags)).decision).toBe('implicit-deny');
+    });
+
+    it.each(['purge', 'ingest', 'export', 'auditor', 'admin'])('refuses the %s role the erasure tag', (name) => {
+      expect(evaluateResourcePolicy(policy({}), tagRequest({ erasure: 'requested' }, asRole(`cc-${name}`))).decision).toBe('implicit-deny');
+    });
+
+    it('lets nobody untag', () => {
+      const untag = (who: Who) => evaluateResourcePolicy(policy({}), request({ who, action: 'kms:UntagResource', context: { 'aws:TagKeys': ['erasure'] } })).decision;
+
+      expect(['consent', 'purge', 'ingest', 'export', 'auditor'].map((n) => untag(asRole(`cc-${n}`)))).toEqual(Array(5).fill('implicit-deny'));
     });
   });
 
@@ -994,19 +1055,42 @@ describe('the key policies our builder emits', () => {
     const grantRequest = (context: Record<string, PolicyValue>): EvaluationRequest =>
       request({ who: asRole('cc-consent'), action: 'kms:CreateGrant', context });
     const decide = (context: Record<string, PolicyValue>) => evaluateResourcePolicy(policy({}), grantRequest(context)).decision;
-    const good = { 'kms:GrantOperations': ['Decrypt'], 'kms:GranteePrincipal': ROLES.export, 'kms:GrantIsForAWSResource': 'false' };
+    const good: Record<string, PolicyValue> = {
+      'kms:GrantOperations': ['Decrypt'],
+      'kms:GranteePrincipal': ROLES.export,
+      'kms:RetiringPrincipal': ROLES.export,
+      'kms:GrantIsForAWSResource': 'false',
+      'kms:GrantConstraintType': 'EncryptionContextSubset',
+      'kms:EncryptionContext:employeeId': 'e-42',
+      'kms:EncryptionContextKeys': ['employeeId'],
+    };
+    const without = (key: string) => Object.fromEntries(Object.entries(good).filter(([k]) => k !== key));
 
-    it('lets the consent role grant Decrypt to the export role', () => {
+    it('lets the consent role grant Decrypt to the export role, constrained to this employee', () => {
       expect(decide(good)).toBe('allow');
+    });
+
+    it('allows a narrower constraint that also names a scope', () => {
+      expect(decide({ ...good, 'kms:EncryptionContext:scope': 'clicks', 'kms:EncryptionContextKeys': ['employeeId', 'scope'] })).toBe('allow');
     });
 
     it.each([
       ['another operation', { ...good, 'kms:GrantOperations': ['Decrypt', 'Encrypt'] }],
       ['another grantee', { ...good, 'kms:GranteePrincipal': ROLES.ingest }],
       ['a grant for an AWS resource', { ...good, 'kms:GrantIsForAWSResource': 'true' }],
-      ['kms:GrantIsForAWSResource missing', { 'kms:GrantOperations': ['Decrypt'], 'kms:GranteePrincipal': ROLES.export }],
+      ['kms:GrantIsForAWSResource missing', without('kms:GrantIsForAWSResource')],
+      ['no constraint', without('kms:GrantConstraintType')],
+      ['an EncryptionContextEquals constraint', { ...good, 'kms:GrantConstraintType': 'EncryptionContextEquals' }],
+      ['a constraint on another employee', { ...good, 'kms:EncryptionContext:employeeId': 'e-7' }],
+      ['a constraint without the employee', without('kms:EncryptionContext:employeeId')],
+      ['no retiring principal', without('kms:RetiringPrincipal')],
+      ['another retiring principal', { ...good, 'kms:RetiringPrincipal': ROLES.consent }],
     ])('refuses a grant with %s', (_name, context) => {
       expect(decide(context)).toBe('implicit-deny');
+    });
+
+    it.each(['revoked', 'none'] as const)('refuses every grant once consent is %s', (status) => {
+      expect(evaluateResourcePolicy(policy({ status, scopes: [] }), grantRequest(good)).decision).toBe('implicit-deny');
     });
   });
 });

@@ -1,0 +1,92 @@
+// The shape every ledger event must have before anything applies it. The ledger is a DynamoDB
+// table: whoever can write it can write anything, so an event is read as untrusted input.
+import * as z from 'zod';
+import { CONSENT_STATUSES, SCOPES, type ConsentStatus } from './consent-model.js';
+import { EVENT_KINDS, type ConsentEvent, type ConsentEventKind } from './consent-state.js';
+import { MAX_WINDOWS_PER_SCOPE } from './consent-windows.js';
+import { ID_PATTERN } from './ids.js';
+
+/** A KMS key ARN in any partition; the ledger records no alias and no bare key id. */
+export const KEY_ARN_PATTERN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/;
+
+/** The statuses each kind of event may leave behind: a `revoked` event that says `active` is forged. */
+const STATUSES_OF_KIND: Readonly<Record<ConsentEventKind, readonly ConsentStatus[]>> = {
+  granted: ['active'],
+  'scopes-changed': ['active', 'paused'],
+  paused: ['paused'],
+  resumed: ['active'],
+  revoked: ['revoked'],
+  'erase-requested': ['purging'],
+  offboarded: ['purging', 'purged'],
+  purged: ['purged'],
+};
+
+const instant = z.iso.datetime({ offset: true });
+
+/** Consent windows per scope (consent-windows.ts): a forged window could let backdated events in. */
+const windowsSchema = z.partialRecord(
+  z.enum(SCOPES),
+  z.array(z.object({ from: instant, to: instant.optional() }).strict().refine((w) => w.to === undefined || Date.parse(w.to) >= Date.parse(w.from), 'a window ends before it starts')).max(MAX_WINDOWS_PER_SCOPE),
+);
+
+// Loose, not strict: a field added by a newer writer (a rolling deploy) must not make every
+// event unreadable; nothing reads a field this schema does not name.
+const consentStateSchema = z
+  .looseObject({
+    employeeId: z.string().regex(ID_PATTERN),
+    status: z.enum(CONSENT_STATUSES),
+    scopes: z.array(z.enum(SCOPES)).max(SCOPES.length),
+    pausedUntil: instant.optional(),
+    noticeVersion: z.string().min(1).max(64).optional(),
+    noticeSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    keyArn: z.string().regex(KEY_ARN_PATTERN).optional(),
+    sequence: z.number().int().nonnegative(),
+    updatedAt: instant,
+    windows: windowsSchema.optional(),
+  })
+  .superRefine((state, ctx) => {
+    if (new Set(state.scopes).size !== state.scopes.length) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'scopes repeat' });
+    const capturing = state.status === 'active' || state.status === 'paused';
+    // The same rules as the key-policy builder, so a valid event always has a policy.
+    if (capturing && state.scopes.length === 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `${state.status} needs a scope` });
+    if (capturing && state.keyArn === undefined) ctx.addIssue({ code: 'custom', path: ['keyArn'], message: `${state.status} needs a key` });
+    if (!capturing && state.scopes.length > 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `${state.status} has no scopes` });
+    if ((state.status === 'paused') !== (state.pausedUntil !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['pausedUntil'], message: 'pausedUntil goes with status paused, and only with it' });
+    }
+  });
+
+export const consentEventSchema = z
+  .looseObject({
+    employeeId: z.string().regex(ID_PATTERN),
+    sequence: z.number().int().positive(),
+    kind: z.enum(EVENT_KINDS),
+    at: instant,
+    actor: z.enum(['employee', 'offboarding', 'purge-worker']),
+    state: consentStateSchema,
+    details: z.record(z.string(), z.unknown()).optional(),
+  })
+  .superRefine((event, ctx) => {
+    if (event.state.employeeId !== event.employeeId) ctx.addIssue({ code: 'custom', path: ['state', 'employeeId'], message: 'names another employee' });
+    if (event.state.sequence !== event.sequence) ctx.addIssue({ code: 'custom', path: ['state', 'sequence'], message: 'differs from the event sequence' });
+    if (!STATUSES_OF_KIND[event.kind].includes(event.state.status)) {
+      ctx.addIssue({ code: 'custom', path: ['state', 'status'], message: `a ${event.kind} event cannot leave status ${event.state.status}` });
+    }
+  });
+
+export type LedgerEventReading =
+  | { readonly valid: true; readonly event: ConsentEvent }
+  | { readonly valid: false; readonly sequence: number | undefined; readonly issues: readonly string[] };
+
+/**
+ * Reads one stored item (its keys already split off) as an event of `employeeId` at `sequence`.
+ * The issues name paths only, never values: an invalid event may carry anything.
+ */
+export function readLedgerEvent(employeeId: string, sequence: number | undefined, item: unknown): LedgerEventReading {
+  const parsed = consentEventSchema.safeParse(item);
+  const issues = parsed.success ? [] : parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.') || '(event)'}: ${i.code}`);
+  if (parsed.success && parsed.data.employeeId !== employeeId) issues.push('employeeId: differs from the partition key');
+  if (parsed.success && sequence !== undefined && parsed.data.sequence !== sequence) issues.push('sequence: differs from the sort key');
+  if (!parsed.success || issues.length > 0) return { valid: false, sequence, issues };
+  return { valid: true, event: parsed.data as unknown as ConsentEvent };
+}

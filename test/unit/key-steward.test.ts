@@ -1,0 +1,189 @@
+// KeySteward against a scripted KMS: quota errors, KMS's eventual consistency after CreateKey,
+// and a denied shredded-policy write read for what it is.
+import type { KMSClient } from '@aws-sdk/client-kms';
+import { describe, expect, it } from 'vitest';
+import type { AlarmMetric } from '../../lambdas/shared/alarm-metrics.js';
+import type { ConsentState } from '../../lambdas/shared/consent-state.js';
+import { KeyQuotaExhaustedError } from '../../lambdas/shared/errors.js';
+import { errorResponse } from '../../lambdas/shared/http.js';
+import { buildShreddedKeyPolicy, type KeyPolicyRoles } from '../../lambdas/shared/key-policy.js';
+import { KeySteward, ShreddingDeniedError } from '../../lambdas/shared/key-steward.js';
+import { silentLogger } from '../support/in-process-services.js';
+import { serviceError } from '../support/sdk-faults.js';
+
+const ACCOUNT = '123456789012';
+const roles: KeyPolicyRoles = {
+  ingest: `arn:aws:iam::${ACCOUNT}:role/cc-ingest`,
+  consent: `arn:aws:iam::${ACCOUNT}:role/cc-consent`,
+  export: `arn:aws:iam::${ACCOUNT}:role/cc-export`,
+  purge: `arn:aws:iam::${ACCOUNT}:role/cc-purge`,
+};
+const KEY_ARN = `arn:aws:kms:us-east-1:${ACCOUNT}:key/00000000-0000-4000-8000-000000000000`;
+const at = '2026-11-30T10:00:00.000Z';
+const granted: ConsentState = { employeeId: 'e-1', status: 'active', scopes: ['clicks'], sequence: 1, updatedAt: at };
+const erased: ConsentState = { employeeId: 'e-1', status: 'purging', scopes: [], keyArn: KEY_ARN, sequence: 2, updatedAt: at };
+
+type Script = Record<string, (input: Record<string, unknown>) => unknown>;
+
+/** A KMS client whose answers the test scripts per command; unscripted commands fail the test. */
+function scriptedKms(script: Script): { kms: KMSClient; calls: string[] } {
+  const calls: string[] = [];
+  const kms = {
+    send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+      const name = command.constructor.name.replace(/Command$/, '');
+      calls.push(name);
+      const answer = script[name];
+      if (answer === undefined) throw new Error(`unscripted KMS call ${name}`);
+      return answer(command.input);
+    },
+  } as unknown as KMSClient;
+  return { kms, calls };
+}
+
+function steward(script: Script) {
+  const { kms, calls } = scriptedKms(script);
+  const raised: AlarmMetric[] = [];
+  const s = new KeySteward(kms, roles, { alarms: { raise: (m) => void raised.push(m) }, logger: silentLogger('steward'), backoffMs: () => 1 });
+  return { steward: s, calls, raised };
+}
+
+const fail = (name: string, status = 400) => () => {
+  throw serviceError(name, status);
+};
+
+describe('KeySteward.createKey', () => {
+  it('answers LimitExceededException (the key quota) with 503 key-quota-exhausted, no Retry-After, and an alarm', async () => {
+    // Arrange
+    const { steward: s, raised, calls } = steward({ CreateKey: fail('LimitExceededException') });
+
+    // Act
+    const error = await s.createKey(granted).catch((e: unknown) => e);
+    const response = errorResponse(error, silentLogger('t'));
+
+    // Assert
+    expect(error).toBeInstanceOf(KeyQuotaExhaustedError);
+    expect(response.statusCode).toBe(503);
+    expect(JSON.parse(String(response.body))).toMatchObject({ error: 'key-quota-exhausted' });
+    expect(JSON.parse(String(response.body))).not.toHaveProperty('retryable');
+    expect(response.headers?.['retry-after']).toBeUndefined();
+    expect(raised).toEqual(['KeyQuotaExhausted']);
+    expect(calls).toEqual(['CreateKey']);
+  });
+
+  it('retries CreateAlias and EnableKeyRotation while KMS does not see the new key yet', async () => {
+    // Arrange: two NotFound answers each, as right after CreateKey.
+    let aliasMisses = 2;
+    let rotationMisses = 2;
+    const { steward: s, calls } = steward({
+      CreateKey: () => ({ KeyMetadata: { Arn: KEY_ARN } }),
+      CreateAlias: () => {
+        if (aliasMisses-- > 0) throw serviceError('NotFoundException', 400);
+        return {};
+      },
+      EnableKeyRotation: () => {
+        if (rotationMisses-- > 0) throw serviceError('NotFoundException', 400);
+        return {};
+      },
+    });
+
+    // Act
+    const arn = await s.createKey(granted);
+
+    // Assert
+    expect(arn).toBe(KEY_ARN);
+    expect(calls).toEqual(['CreateKey', 'CreateAlias', 'CreateAlias', 'CreateAlias', 'EnableKeyRotation', 'EnableKeyRotation', 'EnableKeyRotation']);
+  });
+
+  it('gives up after a few NotFound answers rather than loop', async () => {
+    const { steward: s, calls } = steward({ CreateKey: () => ({ KeyMetadata: { Arn: KEY_ARN } }), CreateAlias: fail('NotFoundException') });
+
+    await expect(s.createKey(granted)).rejects.toMatchObject({ name: 'NotFoundException' });
+    expect(calls.filter((c) => c === 'CreateAlias')).toHaveLength(5);
+  });
+});
+
+describe('KeySteward.applyPolicy on an erasure', () => {
+  const shredded = JSON.stringify(buildShreddedKeyPolicy('e-1', roles));
+
+  it('tags the key for erasure, revokes grants, then installs the shredded policy with the lockout bypass', async () => {
+    // Arrange
+    const puts: Record<string, unknown>[] = [];
+    const tags: unknown[] = [];
+    const { steward: s, calls } = steward({
+      TagResource: (input) => void tags.push(input['Tags']),
+      ListGrants: () => ({ Grants: [{ GrantId: 'g-1' }], Truncated: false }),
+      RevokeGrant: () => ({}),
+      PutKeyPolicy: (input) => void puts.push(input),
+    });
+
+    // Act
+    await s.applyPolicy(KEY_ARN, erased);
+
+    // Assert
+    expect(calls).toEqual(['TagResource', 'ListGrants', 'RevokeGrant', 'PutKeyPolicy']);
+    expect(tags).toEqual([[{ TagKey: 'erasure', TagValue: 'requested' }]]);
+    expect(puts[0]).toMatchObject({ BypassPolicyLockoutSafetyCheck: true, Policy: shredded });
+  });
+
+  it('is done when the write is denied because the shredded policy is already on the key', async () => {
+    const { steward: s } = steward({
+      TagResource: fail('AccessDeniedException'),
+      DescribeKey: () => ({ KeyMetadata: { Arn: KEY_ARN, KeyState: 'Enabled' } }),
+      GetKeyPolicy: () => ({ Policy: JSON.stringify(JSON.parse(shredded), null, 2) }),
+    });
+
+    await expect(s.applyPolicy(KEY_ARN, erased)).resolves.toBeUndefined();
+  });
+
+  it('is done when the key is already pending deletion', async () => {
+    const { steward: s } = steward({
+      TagResource: fail('KMSInvalidStateException'),
+      DescribeKey: () => ({ KeyMetadata: { Arn: KEY_ARN, KeyState: 'PendingDeletion' } }),
+    });
+
+    await expect(s.applyPolicy(KEY_ARN, erased)).resolves.toBeUndefined();
+  });
+
+  it('is done when the key is gone', async () => {
+    const { steward: s } = steward({ TagResource: fail('NotFoundException'), DescribeKey: fail('NotFoundException') });
+
+    await expect(s.applyPolicy(KEY_ARN, erased)).resolves.toBeUndefined();
+  });
+
+  it('fails on an AccessDenied when the key is not shredded (an SCP forbidding the lockout bypass, say)', async () => {
+    // Arrange: the tag and grants went through; the shredded policy itself is denied.
+    const { steward: s } = steward({
+      TagResource: () => ({}),
+      ListGrants: () => ({ Grants: [], Truncated: false }),
+      PutKeyPolicy: fail('AccessDeniedException'),
+      DescribeKey: () => ({ KeyMetadata: { Arn: KEY_ARN, KeyState: 'Enabled' } }),
+      GetKeyPolicy: () => ({ Policy: JSON.stringify({ Version: '2012-10-17', Id: 'consent-capture/e-1', Statement: [] }) }),
+    });
+
+    // Act + Assert
+    await expect(s.applyPolicy(KEY_ARN, erased)).rejects.toBeInstanceOf(ShreddingDeniedError);
+  });
+});
+
+describe('KeySteward.applyPolicy on a withdrawal', () => {
+  it('revokes every grant, across pages, after writing the policy that allows no new one', async () => {
+    // Arrange
+    const revoked: unknown[] = [];
+    const { steward: s, calls } = steward({
+      PutKeyPolicy: () => ({}),
+      ListGrants: (input) => (input['Marker'] === undefined ? { Grants: [{ GrantId: 'g-1' }], Truncated: true, NextMarker: 'm' } : { Grants: [{ GrantId: 'g-2' }], Truncated: false }),
+      RevokeGrant: (input) => {
+        revoked.push(input['GrantId']);
+        if (input['GrantId'] === 'g-2') throw serviceError('NotFoundException', 400);
+        return {};
+      },
+    });
+
+    // Act
+    await s.applyPolicy(KEY_ARN, { ...erased, status: 'revoked' });
+
+    // Assert: a grant already retired (NotFound) is no failure.
+    expect(calls[0]).toBe('PutKeyPolicy');
+    expect(revoked).toEqual(['g-1', 'g-2']);
+  });
+});
