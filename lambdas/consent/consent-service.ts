@@ -2,6 +2,7 @@
 // decide, append the event, make the key policy match, cache the state, queue a purge if needed.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { KeySyncJob, PurgeJob } from '../../contract/jobs.js';
 import { initialState, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
 import { asDependencyError, ContentionError } from '../shared/errors.js';
 import { SequenceTakenError, type Ledger } from '../shared/ledger.js';
@@ -12,16 +13,6 @@ import { NO_CHANGE, transition, type ConsentCommand } from './transitions.js';
 /** Appends lost to a concurrent writer are retried this often before answering 409 (retryable). */
 const MAX_APPEND_ATTEMPTS = 8;
 
-export interface PurgeJob {
-  readonly employeeId: string;
-  readonly sequence: number;
-}
-
-/** Asks the key-sync worker to make an employee's key policy match the newest ledger event. */
-export interface KeySyncJob {
-  readonly employeeId: string;
-  readonly sequence: number;
-}
 
 export interface ConsentServiceDeps {
   readonly ledger: Ledger;

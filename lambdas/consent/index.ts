@@ -12,7 +12,7 @@ import { createLogger } from '../shared/logger.js';
 import { ConsentService } from './consent-service.js';
 import { KeyPolicySync } from '../shared/key-policy-sync.js';
 import { KeySteward, keyPolicyRolesFromEnv } from '../shared/key-steward.js';
-import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from './schemas.js';
+import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from '../../contract/consent-requests.js';
 import type { ConsentCommand } from './transitions.js';
 
 const logger = createLogger('consent');
