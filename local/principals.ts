@@ -1,12 +1,14 @@
 // The local stack's IAM principals: one role per function plus `admin` and `auditor`, each with
-// SigV4 credentials and the identity policies the CDK app gives that role in AWS.
+// SigV4 credentials and the identity policies the CDK app gives that role in AWS, as read from its
+// synthesized template (template-policies.ts).
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ADMINISTRATOR_ACCESS, kmsIdentityStatements, type FunctionRole, type IdentityPolicy } from '../lib/role-policies.js';
+import { ADMINISTRATOR_ACCESS, AUDITOR_READ_ONLY, PRINCIPAL_NAMES, type IdentityPolicy, type PrincipalName, type RoleName } from '../contract/roles.js';
+import { localRoleName } from './resource-names.js';
+import { resolveRolePolicies, type TemplatePolicies } from './template-policies.js';
 
-export const PRINCIPAL_NAMES = ['ingest', 'consent', 'export', 'purge', 'admin', 'auditor'] as const;
-export type PrincipalName = (typeof PRINCIPAL_NAMES)[number];
+export { PRINCIPAL_NAMES, type PrincipalName };
 
 export interface PrincipalCredentials {
   readonly arn: string;
@@ -45,21 +47,17 @@ function randomId(prefix: string, length: number): string {
   return id;
 }
 
-export function roleNameOf(name: PrincipalName): string {
-  return `consent-capture-${name}`;
-}
+export const roleNameOf = localRoleName;
 
-function identityPoliciesOf(name: PrincipalName, account: string, region: string): IdentityPolicy[] {
+function identityPoliciesOf(name: PrincipalName, rolePolicies: Readonly<Record<RoleName, IdentityPolicy[]>>): IdentityPolicy[] {
   if (name === 'admin') return [ADMINISTRATOR_ACCESS];
-  if (name === 'auditor') {
-    return [{ Version: '2012-10-17', Statement: [{ Sid: 'FindKeys', Effect: 'Allow', Action: ['kms:ListAliases', 'kms:ListKeys'], Resource: '*' }] }];
-  }
-  const statements = kmsIdentityStatements(name satisfies FunctionRole, { partition: 'aws', region, account });
-  return statements.length === 0 ? [] : [{ Version: '2012-10-17', Statement: statements }];
+  if (name === 'auditor') return [AUDITOR_READ_ONLY];
+  return rolePolicies[name];
 }
 
-function materialise(persisted: PersistedIdentity): LocalIdentity {
+function materialise(persisted: PersistedIdentity, policies: TemplatePolicies): LocalIdentity {
   const { account, region } = persisted;
+  const rolePolicies = resolveRolePolicies(policies, { account, region });
   const entries = PRINCIPAL_NAMES.map((name): [PrincipalName, LocalPrincipal] => {
     const creds = persisted.credentials[name];
     const roleName = roleNameOf(name);
@@ -74,7 +72,7 @@ function materialise(persisted: PersistedIdentity): LocalIdentity {
         accountId: account,
         accessKeyId: creds.accessKeyId,
         secretAccessKey: creds.secretAccessKey,
-        identityPolicies: identityPoliciesOf(name, account, region),
+        identityPolicies: identityPoliciesOf(name, rolePolicies),
       },
     ];
   });
@@ -93,13 +91,16 @@ function generate(region: string): PersistedIdentity {
   return { account, region, credentials };
 }
 
-/** Loads the principals kept at `file`, creating them (mode 0600) on first use. */
-export function loadOrCreateIdentity(file: string, region = 'us-east-1'): LocalIdentity {
+/**
+ * Loads the principals kept at `file`, creating them (mode 0600) on first use. Their identity
+ * policies are the template's (`loadTemplatePolicies()`), resolved to this identity's account.
+ */
+export function loadOrCreateIdentity(file: string, policies: TemplatePolicies, region = 'us-east-1'): LocalIdentity {
   if (existsSync(file)) {
-    return materialise(JSON.parse(readFileSync(file, 'utf8')) as PersistedIdentity);
+    return materialise(JSON.parse(readFileSync(file, 'utf8')) as PersistedIdentity, policies);
   }
   const persisted = generate(region);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileSync(file, JSON.stringify(persisted, null, 2), { mode: 0o600 });
-  return materialise(persisted);
+  return materialise(persisted, policies);
 }

@@ -11,6 +11,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { COMMON_ENVIRONMENT } from '../../contract/functions.js';
 
 /** The repository root: esbuild resolves dependencies from its package-lock.json and node_modules. */
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -60,8 +61,7 @@ export interface FunctionDefaultsProps {
 const DEFAULT_ENVIRONMENT: Readonly<Record<string, string>> = {
   // Stack traces point at the TypeScript sources through the bundled source maps.
   NODE_OPTIONS: '--enable-source-maps',
-  POWERTOOLS_SERVICE_NAME: 'consent-capture',
-  POWERTOOLS_METRICS_NAMESPACE: 'ConsentCapture',
+  ...COMMON_ENVIRONMENT,
 };
 
 export class FunctionDefaults extends Construct {
