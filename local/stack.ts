@@ -7,7 +7,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMMON_ENVIRONMENT, consumerOf, envRefFor, FUNCTION_NAMES, FUNCTIONS, type EnvRef, type FunctionName } from '../contract/functions.js';
 import { QUEUE_NAMES, QUEUES, type QueueName } from '../contract/queues.js';
-import { API_ROUTES } from '../contract/routes.js';
+import { API_ROUTES, type ApiRoute } from '../contract/routes.js';
 import { SETTING_DEFAULTS, type AppSettings } from '../contract/settings.js';
 import { startLocalDynamoDb, type LocalDynamoDb } from './dynamodb.js';
 import { startLocalFunctions, type FunctionSpec, type LocalFunctions } from './functions.js';
@@ -168,6 +168,11 @@ export function localFunctionDefinitions(identity: LocalIdentity, queueUrlOf: (n
       return [name, definition];
     }),
   ) as Record<LocalFunctionName, LocalFunctionDefinition>;
+}
+
+/** The routes the local gateway serves: the contract's, as the CDK app gives them to API Gateway. */
+export function localRoutes(): readonly ApiRoute[] {
+  return API_ROUTES;
 }
 
 function runtimeEnvironment(identity: LocalIdentity, principal: PrincipalName, fn: LocalFunctionName, endpoints: LocalStack['endpoints']): Record<string, string> {
@@ -339,6 +344,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         entry,
         environment,
         timeoutMs: override?.timeoutMs ?? definition.timeoutMs,
+        memoryMb: definition.memoryMb,
         arn: `arn:aws:lambda:${identity.region}:${identity.account}:function:${localFunctionName(name)}`,
       });
     }
@@ -355,7 +361,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const gateway: LocalGateway = await timed('starting API gateway', progress, () =>
       startLocalGateway({
-        routes: API_ROUTES,
+        routes: localRoutes(),
         issuer,
         account: identity.account,
         port: options.port ?? 3000,

@@ -4,7 +4,7 @@
 // Synthesis costs seconds, so the extracted policies are cached on disk, keyed by a hash of the
 // sources that shape them; the synthesis itself lives in template-synth.ts, imported only on a miss.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FunctionName } from '../contract/functions.js';
@@ -288,6 +288,10 @@ export async function loadTemplatePolicies(options: LoadTemplatePoliciesOptions 
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(policies));
   renameSync(tmp, file);
+  // Copies for sources that have since changed would never be read again.
+  for (const stale of readdirSync(cacheDir)) {
+    if (stale.startsWith('template-policies-') && stale.endsWith('.json') && join(cacheDir, stale) !== file) rmSync(join(cacheDir, stale), { force: true });
+  }
   progress(`synthesizing IAM policies from the CDK app… ok (${Math.round(performance.now() - t0)} ms)`);
   return policies;
 }

@@ -66,6 +66,8 @@ const DEFAULT_ENVIRONMENT: Readonly<Record<string, string>> = {
 
 export class FunctionDefaults extends Construct {
   public readonly fn: nodejs.NodejsFunction;
+  /** The handler's entry file, as given. */
+  public readonly entry: string;
   public readonly logGroup: logs.LogGroup;
   /** Present only for `async` invocation: where failed asynchronous events land. */
   public readonly deadLetterQueue?: sqs.Queue;
@@ -74,6 +76,7 @@ export class FunctionDefaults extends Construct {
 
   constructor(scope: Construct, id: string, props: FunctionDefaultsProps) {
     super(scope, id);
+    this.entry = props.entry;
 
     const memorySize = props.memorySize ?? 512;
     if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10240) {
