@@ -32,11 +32,14 @@ export const consentHistoryResponse = z.object({
 
 export const offboardResponse = z.object({ employeeId, status: z.enum(CONSENT_STATUSES) });
 
-/** 202: what was stored per scope, what was refused and why, and how many values were redacted. */
+/**
+ * 202: what was stored per scope, what was refused (a reason for now, or how many events fell
+ * outside the consent windows, for good), and how many values were redacted.
+ */
 export const captureAcceptedResponse = z.object({
   batchId: z.string(),
   stored: z.partialRecord(z.enum(SCOPES), z.number().int().nonnegative()),
-  refused: z.partialRecord(z.enum(SCOPES), z.string()),
+  refused: z.partialRecord(z.enum(SCOPES), z.union([z.string(), z.object({ outsideConsent: z.number().int().positive() })])),
   redacted: z.number().int().nonnegative(),
 });
 
