@@ -1,11 +1,29 @@
-// The consent-capture stack: HTTP API, consent and purge functions, their roles, the consent
-// ledger, the capture and export buckets and the purge queue. Settings come from CDK context.
+// The consent-capture stack: the functions, queues, tables, buckets, roles and routes the
+// application contract (contract/) declares, wired with their grants. Settings come from CDK context.
 
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct, Node } from 'constructs';
-import { ENV } from '../lambdas/shared/environment.js';
-import { API_ROUTES } from './api-routes.js';
+import {
+  API_ROUTES,
+  envRefFor,
+  FUNCTION_NAMES,
+  FUNCTIONS,
+  QUEUE_NAMES,
+  QUEUES,
+  SETTING_DEFAULTS,
+  TABLES,
+  consumerOf,
+  type AppSettings,
+  type EnvRef,
+  type FunctionDeclaration,
+  type FunctionName,
+  type QueueName,
+  type RouteFunction,
+  type TableName,
+} from '../contract/index.js';
 import { DataBuckets } from './constructs/data-buckets.js';
 import { FunctionDefaults } from './constructs/function-defaults.js';
 import { FunctionRoles } from './constructs/function-roles.js';
@@ -14,13 +32,8 @@ import { LedgerTable } from './constructs/ledger-table.js';
 import { BatchesTable } from './constructs/batches-table.js';
 import { JobQueue } from './constructs/job-queue.js';
 
-/** Handler entry files, by function. */
-const ENTRIES = {
-  consent: fileURLToPath(new URL('../lambdas/consent/index.ts', import.meta.url)),
-  purge: fileURLToPath(new URL('../lambdas/purge/index.ts', import.meta.url)),
-  keySync: fileURLToPath(new URL('../lambdas/key-sync/index.ts', import.meta.url)),
-  ingest: fileURLToPath(new URL('../lambdas/ingest/index.ts', import.meta.url)),
-} as const;
+/** The repository root: function entries in the contract are relative to it. */
+const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 /** The CDK context keys this stack reads, with their defaults where they have one. */
 export const CONTEXT_KEYS = {
@@ -32,19 +45,11 @@ export const CONTEXT_KEYS = {
   auditorRoleArn: 'auditorRoleArn',
 } as const;
 
-export const CONTEXT_DEFAULTS = {
-  employeeIdClaim: 'sub',
-  retentionDays: 365,
-  keyDeletionDays: 7,
-} as const;
+export const CONTEXT_DEFAULTS = SETTING_DEFAULTS;
 
-export interface ConsentCaptureSettings {
+export interface ConsentCaptureSettings extends AppSettings {
   readonly oidcIssuer: string;
   readonly oidcAudience: readonly string[];
-  readonly employeeIdClaim: string;
-  readonly retentionDays: number;
-  readonly keyDeletionDays: number;
-  readonly auditorRoleArn?: string;
 }
 
 export class ContextError extends Error {
@@ -140,6 +145,10 @@ export class ConsentCaptureStack extends Stack {
   public readonly ledger: LedgerTable;
   public readonly batches: BatchesTable;
   public readonly buckets: DataBuckets;
+  /** Every queue of the contract, by its name there. */
+  public readonly queues: Readonly<Record<QueueName, JobQueue>>;
+  /** Every function of the contract, by its name there. */
+  public readonly functions: Readonly<Record<FunctionName, FunctionDefaults>>;
   public readonly purgeQueue: JobQueue;
   public readonly keySyncQueue: JobQueue;
   public readonly consentFunction: FunctionDefaults;
@@ -156,16 +165,28 @@ export class ConsentCaptureStack extends Stack {
     this.settings = readSettings(this.node);
 
     this.roles = new FunctionRoles(this, 'Roles');
-    this.ledger = new LedgerTable(this, 'Ledger');
-    this.batches = new BatchesTable(this, 'Batches');
+    this.ledger = new LedgerTable(this, TABLES.ledger.constructId);
+    this.batches = new BatchesTable(this, TABLES.batches.constructId);
     this.buckets = new DataBuckets(this, 'Buckets', { retentionDays: this.settings.retentionDays });
 
-    const purgeTimeout = Duration.minutes(5);
-    this.purgeQueue = new JobQueue(this, 'PurgeQueue', { jobs: 'purge jobs', consumerTimeout: purgeTimeout });
-    const keySyncTimeout = Duration.seconds(30);
-    this.keySyncQueue = new JobQueue(this, 'KeySyncQueue', { jobs: 'key-policy sync jobs', consumerTimeout: keySyncTimeout });
+    this.queues = Object.fromEntries(
+      QUEUE_NAMES.map((name) => {
+        const queue = QUEUES[name];
+        return [
+          name,
+          new JobQueue(this, queue.constructId, {
+            jobs: queue.jobs,
+            consumerTimeout: Duration.seconds(FUNCTIONS[consumerOf(name)].timeoutSeconds),
+            maxReceiveCount: queue.maxReceiveCount,
+            retentionPeriod: Duration.days(queue.retentionDays),
+            visibilityTimeoutFactor: queue.visibilityTimeoutFactor,
+          }),
+        ];
+      }),
+    ) as Record<QueueName, JobQueue>;
+    this.purgeQueue = this.queues.purge;
+    this.keySyncQueue = this.queues.keySync;
 
-    const table = this.ledger.table;
     // The ledger is append-only by design: its writers get PutItem (events are appended with a
     // condition, the state item is replaced), never UpdateItem, DeleteItem or BatchWriteItem.
     this.ledger.grantAppend(this.roles.consent);
@@ -174,91 +195,27 @@ export class ConsentCaptureStack extends Stack {
     this.batches.table.grantReadWriteData(this.roles.ingest);
     // No KMS permission: employee key policies alone let ingest generate data keys.
     this.buckets.grantCaptureWrites(this.roles.ingest);
-    this.purgeQueue.queue.grantSendMessages(this.roles.consent);
-    this.keySyncQueue.queue.grantSendMessages(this.roles.consent);
-    // The purge worker queues its own delayed second sweep.
-    this.purgeQueue.queue.grantSendMessages(this.roles.purge);
+    for (const name of QUEUE_NAMES) {
+      for (const sender of QUEUES[name].senders) this.queues[name].queue.grantSendMessages(this.roles.role(sender));
+    }
     this.buckets.grantPurge(this.roles.purge);
 
-    // The roles employee key policies name: both functions that write key policies need them.
-    const keyPolicyRoles = {
-      [ENV.ingestRoleArn]: this.roles.ingest.roleArn,
-      [ENV.consentRoleArn]: this.roles.consent.roleArn,
-      [ENV.exportRoleArn]: this.roles.export.roleArn,
-      [ENV.purgeRoleArn]: this.roles.purge.roleArn,
-      ...(this.settings.auditorRoleArn === undefined ? {} : { [ENV.auditorRoleArn]: this.settings.auditorRoleArn }),
-    };
+    this.functions = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, this.createFunction(FUNCTIONS[name])])) as Record<FunctionName, FunctionDefaults>;
+    this.consentFunction = this.functions.consent;
+    this.purgeFunction = this.functions.purge;
+    this.keySyncFunction = this.functions['key-sync'];
+    this.ingestFunction = this.functions.ingest;
 
-    this.consentFunction = new FunctionDefaults(this, 'ConsentFunction', {
-      entry: ENTRIES.consent,
-      description: 'Consent, pause, resume, revoke, history and offboarding; steward of employee key policies.',
-      role: this.roles.consent,
-      invocation: { kind: 'http' },
-      timeout: Duration.seconds(15),
-      environment: {
-        [ENV.ledgerTable]: table.tableName,
-        [ENV.purgeQueueUrl]: this.purgeQueue.queue.queueUrl,
-        [ENV.keySyncQueueUrl]: this.keySyncQueue.queue.queueUrl,
-        ...keyPolicyRoles,
-        [ENV.employeeIdClaim]: this.settings.employeeIdClaim,
-      },
-    });
-
-    this.purgeFunction = new FunctionDefaults(this, 'PurgeFunction', {
-      entry: ENTRIES.purge,
-      description: 'Crypto-shreds an employee key (disable, schedule deletion) and deletes the employee\'s objects.',
-      role: this.roles.purge,
-      // One employee per invocation, so the whole timeout is that purge's budget.
-      invocation: { kind: 'queue', queue: this.purgeQueue.queue, batchSize: 1 },
-      timeout: purgeTimeout,
-      environment: {
-        [ENV.ledgerTable]: table.tableName,
-        [ENV.capturesBucket]: this.buckets.captures.bucketName,
-        [ENV.exportsBucket]: this.buckets.exports.bucketName,
-        [ENV.keyDeletionDays]: String(this.settings.keyDeletionDays),
-        [ENV.purgeQueueUrl]: this.purgeQueue.queue.queueUrl,
-        // Ingest's timeout (29 s) plus KMS's worst-case policy propagation (about 5 minutes).
-        [ENV.purgeResweepSeconds]: '360',
-      },
-    });
-
-    this.keySyncFunction = new FunctionDefaults(this, 'KeySyncFunction', {
-      entry: ENTRIES.keySync,
-      description: 'Writes an employee key policy that KMS throttled, from the newest consent ledger event.',
-      // The consent role: the only principal employee key policies let write them.
-      role: this.roles.consent,
-      // KMS allows a few PutKeyPolicy calls per second per account; a small batch and the queue's
-      // retries keep a storm of changes inside that quota instead of throttling every request.
-      invocation: { kind: 'queue', queue: this.keySyncQueue.queue, batchSize: 10, maxConcurrency: 2 },
-      timeout: keySyncTimeout,
-      environment: {
-        [ENV.ledgerTable]: table.tableName,
-        ...keyPolicyRoles,
-      },
-    });
-
-    this.ingestFunction = new FunctionDefaults(this, 'IngestFunction', {
-      entry: ENTRIES.ingest,
-      description: 'Stores capture batches as ciphertext under fresh data keys that employee key policies allow.',
-      role: this.roles.ingest,
-      invocation: { kind: 'http' },
-      timeout: Duration.seconds(29),
-      memorySize: 1024,
-      environment: {
-        [ENV.ledgerTable]: table.tableName,
-        [ENV.batchesTable]: this.batches.table.tableName,
-        [ENV.capturesBucket]: this.buckets.captures.bucketName,
-        [ENV.employeeIdClaim]: this.settings.employeeIdClaim,
-      },
-    });
-
+    const handlers: Partial<Record<RouteFunction, lambda.IFunction>> = {};
+    for (const route of API_ROUTES) handlers[route.function] = this.functions[route.function].fn;
     this.httpApi = new HttpApi(this, 'HttpApi', {
       routes: API_ROUTES,
-      handlers: { consent: this.consentFunction.fn, ingest: this.ingestFunction.fn },
+      handlers,
       jwtIssuer: this.settings.oidcIssuer,
       jwtAudience: this.settings.oidcAudience,
     });
 
+    const table = this.ledger.table;
     new CfnOutput(this, 'ApiUrl', { value: this.httpApi.url, description: 'Base URL of the HTTP API' });
     new CfnOutput(this, 'LedgerTableName', { value: table.tableName });
     new CfnOutput(this, 'BatchesTableName', { value: this.batches.table.tableName });
@@ -271,5 +228,49 @@ export class ConsentCaptureStack extends Stack {
     new CfnOutput(this, 'ConsentRoleArn', { value: this.roles.consent.roleArn });
     new CfnOutput(this, 'ExportRoleArn', { value: this.roles.export.roleArn });
     new CfnOutput(this, 'PurgeRoleArn', { value: this.roles.purge.roleArn });
+  }
+
+  /** The table by its name in the contract (contract/resources.ts). */
+  public table(name: TableName): dynamodb.Table {
+    return name === 'ledger' ? this.ledger.table : this.batches.table;
+  }
+
+  /** The value a logical reference of the contract takes in this stack; undefined for an unset optional setting. */
+  public resolveEnvRef(ref: EnvRef): string | undefined {
+    if ('table' in ref) return this.table(ref.table).tableName;
+    if ('bucket' in ref) return this.buckets.bucket(ref.bucket).bucketName;
+    if ('queueUrl' in ref) return this.queues[ref.queueUrl].queue.queueUrl;
+    if ('roleArn' in ref) return this.roles.role(ref.roleArn).roleArn;
+    if ('setting' in ref) {
+      const value = this.settings[ref.setting];
+      return value === undefined ? undefined : String(value);
+    }
+    return ref.value;
+  }
+
+  private createFunction(declaration: FunctionDeclaration): FunctionDefaults {
+    const environment: Record<string, string> = {};
+    for (const [name, entry] of Object.entries(declaration.environment)) {
+      const value = entry === undefined ? undefined : this.resolveEnvRef(envRefFor(entry, 'aws'));
+      if (value !== undefined) environment[name] = value;
+    }
+    const trigger = declaration.trigger;
+    return new FunctionDefaults(this, declaration.constructId, {
+      entry: `${REPO_ROOT}${declaration.entry}`,
+      description: declaration.description,
+      role: this.roles.role(declaration.role),
+      invocation:
+        trigger.kind === 'http'
+          ? { kind: 'http' }
+          : {
+              kind: 'queue',
+              queue: this.queues[trigger.queue].queue,
+              batchSize: trigger.batchSize,
+              ...(trigger.maxConcurrency === undefined ? {} : { maxConcurrency: trigger.maxConcurrency }),
+            },
+      timeout: Duration.seconds(declaration.timeoutSeconds),
+      memorySize: declaration.memoryMb,
+      environment,
+    });
   }
 }

@@ -1,25 +1,11 @@
-// The KMS statements of each function role's identity policy. The CDK stack attaches these, and
-// the local stack gives them to its principals, so both enforce the same permissions.
+// The KMS statements of each function role's identity policy, which the CDK stack attaches. The
+// local stack reads them back from the synthesized template, so both enforce the same permissions.
 // Employee keys are created at run time, so these are scoped by request tag and alias name rather
 // than by ARN. None grants a cryptographic action: employee key policies alone do that.
+import { ALIAS_PREFIX, APP_TAG } from '../contract/app.js';
+import type { IdentityStatement, RoleName } from '../contract/roles.js';
 
-export interface IdentityStatement {
-  readonly Sid: string;
-  readonly Effect: 'Allow' | 'Deny';
-  readonly Action: string | readonly string[];
-  readonly Resource: string | readonly string[];
-  readonly Condition?: Readonly<Record<string, Readonly<Record<string, string | readonly string[]>>>>;
-}
-
-export interface IdentityPolicy {
-  readonly Version: '2012-10-17';
-  readonly Statement: readonly IdentityStatement[];
-}
-
-export const APP_TAG = { key: 'app', value: 'consent-capture' } as const;
-export const ALIAS_PREFIX = 'alias/consent-capture/';
-
-export type FunctionRole = 'ingest' | 'consent' | 'export' | 'purge';
+export type { IdentityPolicy, IdentityStatement } from '../contract/roles.js';
 
 export interface RolePolicyScope {
   readonly partition: string;
@@ -28,7 +14,7 @@ export interface RolePolicyScope {
 }
 
 /** KMS identity statements per function role. Roles with none get an empty list. */
-export function kmsIdentityStatements(role: FunctionRole, scope: RolePolicyScope): IdentityStatement[] {
+export function kmsIdentityStatements(role: RoleName, scope: RolePolicyScope): IdentityStatement[] {
   if (role !== 'consent') return [];
   const aliasArn = `arn:${scope.partition}:kms:${scope.region}:${scope.account}:${ALIAS_PREFIX}*`;
   return [
@@ -59,9 +45,3 @@ export function kmsIdentityStatements(role: FunctionRole, scope: RolePolicyScope
     },
   ];
 }
-
-/** AWS's managed AdministratorAccess policy, for the local `admin` principal. */
-export const ADMINISTRATOR_ACCESS: IdentityPolicy = {
-  Version: '2012-10-17',
-  Statement: [{ Sid: 'AdministratorAccess', Effect: 'Allow', Action: '*', Resource: '*' }],
-};

@@ -17,6 +17,8 @@ export interface FunctionSpec {
   readonly environment: Readonly<Record<string, string>>;
   /** @default 30_000 */
   readonly timeoutMs?: number;
+  /** As the handler's context.memoryLimitInMB; the local stack does not limit memory. @default 512 */
+  readonly memoryMb?: number;
   /** The function's ARN, as the handler's context.invokedFunctionArn. @default - a placeholder ARN */
   readonly arn?: string;
 }
@@ -97,7 +99,7 @@ const serialize = (e) => ({
   message: e && typeof e === 'object' && 'message' in e ? String(e.message) : String(e),
   stack: e && typeof e === 'object' && typeof e.stack === 'string' ? e.stack : undefined,
 });
-const { functionName, functionArn } = workerData;
+const { functionName, functionArn, memoryLimitInMB } = workerData;
 function contextFor(id, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   return {
@@ -105,7 +107,7 @@ function contextFor(id, timeoutMs) {
     functionName,
     functionVersion: '$LATEST',
     invokedFunctionArn: functionArn,
-    memoryLimitInMB: '1024',
+    memoryLimitInMB,
     awsRequestId: id,
     logGroupName: '/aws/lambda/' + functionName,
     logStreamName: 'local',
@@ -197,6 +199,7 @@ class FunctionRunner {
         tsxApi: tsxApiUrl(),
         functionName: spec.environment['AWS_LAMBDA_FUNCTION_NAME'] ?? spec.name,
         functionArn: spec.arn ?? `arn:aws:lambda:us-east-1:000000000000:function:${spec.name}`,
+        memoryLimitInMB: String(spec.memoryMb ?? 512),
       },
     });
     this.worker = worker;

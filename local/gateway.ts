@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { errors as joseErrors, type JWTPayload } from 'jose';
-import { routeKey, type ApiRoute, type RouteFunction } from '../lib/api-routes.js';
+import type { FunctionName } from '../contract/functions.js';
+import { routeKey, type ApiRoute } from '../contract/routes.js';
 import { FunctionInvocationError } from './functions.js';
 import type { LocalIssuer } from './issuer.js';
 
@@ -15,9 +16,9 @@ export interface LocalGatewayOptions {
   readonly routes: readonly ApiRoute[];
   readonly issuer: Pick<LocalIssuer, 'verify'>;
   /** Runs a route's function; rejects with FunctionInvocationError when it yields no result. */
-  readonly invoke: (fn: RouteFunction, event: APIGatewayProxyEventV2WithJWTAuthorizer) => Promise<unknown>;
+  readonly invoke: (fn: FunctionName, event: APIGatewayProxyEventV2WithJWTAuthorizer) => Promise<unknown>;
   /** Functions that can serve requests; routes to others answer 501. @default - all */
-  readonly available?: (fn: RouteFunction) => boolean;
+  readonly available?: (fn: FunctionName) => boolean;
   /** @default 3000 (0 picks a free port) */
   readonly port?: number;
   /** For requestContext.accountId. */

@@ -1,13 +1,14 @@
 // The local stack's IAM principals: one role per function plus `admin` and `auditor`, each with
-// SigV4 credentials and the identity policies the CDK app gives that role in AWS.
+// SigV4 credentials and the identity policies the CDK app gives that role in AWS, as read from its
+// synthesized template (template-policies.ts).
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ADMINISTRATOR_ACCESS, kmsIdentityStatements, type FunctionRole, type IdentityPolicy, type IdentityStatement } from '../lib/role-policies.js';
-import { LOCAL_RESOURCES } from './resources.js';
+import { ADMINISTRATOR_ACCESS, AUDITOR_READ_ONLY, PRINCIPAL_NAMES, type IdentityPolicy, type PrincipalName, type RoleName } from '../contract/roles.js';
+import { localRoleName } from './resource-names.js';
+import { resolveRolePolicies, type TemplatePolicies } from './template-policies.js';
 
-export const PRINCIPAL_NAMES = ['ingest', 'consent', 'export', 'purge', 'admin', 'auditor'] as const;
-export type PrincipalName = (typeof PRINCIPAL_NAMES)[number];
+export { PRINCIPAL_NAMES, type PrincipalName };
 
 export interface PrincipalCredentials {
   readonly arn: string;
@@ -46,73 +47,17 @@ function randomId(prefix: string, length: number): string {
   return id;
 }
 
-export function roleNameOf(name: PrincipalName): string {
-  return `consent-capture-${name}`;
-}
+export const roleNameOf = localRoleName;
 
-function identityPoliciesOf(name: PrincipalName, account: string, region: string): IdentityPolicy[] {
+function identityPoliciesOf(name: PrincipalName, rolePolicies: Readonly<Record<RoleName, IdentityPolicy[]>>): IdentityPolicy[] {
   if (name === 'admin') return [ADMINISTRATOR_ACCESS];
-  if (name === 'auditor') {
-    return [{ Version: '2012-10-17', Statement: [{ Sid: 'FindKeys', Effect: 'Allow', Action: ['kms:ListAliases', 'kms:ListKeys'], Resource: '*' }] }];
-  }
-  const statements = [...kmsIdentityStatements(name satisfies FunctionRole, { partition: 'aws', region, account }), ...dataGrantsOf(name, account, region)];
-  return statements.length === 0 ? [] : [{ Version: '2012-10-17', Statement: statements }];
+  if (name === 'auditor') return [AUDITOR_READ_ONLY];
+  return rolePolicies[name];
 }
 
-/**
- * TEMPORARY until identity policies come from the synthesized template: what the CDK stack's
- * grants give each role on tables, buckets and queues today (lib/consent-capture-stack.ts and
- * lib/constructs/*: grantAppend, grantRead, grantReadWriteData, grantCaptureWrites, grantPurge,
- * grantSendMessages, and the SQS event sources' consume grants), copied action for action.
- * CloudWatch Logs and X-Ray grants are left out: nothing local serves them.
- */
-function dataGrantsOf(name: FunctionRole, account: string, region: string): IdentityStatement[] {
-  const { tables, buckets, queues } = LOCAL_RESOURCES;
-  const table = (t: string): string => `arn:aws:dynamodb:${region}:${account}:table/${t}`;
-  const queue = (q: string): string => `arn:aws:sqs:${region}:${account}:${q}`;
-  const bucket = (b: string): string => `arn:aws:s3:::${b}`;
-  const ledgerRead = ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:Query'];
-  const ledgerAppend = ['dynamodb:DescribeTable', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'];
-  const send = ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'];
-  const consume = ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'];
-  const allow = (Sid: string, Action: string[], Resource: string | string[], Condition?: IdentityStatement['Condition']): IdentityStatement => ({
-    Sid,
-    Effect: 'Allow',
-    Action,
-    Resource,
-    ...(Condition === undefined ? {} : { Condition }),
-  });
-  switch (name) {
-    case 'ingest':
-      return [
-        allow('LedgerRead', ledgerRead, table(tables.ledger)),
-        allow('BatchesReadWrite', [
-          'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem', 'dynamodb:DescribeTable', 'dynamodb:GetItem',
-          'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:UpdateItem',
-        ], table(tables.batches)),
-        allow('CaptureWrites', ['s3:Abort*', 's3:PutObject', 's3:PutObjectLegalHold', 's3:PutObjectRetention', 's3:PutObjectTagging', 's3:PutObjectVersionTagging'], `${bucket(buckets.captures)}/captures/*`),
-      ];
-    case 'consent':
-      return [
-        allow('LedgerAppend', ledgerAppend, table(tables.ledger)),
-        allow('SendJobs', send, [queue(queues.keySync), queue(queues.purge)]),
-        allow('ConsumeKeySync', consume, queue(queues.keySync)),
-      ];
-    case 'purge':
-      return [
-        allow('LedgerAppend', ledgerAppend, table(tables.ledger)),
-        allow('PurgeQueue', [...consume, 'sqs:SendMessage'], queue(queues.purge)),
-        allow('ListCaptures', ['s3:ListBucket'], bucket(buckets.captures), { StringLike: { 's3:prefix': ['captures/*'] } }),
-        allow('DeleteObjects', ['s3:DeleteObject'], [`${bucket(buckets.captures)}/captures/*`, `${bucket(buckets.exports)}/exports/*`]),
-        allow('ListExports', ['s3:ListBucket'], bucket(buckets.exports), { StringLike: { 's3:prefix': ['exports/*'] } }),
-      ];
-    case 'export':
-      return [];
-  }
-}
-
-function materialise(persisted: PersistedIdentity): LocalIdentity {
+function materialise(persisted: PersistedIdentity, policies: TemplatePolicies): LocalIdentity {
   const { account, region } = persisted;
+  const rolePolicies = resolveRolePolicies(policies, { account, region });
   const entries = PRINCIPAL_NAMES.map((name): [PrincipalName, LocalPrincipal] => {
     const creds = persisted.credentials[name];
     const roleName = roleNameOf(name);
@@ -127,7 +72,7 @@ function materialise(persisted: PersistedIdentity): LocalIdentity {
         accountId: account,
         accessKeyId: creds.accessKeyId,
         secretAccessKey: creds.secretAccessKey,
-        identityPolicies: identityPoliciesOf(name, account, region),
+        identityPolicies: identityPoliciesOf(name, rolePolicies),
       },
     ];
   });
@@ -146,13 +91,16 @@ function generate(region: string): PersistedIdentity {
   return { account, region, credentials };
 }
 
-/** Loads the principals kept at `file`, creating them (mode 0600) on first use. */
-export function loadOrCreateIdentity(file: string, region = 'us-east-1'): LocalIdentity {
+/**
+ * Loads the principals kept at `file`, creating them (mode 0600) on first use. Their identity
+ * policies are the template's (`loadTemplatePolicies()`), resolved to this identity's account.
+ */
+export function loadOrCreateIdentity(file: string, policies: TemplatePolicies, region = 'us-east-1'): LocalIdentity {
   if (existsSync(file)) {
-    return materialise(JSON.parse(readFileSync(file, 'utf8')) as PersistedIdentity);
+    return materialise(JSON.parse(readFileSync(file, 'utf8')) as PersistedIdentity, policies);
   }
   const persisted = generate(region);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileSync(file, JSON.stringify(persisted, null, 2), { mode: 0o600 });
-  return materialise(persisted);
+  return materialise(persisted, policies);
 }

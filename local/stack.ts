@@ -5,29 +5,53 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { API_ROUTES, type RouteFunction } from '../lib/api-routes.js';
-import { ENV } from '../lambdas/shared/environment.js';
+import { COMMON_ENVIRONMENT, consumerOf, envRefFor, FUNCTION_NAMES, FUNCTIONS, type EnvRef, type FunctionName } from '../contract/functions.js';
+import { QUEUE_NAMES, QUEUES, type QueueName } from '../contract/queues.js';
+import { API_ROUTES, type ApiRoute } from '../contract/routes.js';
+import { SETTING_DEFAULTS, type AppSettings } from '../contract/settings.js';
 import { startLocalDynamoDb, type LocalDynamoDb } from './dynamodb.js';
 import { startLocalFunctions, type FunctionSpec, type LocalFunctions } from './functions.js';
 import { startLocalGateway, type LocalGateway } from './gateway.js';
 import { loadOrCreateIssuer, type LocalIssuer } from './issuer.js';
 import { AdjustableClock } from './kms/clock.js';
 import { kmsPaths, startLocalKms, type LocalKms } from './kms/server.js';
+import type { PolicyDocument } from './kms/policy-evaluator.js';
 import { loadOrCreateIdentity, type LocalIdentity, type PrincipalName } from './principals.js';
-import { startLocalQueues, type LocalQueues } from './queue.js';
-import { LOCAL_RESOURCES } from './resources.js';
+import { startLocalQueues, type LocalQueues, type QueueDefinition } from './queue.js';
+import { LOCAL_RESOURCES, localBucketName, localFunctionName, localQueueName, localTableName } from './resource-names.js';
 import { startLocalS3, type LocalS3 } from './s3.js';
 import { stackFileOf, writeStackFile, type StackFile } from './stack-file.js';
+import { loadTemplatePolicies, resolveBucketPolicies, type TemplatePolicies } from './template-policies.js';
 
-export { LOCAL_RESOURCES } from './resources.js';
+export { LOCAL_RESOURCES };
 
-export type LocalFunctionName = 'consent' | 'ingest' | 'purge' | 'key-sync';
+export type LocalFunctionName = FunctionName;
 
-/** Which function consumes each queue. Who may send to it is IAM's business (the roles' policies). */
-const QUEUE_WIRING: readonly { name: string; consumer: LocalFunctionName }[] = [
-  { name: LOCAL_RESOURCES.queues.purge, consumer: 'purge' },
-  { name: LOCAL_RESOURCES.queues.keySync, consumer: 'key-sync' },
-];
+/** A queue as the local stack runs it: which function consumes it and how. Who may send is IAM's business (the roles' policies). */
+export interface LocalQueueDefinition extends QueueDefinition {
+  readonly queue: QueueName;
+  readonly consumer: FunctionName;
+}
+
+/**
+ * Each queue's local definition, from the contract: consumer, batch size, concurrency and
+ * receives before the dead-letter file. Pure, so the parity test reads it without starting anything.
+ */
+export function localQueueDefinitions(): LocalQueueDefinition[] {
+  return QUEUE_NAMES.map((queue) => {
+    const consumer = consumerOf(queue);
+    const trigger = FUNCTIONS[consumer].trigger;
+    const maxConcurrency = trigger.kind === 'queue' && 'maxConcurrency' in trigger ? trigger.maxConcurrency : undefined;
+    return {
+      queue,
+      name: localQueueName(queue),
+      consumer,
+      ...(trigger.kind === 'queue' ? { batchSize: trigger.batchSize } : {}),
+      ...(maxConcurrency === undefined ? {} : { maxConcurrentBatches: maxConcurrency }),
+      maxReceiveCount: QUEUES[queue].maxReceiveCount,
+    };
+  });
+}
 
 export interface FunctionOverride {
   /** Handler module, relative to the repository root or absolute. */
@@ -51,6 +75,11 @@ export interface LocalStackOptions {
   readonly queueRetryDelayMs?: (receiveCount: number) => number;
   /** Receives every line the functions log. @default - this process's stdout/stderr */
   readonly onFunctionLog?: (functionName: string, stream: 'stdout' | 'stderr', line: string) => void;
+  /**
+   * The CDK template's policies to give the principals (tests pass a variant with a grant removed).
+   * @default - loadTemplatePolicies(): the cached extraction, or a fresh synthesis
+   */
+  readonly templatePolicies?: TemplatePolicies;
   /** Start-up progress lines (`local KMS… ok (120 ms)`). @default - none */
   readonly onProgress?: (line: string) => void;
   /** Request lines and internal faults (ids, counts, durations; never payloads). @default - none */
@@ -73,6 +102,8 @@ export interface LocalStack {
   readonly queues: LocalQueues;
   /** The functions running (a handler module that does not exist yet is skipped). */
   readonly functions: readonly LocalFunctionName[];
+  /** The template's bucket policies by local bucket name, resolved to the local resources. */
+  readonly bucketPolicies: Readonly<Record<string, PolicyDocument>>;
   /** Wall-clock milliseconds from the call to ready. */
   readonly startupMs: number;
   /** Invokes a function directly, bypassing the gateway. */
@@ -82,84 +113,66 @@ export interface LocalStack {
 
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-interface FunctionDefinition {
+/** What the local stack runs for one function: what the CDK app gives the same function in AWS. */
+export interface LocalFunctionDefinition {
+  /** Handler module, relative to the repository root. */
   readonly entry: string;
   readonly principal: PrincipalName;
   readonly timeoutMs: number;
+  readonly memoryMb: number;
+  /** The function's own variables (the contract's environment, resolved locally, and the common ones). */
   readonly environment: Readonly<Record<string, string>>;
 }
 
-interface Wiring {
-  readonly identity: LocalIdentity;
-  readonly queues: LocalQueues;
+/** The settings the local stack runs with: the defaults, and its own auditor principal. */
+export function localSettings(identity: LocalIdentity): AppSettings {
+  return { ...SETTING_DEFAULTS, auditorRoleArn: identity.principals.auditor.arn };
 }
 
-/** Each function's handler, role and configuration: what the CDK app gives the same function in AWS. */
-function functionDefinitions({ identity, queues }: Wiring): Record<LocalFunctionName, FunctionDefinition> {
-  const p = identity.principals;
-  const { buckets, tables } = LOCAL_RESOURCES;
-  const keyPolicyRoles = {
-    [ENV.ingestRoleArn]: p.ingest.arn,
-    [ENV.consentRoleArn]: p.consent.arn,
-    [ENV.exportRoleArn]: p.export.arn,
-    [ENV.purgeRoleArn]: p.purge.arn,
-    [ENV.auditorRoleArn]: p.auditor.arn,
-  };
-  return {
-    consent: {
-      entry: 'lambdas/consent/index.ts',
-      principal: 'consent',
-      timeoutMs: 29_000,
-      environment: {
-        [ENV.ledgerTable]: tables.ledger,
-        [ENV.purgeQueueUrl]: queues.queueUrl(LOCAL_RESOURCES.queues.purge),
-        [ENV.keySyncQueueUrl]: queues.queueUrl(LOCAL_RESOURCES.queues.keySync),
-        ...keyPolicyRoles,
-        [ENV.employeeIdClaim]: 'sub',
-      },
-    },
-    ingest: {
-      entry: 'lambdas/ingest/index.ts',
-      principal: 'ingest',
-      timeoutMs: 29_000,
-      environment: {
-        [ENV.ledgerTable]: tables.ledger,
-        [ENV.batchesTable]: tables.batches,
-        [ENV.capturesBucket]: buckets.captures,
-        [ENV.employeeIdClaim]: 'sub',
-      },
-    },
-    purge: {
-      entry: 'lambdas/purge/index.ts',
-      principal: 'purge',
-      timeoutMs: 300_000,
-      environment: {
-        [ENV.ledgerTable]: tables.ledger,
-        [ENV.capturesBucket]: buckets.captures,
-        [ENV.exportsBucket]: buckets.exports,
-        [ENV.keyDeletionDays]: '7',
-        [ENV.purgeQueueUrl]: queues.queueUrl(LOCAL_RESOURCES.queues.purge),
-        // Locally a policy change applies at once and an ingest takes well under a second, so the
-        // second sweep need not wait AWS's 360 s (docs/architecture.md, "Purge").
-        [ENV.purgeResweepSeconds]: '2',
-      },
-    },
-    'key-sync': {
-      entry: 'lambdas/key-sync/index.ts',
-      // Only the consent role may write employee key policies.
-      principal: 'consent',
-      timeoutMs: 60_000,
-      environment: {
-        [ENV.ledgerTable]: tables.ledger,
-        ...keyPolicyRoles,
-      },
-    },
-  };
+/** The local value of a logical reference of the contract; undefined for an unset optional setting. */
+export function resolveLocalEnvRef(ref: EnvRef, identity: LocalIdentity, queueUrlOf: (name: string) => string): string | undefined {
+  if ('table' in ref) return localTableName(ref.table);
+  if ('bucket' in ref) return localBucketName(ref.bucket);
+  if ('queueUrl' in ref) return queueUrlOf(localQueueName(ref.queueUrl));
+  if ('roleArn' in ref) return identity.principals[ref.roleArn].arn;
+  if ('setting' in ref) {
+    const value = localSettings(identity)[ref.setting];
+    return value === undefined ? undefined : String(value);
+  }
+  return ref.value;
 }
 
-const functionNameOf = (fn: string): string => `consent-capture-${fn}`;
+/**
+ * Each function's handler, role and configuration, from the contract. Pure: the parity test reads
+ * it without starting anything. `queueUrlOf` gives a local queue's URL by its local name.
+ */
+export function localFunctionDefinitions(identity: LocalIdentity, queueUrlOf: (name: string) => string): Record<LocalFunctionName, LocalFunctionDefinition> {
+  return Object.fromEntries(
+    FUNCTION_NAMES.map((name) => {
+      const declaration = FUNCTIONS[name];
+      const environment: Record<string, string> = { ...COMMON_ENVIRONMENT };
+      for (const [variable, entry] of Object.entries(declaration.environment)) {
+        const value = entry === undefined ? undefined : resolveLocalEnvRef(envRefFor(entry, 'local'), identity, queueUrlOf);
+        if (value !== undefined) environment[variable] = value;
+      }
+      const definition: LocalFunctionDefinition = {
+        entry: declaration.entry,
+        principal: declaration.role,
+        timeoutMs: declaration.timeoutSeconds * 1000,
+        memoryMb: declaration.memoryMb,
+        environment,
+      };
+      return [name, definition];
+    }),
+  ) as Record<LocalFunctionName, LocalFunctionDefinition>;
+}
 
-function runtimeEnvironment(identity: LocalIdentity, principal: PrincipalName, fn: string, endpoints: LocalStack['endpoints']): Record<string, string> {
+/** The routes the local gateway serves: the contract's, as the CDK app gives them to API Gateway. */
+export function localRoutes(): readonly ApiRoute[] {
+  return API_ROUTES;
+}
+
+function runtimeEnvironment(identity: LocalIdentity, principal: PrincipalName, fn: LocalFunctionName, endpoints: LocalStack['endpoints']): Record<string, string> {
   const { accessKeyId, secretAccessKey } = identity.principals[principal];
   return {
     AWS_REGION: identity.region,
@@ -179,10 +192,8 @@ function runtimeEnvironment(identity: LocalIdentity, principal: PrincipalName, f
     AWS_CONFIG_FILE: '/dev/null',
     AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    AWS_LAMBDA_FUNCTION_NAME: functionNameOf(fn),
+    AWS_LAMBDA_FUNCTION_NAME: localFunctionName(fn),
     AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
-    POWERTOOLS_SERVICE_NAME: 'consent-capture',
-    POWERTOOLS_METRICS_NAMESPACE: 'consent-capture',
     TZ: 'UTC',
     NODE_ENV: 'production',
   };
@@ -237,7 +248,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   mkdirSync(localDir, { recursive: true, mode: 0o700 });
   const clock = options.clock ?? new AdjustableClock();
   const paths = kmsPaths(localDir);
-  const identity = loadOrCreateIdentity(paths.principalsFile);
+  // Before anything starts: a template that cannot be read or resolved stops the start-up here.
+  const policies = options.templatePolicies ?? (await loadTemplatePolicies({ onProgress: progress }));
+  const identity = loadOrCreateIdentity(paths.principalsFile, policies);
+  const bucketPolicies = resolveBucketPolicies(policies, identity);
   // What has started so far, closed in this order: no new requests, drain the queue, stop the
   // workers, then the services they call.
   const running: {
@@ -279,7 +293,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         }),
       ),
       timed('starting local S3', progress, () =>
-        startLocalS3({ directory: join(localDir, 's3'), buckets: Object.values(LOCAL_RESOURCES.buckets), identity, clock }),
+        startLocalS3({ directory: join(localDir, 's3'), buckets: Object.values(LOCAL_RESOURCES.buckets), identity, clock, bucketPolicies }),
       ),
       timed('starting local queue', progress, () =>
         startLocalQueues({
@@ -287,8 +301,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           dlqDir: join(localDir, 'dlq'),
           identity,
           clock,
-          queues: QUEUE_WIRING.map(({ name }) => ({
-            name,
+          queues: localQueueDefinitions().map((definition) => ({
+            ...definition,
             ...(options.queueRetryDelayMs === undefined ? {} : { retryDelayMs: options.queueRetryDelayMs }),
           })),
           onNote: (m) => note(`local-queue: ${m}`),
@@ -309,14 +323,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const endpoints = { kms: kms.url, s3: s3.url, dynamodb: dynamodb.url, sqs: queues.url };
 
     // Functions: the real handlers, or the overrides tests give.
-    const definitions = functionDefinitions({ identity, queues });
+    const definitions = localFunctionDefinitions(identity, (name) => queues.queueUrl(name));
     const specs: FunctionSpec[] = [];
-    for (const [name, definition] of Object.entries(definitions) as [LocalFunctionName, FunctionDefinition][]) {
+    for (const [name, definition] of Object.entries(definitions) as [LocalFunctionName, LocalFunctionDefinition][]) {
       const override = options.functions?.[name];
       const entry = override?.entry === undefined ? join(REPO_ROOT, definition.entry) : isAbsolute(override.entry) ? override.entry : join(REPO_ROOT, override.entry);
       if (!existsSync(entry)) {
         if (override?.entry !== undefined) throw new Error(`function ${name}: handler module ${entry} does not exist`);
-        const queue = QUEUE_WIRING.find((q) => q.consumer === name);
+        const queue = localQueueDefinitions().find((q) => q.consumer === name);
         progress(`function ${name}: ${definition.entry} does not exist yet; ${queue ? `${queue.name} keeps its messages until it does` : 'its routes answer 501'}`);
         continue;
       }
@@ -330,7 +344,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         entry,
         environment,
         timeoutMs: override?.timeoutMs ?? definition.timeoutMs,
-        arn: `arn:aws:lambda:${identity.region}:${identity.account}:function:${functionNameOf(name)}`,
+        memoryMb: definition.memoryMb,
+        arn: `arn:aws:lambda:${identity.region}:${identity.account}:function:${localFunctionName(name)}`,
       });
     }
     const functions: LocalFunctions = await timed(`starting functions (${specs.map((s) => s.name).join(', ') || 'none'})`, progress, () =>
@@ -340,18 +355,18 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const available = new Set(functions.names as LocalFunctionName[]);
     let ready = false;
     // A queue whose worker is not built yet keeps its messages until a later start has it.
-    for (const { name, consumer } of QUEUE_WIRING) {
+    for (const { name, consumer } of localQueueDefinitions()) {
       if (available.has(consumer)) queues.consume(name, (event) => functions.invoke(consumer, event), definitions[consumer].principal);
     }
 
     const gateway: LocalGateway = await timed('starting API gateway', progress, () =>
       startLocalGateway({
-        routes: API_ROUTES,
+        routes: localRoutes(),
         issuer,
         account: identity.account,
         port: options.port ?? 3000,
         invoke: (fn, event) => functions.invoke(fn, event),
-        available: (fn: RouteFunction) => available.has(fn),
+        available: (fn: FunctionName) => available.has(fn),
         // The start-up probe below is not a request worth a line.
         onNote: (line) => {
           if (ready) note(line);
@@ -385,6 +400,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       endpoints,
       queues,
       functions: [...available],
+      bucketPolicies,
       startupMs: Math.round(performance.now() - t0),
       invoke: (fn, event) => functions.invoke(fn, event),
       close: () => (closing ??= closeAll()),

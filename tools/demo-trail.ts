@@ -4,7 +4,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { KMSClient, ListAliasesCommand } from '@aws-sdk/client-kms';
-import { ALIAS_PREFIX } from '../lib/role-policies.js';
+import { ALIAS_PREFIX } from '../contract/app.js';
 import type { DemoStackFile } from './demo-stack.js';
 
 /** The fields of a record the demo shows; see local/kms/trail.ts for the whole shape. */

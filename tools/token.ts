@@ -3,7 +3,7 @@
 // `.local/issuer.json`, or the one under LOCAL_DIR (or --dir) when the stack runs elsewhere.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { API_SCOPES } from '../lib/api-routes.js';
+import { API_SCOPES } from '../contract/vocabulary.js';
 import { IssuerMissingError, loadIssuer } from '../local/issuer.js';
 
 const USAGE = 'usage: npm run --silent token -- --employee <id> --scope "<space separated scopes>" [--ttl <seconds>]';

@@ -24,7 +24,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { z } from 'zod';
 import { buildKeyPolicy, type KeyPolicyRoles } from '../../lambdas/shared/key-policy.js';
-import { ALIAS_PREFIX, APP_TAG } from '../../lib/role-policies.js';
+import { ALIAS_PREFIX, APP_TAG } from '../../contract/app.js';
 import { authorize, type AuthorizationRequest } from '../../local/kms/authorizer.js';
 import { systemClock } from '../../local/kms/clock.js';
 import { encryptionContextKeys, keyContext, type OperationContext } from '../../local/kms/operations/context.js';
@@ -34,6 +34,7 @@ import { kmsPaths, startLocalKms } from '../../local/kms/server.js';
 import { verifySigV4, type SignedRequest } from '../../local/kms/sigv4.js';
 import { CloudTrailWriter } from '../../local/kms/trail.js';
 import { loadOrCreateIdentity } from '../../local/principals.js';
+import { loadTemplatePolicies } from '../../local/template-policies.js';
 import { parseBenchArgs } from '../bench-args.js';
 
 /** The acceptance target: the local KMS may take at most this many times the baseline's time per call. */
@@ -313,7 +314,7 @@ type Stage =
 async function measureInProcess(): Promise<Record<Stage, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'cc-bench-inproc-'));
   const paths = kmsPaths(dir);
-  const identity = loadOrCreateIdentity(paths.principalsFile);
+  const identity = loadOrCreateIdentity(paths.principalsFile, await loadTemplatePolicies());
   const kms = await startLocalKms({ stateDir: paths.stateDir, trailDir: paths.trailDir, identity });
   const p = identity.principals;
   const consent = kmsClient(kms.url, identity.region, p.consent);

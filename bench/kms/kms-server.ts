@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kmsPaths, startLocalKms } from '../../local/kms/server.js';
 import { loadOrCreateIdentity, PRINCIPAL_NAMES } from '../../local/principals.js';
+import { loadTemplatePolicies } from '../../local/template-policies.js';
 
 const localDir = mkdtempSync(join(tmpdir(), 'cc-bench-kms-'));
 const paths = kmsPaths(localDir);
-const identity = loadOrCreateIdentity(paths.principalsFile);
+const identity = loadOrCreateIdentity(paths.principalsFile, await loadTemplatePolicies());
 const kms = await startLocalKms({ stateDir: paths.stateDir, trailDir: paths.trailDir, identity });
 
 const principals = Object.fromEntries(

@@ -7,6 +7,7 @@ import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startLocalDynamoDb } from '../../local/dynamodb.js';
 import { loadOrCreateIdentity } from '../../local/principals.js';
+import { loadTemplatePolicies } from '../../local/template-policies.js';
 import { startLocalS3 } from '../../local/s3.js';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
@@ -28,7 +29,7 @@ async function timeLoop(call: () => Promise<unknown>): Promise<{ meanMs: number;
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cc-bench-iam-'));
-  const identity = loadOrCreateIdentity(join(dir, 'principals.json'));
+  const identity = loadOrCreateIdentity(join(dir, 'principals.json'), await loadTemplatePolicies());
   const { admin } = identity.principals;
   const credentials = { accessKeyId: admin.accessKeyId, secretAccessKey: admin.secretAccessKey };
   const dynamo = await startLocalDynamoDb({ dataDir: join(dir, 'dynamodb'), tables: ['bench'], region: identity.region, credentials: admin, identity });

@@ -5,6 +5,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Alarms } from '../shared/alarm-metrics.js';
+import type { KeySyncJob, PurgeJob } from '../../contract/jobs.js';
 import { initialState, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
 import { asDependencyError, ConsentStateUnavailableError, ContentionError } from '../shared/errors.js';
 import { InvalidLedgerEventError, SequenceTakenError, type Ledger } from '../shared/ledger.js';
@@ -15,16 +16,6 @@ import { NO_CHANGE, restatedWithdrawal, transition, type ConsentCommand } from '
 /** Appends lost to a concurrent writer are retried this often before answering 409 (retryable). */
 const MAX_APPEND_ATTEMPTS = 8;
 
-export interface PurgeJob {
-  readonly employeeId: string;
-  readonly sequence: number;
-}
-
-/** Asks the key-sync worker to make an employee's key policy match the newest ledger event. */
-export interface KeySyncJob {
-  readonly employeeId: string;
-  readonly sequence: number;
-}
 
 export interface ConsentServiceDeps {
   readonly ledger: Ledger;

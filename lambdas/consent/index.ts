@@ -13,7 +13,7 @@ import { metricAlarms } from '../shared/alarm-metrics.js';
 import { ConsentService } from './consent-service.js';
 import { KeyPolicySync } from '../shared/key-policy-sync.js';
 import { KeySteward, keyPolicyRolesFromEnv } from '../shared/key-steward.js';
-import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from './schemas.js';
+import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from '../../contract/consent-requests.js';
 import type { ConsentCommand } from './transitions.js';
 
 const logger = createLogger('consent');

@@ -3,6 +3,7 @@
 // key is never cached: each batch and scope asks KMS again, so a revocation binds at once.
 import { gzipSync } from 'node:zlib';
 import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, type KeyringNode } from '@aws-crypto/client-node';
+import { CAPTURES_PREFIX } from '../../contract/resources.js';
 import type { Scope } from '../shared/consent-model.js';
 import type { CaptureEvent } from './schemas.js';
 
@@ -40,5 +41,5 @@ export async function seal(keyring: KeyringNode, compressed: Buffer, context: En
 export function objectKey(employeeId: string, scope: Scope, batchId: string, events: readonly CaptureEvent[]): string {
   const first = Math.min(...events.map((e) => e.ts));
   const day = new Date(first).toISOString().slice(0, 10).replace(/-/g, '/');
-  return `captures/${employeeId}/${scope}/${day}/${batchId}`;
+  return `${CAPTURES_PREFIX}${employeeId}/${scope}/${day}/${batchId}`;
 }

@@ -1,10 +1,11 @@
-// The purge worker: SQS-driven, one job per employee. Reports partial batch failures so only
-// failed jobs are retried; the queue's DLQ catches jobs that keep failing.
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import * as z from 'zod';
+// The purge worker: SQS-driven, one job per employee. Powertools' batch processor reports partial
+// batch failures so only failed jobs are retried; the queue's DLQ catches jobs that keep failing.
+import { processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { purgeJobSchema } from '../../contract/jobs.js';
 import { documentClient, kmsClient, s3Client, sqsClient } from '../shared/clients.js';
 import { ENV, optionalEnv, requireEnv, ConfigurationError } from '../shared/environment.js';
-import { ID_PATTERN } from '../shared/ids.js';
+import { jsonOrUndefined, MalformedJobError, newProcessor } from '../shared/jobs.js';
 import { Ledger } from '../shared/ledger.js';
 import { createLogger } from '../shared/logger.js';
 import { purgeEmployee, type PurgeDeps } from './purge-employee.js';
@@ -31,32 +32,24 @@ const deps: PurgeDeps = {
   logger,
 };
 
-const purgeJob = z.object({
-  employeeId: z.string().regex(ID_PATTERN),
-  sequence: z.number().int().nonnegative(),
-  sweep: z.union([z.literal(1), z.literal(2)]).optional(),
-  deleted: z.object({ captures: z.number().int().nonnegative(), exports: z.number().int().nonnegative() }).optional(),
-});
-
-export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
-  const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
-  for (const record of event.Records) {
-    let job: z.infer<typeof purgeJob>;
-    try {
-      job = purgeJob.parse(JSON.parse(record.body));
-    } catch {
-      // A malformed job can never succeed: report it failed so it ends in the DLQ for a human.
-      logger.error('malformed purge job', { messageId: record.messageId });
-      batchItemFailures.push({ itemIdentifier: record.messageId });
-      continue;
-    }
-    try {
-      const outcome = await purgeEmployee(deps, job);
-      logger.info('purge job done', { messageId: record.messageId, employeeId: job.employeeId, outcome });
-    } catch (error) {
-      logger.error('purge job failed; it will be retried', { messageId: record.messageId, employeeId: job.employeeId, error: error instanceof Error ? error.name + ': ' + error.message : String(error) });
-      batchItemFailures.push({ itemIdentifier: record.messageId });
-    }
+/** One job: a malformed one can never succeed, so it fails and ends in the DLQ for a human. */
+async function purgeRecord(record: SQSRecord): Promise<void> {
+  const parsed = purgeJobSchema.safeParse(jsonOrUndefined(record.body));
+  if (!parsed.success) {
+    logger.error('malformed purge job', { messageId: record.messageId });
+    throw new MalformedJobError(record.messageId);
   }
-  return { batchItemFailures };
+  const job = parsed.data;
+  try {
+    const outcome = await purgeEmployee(deps, job);
+    logger.info('purge job done', { messageId: record.messageId, employeeId: job.employeeId, outcome });
+  } catch (error) {
+    logger.error('purge job failed; it will be retried', { messageId: record.messageId, employeeId: job.employeeId, error: error instanceof Error ? error.name + ': ' + error.message : String(error) });
+    throw error;
+  }
+}
+
+/** Reports the jobs that failed, so only they are retried; a batch where all fail is reported, not thrown. */
+export function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  return processPartialResponse(event, purgeRecord, newProcessor(), { context, processInParallel: false, throwOnFullBatchFailure: false });
 }

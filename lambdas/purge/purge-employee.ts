@@ -11,6 +11,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { DescribeKeyCommand, DisableKeyCommand, ScheduleKeyDeletionCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { PurgeJob } from '../../contract/jobs.js';
+import { CAPTURES_PREFIX, EXPORTS_PREFIX } from '../../contract/resources.js';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { ConsentEvent, ConsentState } from '../shared/consent-state.js';
 import { isAwsError } from '../shared/errors.js';
@@ -34,14 +36,7 @@ export interface PurgeDeps {
 
 export type PurgeOutcome = 'purged' | 'swept-once' | 'already-purged' | 'not-purging' | 'no-record';
 
-export interface PurgeJob {
-  readonly employeeId: string;
-  readonly sequence: number;
-  /** 2 on the delayed second delivery. @default 1 */
-  readonly sweep?: 1 | 2;
-  /** Objects the first sweep deleted, carried to the second for the `purged` event's counts. */
-  readonly deleted?: { readonly captures: number; readonly exports: number };
-}
+export type { PurgeJob };
 
 const MAX_APPEND_ATTEMPTS = 5;
 
@@ -55,8 +50,8 @@ export async function purgeEmployee(deps: PurgeDeps, job: PurgeJob): Promise<Pur
     return 'not-purging';
   }
   const deletionDate = latest.state.keyArn === undefined ? undefined : await shredKey(deps, latest.state.keyArn);
-  const captures = (job.deleted?.captures ?? 0) + (await deletePrefix(deps, deps.capturesBucket, `captures/${employeeId}/`));
-  const exports = (job.deleted?.exports ?? 0) + (await deletePrefix(deps, deps.exportsBucket, `exports/${employeeId}/`));
+  const captures = (job.deleted?.captures ?? 0) + (await deletePrefix(deps, deps.capturesBucket, `${CAPTURES_PREFIX}${employeeId}/`));
+  const exports = (job.deleted?.exports ?? 0) + (await deletePrefix(deps, deps.exportsBucket, `${EXPORTS_PREFIX}${employeeId}/`));
   if ((job.sweep ?? 1) === 1 && deps.resweepSeconds > 0) {
     const again: PurgeJob = { employeeId, sequence: job.sequence, sweep: 2, deleted: { captures, exports } };
     await deps.sqs.send(new SendMessageCommand({ QueueUrl: deps.purgeQueueUrl, MessageBody: JSON.stringify(again), DelaySeconds: deps.resweepSeconds }));

@@ -1,35 +1,8 @@
-// Names of the environment variables each function reads at module load. The CDK stack and the
-// local stack both set them from here, so a rename cannot leave one side behind.
+// Reading the environment variables each function needs at module load. Their names are declared
+// in the application contract (contract/environment.ts), which the CDK app and local stack set.
+import { ENV, type EnvName } from '../../contract/environment.js';
 
-export const ENV = {
-  /** DynamoDB table holding the consent ledger (pk = employeeId, sk = "event#…" | "state"). */
-  ledgerTable: 'LEDGER_TABLE',
-  /** DynamoDB table of ingest batch claims (pk = employeeId, sk = batchId), for idempotency. */
-  batchesTable: 'BATCHES_TABLE',
-  /** S3 bucket for ciphertext captures. */
-  capturesBucket: 'CAPTURES_BUCKET',
-  /** S3 bucket for export files. */
-  exportsBucket: 'EXPORTS_BUCKET',
-  /** SQS queue URL the consent function sends purge jobs to. */
-  purgeQueueUrl: 'PURGE_QUEUE_URL',
-  /** SQS queue URL for key-policy sync jobs, used when KMS throttles a policy write (storms). */
-  keySyncQueueUrl: 'KEY_SYNC_QUEUE_URL',
-  /** Role ARNs that employee key policies name. */
-  ingestRoleArn: 'INGEST_ROLE_ARN',
-  consentRoleArn: 'CONSENT_ROLE_ARN',
-  exportRoleArn: 'EXPORT_ROLE_ARN',
-  purgeRoleArn: 'PURGE_ROLE_ARN',
-  /** Optional: the compliance role, given read-only key access. */
-  auditorRoleArn: 'AUDITOR_ROLE_ARN',
-  /** JWT claim holding the employee id. Default `sub`. */
-  employeeIdClaim: 'EMPLOYEE_ID_CLAIM',
-  /** Seconds between a purge's first and second sweep of the objects, 0-900. Default 360. */
-  purgeResweepSeconds: 'PURGE_RESWEEP_SECONDS',
-  /** Days a shredded key waits before deletion, 7-30. Default 7. */
-  keyDeletionDays: 'KEY_DELETION_DAYS',
-} as const;
-
-export type EnvName = (typeof ENV)[keyof typeof ENV];
+export { ENV, type EnvName };
 
 export class ConfigurationError extends Error {
   override readonly name = 'ConfigurationError';

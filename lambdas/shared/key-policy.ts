@@ -1,5 +1,6 @@
 // Builds every employee key policy from the consent state. One pure function, used by the consent
 // Lambda at run time, by the local stack and by the tests, so what KMS enforces is what we tested.
+import type { RoleName } from '../../contract/roles.js';
 import { SCOPES, type ConsentStatus, type Scope } from './consent-model.js';
 
 export interface PolicyStatementJson {
@@ -18,14 +19,10 @@ export interface KeyPolicyDocument {
 }
 
 /** The IAM roles that appear in employee key policies. All are role ARNs, never the account root. */
-export interface KeyPolicyRoles {
-  readonly ingest: string;
-  readonly consent: string;
-  readonly export: string;
-  readonly purge: string;
+export type KeyPolicyRoles = Readonly<Record<RoleName, string>> & {
   /** @default - no auditor statement */
   readonly auditor?: string;
-}
+};
 
 export interface KeyPolicyState {
   readonly employeeId: string;

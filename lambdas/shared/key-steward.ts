@@ -22,7 +22,7 @@ import { ConflictError, isAwsError, KeyQuotaExhaustedError } from './errors.js';
 import { buildKeyPolicy, ERASURE_TAG, type KeyPolicyRoles } from './key-policy.js';
 import type { ConsentState } from './consent-state.js';
 import { ENV, optionalEnv, requireEnv } from './environment.js';
-import { ALIAS_PREFIX, APP_TAG } from '../../lib/role-policies.js';
+import { ALIAS_PREFIX, APP_TAG } from '../../contract/app.js';
 
 export function aliasOf(employeeId: string): string {
   return `${ALIAS_PREFIX}${employeeId}`;

@@ -4,6 +4,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
+import { TABLES } from '../../contract/resources.js';
 import { EMPLOYEE_KEYED_TABLE } from './ledger-table.js';
 
 export class BatchesTable extends Construct {
@@ -13,7 +14,7 @@ export class BatchesTable extends Construct {
     super(scope, id);
     this.table = new dynamodb.Table(this, 'Table', {
       ...EMPLOYEE_KEYED_TABLE,
-      timeToLiveAttribute: 'expiresAt',
+      timeToLiveAttribute: TABLES.batches.timeToLiveAttribute,
       removalPolicy: RemovalPolicy.DESTROY,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
     });

@@ -5,10 +5,7 @@ import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-
-/** Key prefixes: `captures/{employeeId}/…` and `exports/{employeeId}/…`. Grants are scoped to them. */
-export const CAPTURES_PREFIX = 'captures/';
-export const EXPORTS_PREFIX = 'exports/';
+import { BUCKETS, CAPTURES_PREFIX, EXPORTS_PREFIX, type BucketName } from '../../contract/resources.js';
 
 export interface DataBucketsProps {
   /** Days a capture object is kept before S3 expires it. */
@@ -40,7 +37,7 @@ export class DataBuckets extends Construct {
     // not already give. Versioning stays off on purpose: keys are write-once and a purge must
     // really delete; a noncurrent version would be unreadable after crypto-shredding anyway, but
     // there is no reason to keep one.
-    this.captures = new s3.Bucket(this, 'Captures', {
+    this.captures = new s3.Bucket(this, BUCKETS.captures.constructId, {
       ...privateBucketDefaults,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'captures-bucket/',
@@ -55,7 +52,7 @@ export class DataBuckets extends Construct {
     // lifetime (one day), blocked public access and IAM (only the export role will be granted
     // them) rather than by a key: SSE-KMS here would need a key IAM can grant anyway, since the
     // presigned URL uses the export role's own permissions.
-    this.exports = new s3.Bucket(this, 'Exports', {
+    this.exports = new s3.Bucket(this, BUCKETS.exports.constructId, {
       ...privateBucketDefaults,
       serverAccessLogsBucket: this.accessLogs,
       serverAccessLogsPrefix: 'exports-bucket/',
@@ -67,10 +64,11 @@ export class DataBuckets extends Construct {
     });
   }
 
-  /**
-   * What a purge needs: list and delete objects under both buckets' prefixes.
-   * Versioning is off, so deleting the current object deletes the data.
-   */
+  /** The bucket by its name in the contract (contract/resources.ts). */
+  public bucket(name: BucketName): s3.Bucket {
+    return this[name];
+  }
+
   /** Lets ingest write ciphertext objects under captures/ only: no read, no list, no delete. */
   public grantCaptureWrites(grantee: iam.IGrantable): iam.Grant {
     const grant = this.captures.grantPut(grantee, `${CAPTURES_PREFIX}*`);
@@ -91,6 +89,10 @@ export class DataBuckets extends Construct {
     return grant;
   }
 
+  /**
+   * What a purge needs: list and delete objects under both buckets' prefixes.
+   * Versioning is off, so deleting the current object deletes the data.
+   */
   public grantPurge(grantee: iam.IGrantable): iam.Grant {
     const grant = grantListAndDelete(grantee, this.captures, CAPTURES_PREFIX).combine(
       grantListAndDelete(grantee, this.exports, EXPORTS_PREFIX),

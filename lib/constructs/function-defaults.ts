@@ -11,6 +11,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { COMMON_ENVIRONMENT } from '../../contract/functions.js';
 
 /** The repository root: esbuild resolves dependencies from its package-lock.json and node_modules. */
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -60,12 +61,13 @@ export interface FunctionDefaultsProps {
 const DEFAULT_ENVIRONMENT: Readonly<Record<string, string>> = {
   // Stack traces point at the TypeScript sources through the bundled source maps.
   NODE_OPTIONS: '--enable-source-maps',
-  POWERTOOLS_SERVICE_NAME: 'consent-capture',
-  POWERTOOLS_METRICS_NAMESPACE: 'ConsentCapture',
+  ...COMMON_ENVIRONMENT,
 };
 
 export class FunctionDefaults extends Construct {
   public readonly fn: nodejs.NodejsFunction;
+  /** The handler's entry file, as given. */
+  public readonly entry: string;
   public readonly logGroup: logs.LogGroup;
   /** Present only for `async` invocation: where failed asynchronous events land. */
   public readonly deadLetterQueue?: sqs.Queue;
@@ -74,6 +76,7 @@ export class FunctionDefaults extends Construct {
 
   constructor(scope: Construct, id: string, props: FunctionDefaultsProps) {
     super(scope, id);
+    this.entry = props.entry;
 
     const memorySize = props.memorySize ?? 512;
     if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10240) {

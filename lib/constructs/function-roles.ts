@@ -4,9 +4,9 @@
 import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { ALIAS_PREFIX, type FunctionRole, kmsIdentityStatements } from '../role-policies.js';
-
-export const FUNCTION_ROLES: readonly FunctionRole[] = ['ingest', 'consent', 'export', 'purge'];
+import { ALIAS_PREFIX } from '../../contract/app.js';
+import { ROLE_NAMES, ROLES, type RoleName } from '../../contract/roles.js';
+import { kmsIdentityStatements } from '../role-policies.js';
 
 export class FunctionRoles extends Construct {
   public readonly ingest: iam.Role;
@@ -16,27 +16,20 @@ export class FunctionRoles extends Construct {
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    this.ingest = this.createRole('ingest', 'Ingest', 'Writes consented captures; GenerateDataKey only as employee key policies allow.');
-    this.consent = this.createRole('consent', 'Consent', 'Steward of employee keys: creates them and writes their key policies.');
-    this.export = this.createRole('export', 'Export', 'Decrypts one employee\'s captures through a one-off grant.');
-    this.purge = this.createRole('purge', 'Purge', 'Crypto-shreds employee keys and deletes their objects.');
+    const roles = Object.fromEntries(ROLE_NAMES.map((name) => [name, this.createRole(name)])) as Record<RoleName, iam.Role>;
+    this.ingest = roles.ingest;
+    this.consent = roles.consent;
+    this.export = roles.export;
+    this.purge = roles.purge;
   }
 
-  /** The role for a function by its name in `lib/role-policies.ts`. */
-  public role(name: FunctionRole): iam.Role {
-    switch (name) {
-      case 'ingest':
-        return this.ingest;
-      case 'consent':
-        return this.consent;
-      case 'export':
-        return this.export;
-      case 'purge':
-        return this.purge;
-    }
+  /** The role by its name in the contract (contract/roles.ts). */
+  public role(name: RoleName): iam.Role {
+    return this[name];
   }
 
-  private createRole(name: FunctionRole, id: string, description: string): iam.Role {
+  private createRole(name: RoleName): iam.Role {
+    const { constructId: id, description } = ROLES[name];
     const role = new iam.Role(this, id, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description,

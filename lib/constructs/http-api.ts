@@ -1,5 +1,5 @@
 // The HTTP API: a JWT authorizer for the corporate OIDC issuer, and one route per entry of the
-// shared route table (lib/api-routes.ts), each requiring that route's scopes.
+// contract's route table (contract/routes.ts), each requiring that route's scopes.
 
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -9,13 +9,14 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { type ApiRoute, type RouteFunction, routeKey } from '../api-routes.js';
+import type { FunctionName } from '../../contract/functions.js';
+import { type ApiRoute, routeKey } from '../../contract/routes.js';
 
 export interface HttpApiProps {
   /** The route table; normally `API_ROUTES`. */
   readonly routes: readonly ApiRoute[];
   /** The function serving each route's `function`. A route whose function is missing fails synth. */
-  readonly handlers: Readonly<Partial<Record<RouteFunction, lambda.IFunction>>>;
+  readonly handlers: Readonly<Partial<Record<FunctionName, lambda.IFunction>>>;
   /** OIDC issuer URL, exactly as in the tokens' `iss` claim. */
   readonly jwtIssuer: string;
   /** Accepted `aud` values; a token must carry one of them. */
@@ -80,7 +81,7 @@ export class HttpApi extends Construct {
       identitySource: ['$request.header.Authorization'],
     });
 
-    const integrations = new Map<RouteFunction, HttpLambdaIntegration>();
+    const integrations = new Map<FunctionName, HttpLambdaIntegration>();
     const integrationFor = (route: ApiRoute): HttpLambdaIntegration => {
       const existing = integrations.get(route.function);
       if (existing) return existing;

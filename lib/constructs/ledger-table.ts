@@ -5,11 +5,12 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
+import { TABLES } from '../../contract/resources.js';
 
 /** Both tables are keyed by employee (`pk`) and then by event, state or batch (`sk`). */
 export const EMPLOYEE_KEYED_TABLE = {
-  partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-  sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+  partitionKey: { name: TABLES.ledger.partitionKey, type: dynamodb.AttributeType.STRING },
+  sortKey: { name: TABLES.ledger.sortKey, type: dynamodb.AttributeType.STRING },
   billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
   pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
 } as const satisfies Partial<dynamodb.TableProps>;

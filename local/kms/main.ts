@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadOrCreateIdentity } from '../principals.js';
 import { stackFileOf, writeStackFile } from '../stack-file.js';
+import { loadTemplatePolicies } from '../template-policies.js';
 import { kmsPaths, startLocalKms } from './server.js';
 
 const { values } = parseArgs({
@@ -24,7 +25,8 @@ if (!Number.isInteger(port) || port < 0 || port > 65_535) {
 if (values.fresh) rmSync(localDir, { recursive: true, force: true });
 
 const paths = kmsPaths(localDir);
-const identity = loadOrCreateIdentity(paths.principalsFile);
+const policies = await loadTemplatePolicies({ onProgress: (line) => process.stdout.write(`${line}\n`) });
+const identity = loadOrCreateIdentity(paths.principalsFile, policies);
 const kms = await startLocalKms({ stateDir: paths.stateDir, trailDir: paths.trailDir, identity, port });
 const file = writeStackFile(localDir, stackFileOf(identity, { endpoints: { kms: kms.url }, trailDir: paths.trailDir }));
 process.stdout.write(`local KMS ready at ${kms.url} (account ${identity.account}; principals and endpoint in ${file})\n`);

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildKeyPolicy } from '../../lambdas/shared/key-policy.js';
-import { APP_TAG } from '../../lib/role-policies.js';
+import { APP_TAG } from '../../contract/app.js';
 import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
 import { inProcessConsent, type InProcessConsent } from '../support/in-process-services.js';
 import { pollUntil } from '../support/local-stack.js';

@@ -5,10 +5,10 @@ import { type CfnElement, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
-import { API_ROUTES, routeKey } from '../../lib/api-routes.js';
+import { API_ROUTES, routeKey } from '../../contract/routes.js';
 import { ConsentCaptureStack } from '../../lib/consent-capture-stack.js';
 import { HttpApi } from '../../lib/constructs/http-api.js';
-import { ENV } from '../../lambdas/shared/environment.js';
+import { ENV } from '../../contract/environment.js';
 import { REQUIRED_CONTEXT, synthStack, testApp } from './fixtures/test-app.js';
 
 type Resources = Record<string, { Type: string; Properties?: Record<string, unknown>; DeletionPolicy?: string }>;
@@ -461,7 +461,7 @@ describe('HTTP API', () => {
     expect(
       () =>
         new HttpApi(stack, 'Extra', {
-          routes: [{ method: 'POST', path: '/v1/events', function: 'ingest', scopes: ['capture:write'] }],
+          routes: [{ method: 'POST', path: '/v1/events', function: 'ingest', scopes: ['capture:write'], responses: {} }],
           handlers: { consent: stack.consentFunction.fn },
           jwtIssuer: REQUIRED_CONTEXT.oidcIssuer,
           jwtAudience: [REQUIRED_CONTEXT.oidcAudience],

@@ -10,6 +10,7 @@ import type { ConsentEvent, ConsentState } from '../../lambdas/shared/consent-st
 import { foldEvents, Ledger, LedgerIntegrityError, SequenceTakenError } from '../../lambdas/shared/ledger.js';
 import { startLocalDynamoDb, type LocalDynamoDb } from '../../local/dynamodb.js';
 import { loadOrCreateIdentity } from '../../local/principals.js';
+import { loadTemplatePolicies } from '../../local/template-policies.js';
 
 const TABLE = 'ledger-test';
 let dir: string;
@@ -20,7 +21,7 @@ let client: DynamoDBClient;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cc-ledger-'));
   // The local DynamoDB authenticates every call; the administrator may use any table.
-  const identity = loadOrCreateIdentity(join(dir, 'principals.json'));
+  const identity = loadOrCreateIdentity(join(dir, 'principals.json'), await loadTemplatePolicies());
   const { admin } = identity.principals;
   dynamo = await startLocalDynamoDb({ dataDir: join(dir, 'dynamodb'), tables: [TABLE], region: identity.region, credentials: admin, identity });
   client = new DynamoDBClient({ endpoint: dynamo.url, region: identity.region, credentials: { accessKeyId: admin.accessKeyId, secretAccessKey: admin.secretAccessKey } });

@@ -20,7 +20,8 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateIdentity, type LocalIdentity } from '../../local/principals.js';
-import { LOCAL_RESOURCES } from '../../local/resources.js';
+import { loadTemplatePolicies } from '../../local/template-policies.js';
+import { LOCAL_RESOURCES } from '../../local/resource-names.js';
 import { startLocalS3, type LocalS3 } from '../../local/s3.js';
 import { startLocalQueues } from '../../local/queue.js';
 import { startTestStack, type TestStack } from '../support/local-stack.js';
@@ -314,7 +315,7 @@ describe('bucket policies', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cc-s3-policy-'));
-    identity = loadOrCreateIdentity(join(dir, 'principals.json'));
+    identity = loadOrCreateIdentity(join(dir, 'principals.json'), await loadTemplatePolicies());
     s3 = await startLocalS3({
       directory: join(dir, 's3'),
       buckets: [bucket],
@@ -364,7 +365,7 @@ describe('bucket policies', () => {
 describe('queue consumers', () => {
   it("refuses to deliver to a function whose role may not receive the queue's messages, as Lambda's event source does", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cc-queue-iam-'));
-    const identity = loadOrCreateIdentity(join(dir, 'principals.json'));
+    const identity = loadOrCreateIdentity(join(dir, 'principals.json'), await loadTemplatePolicies());
     const queues = await startLocalQueues({ queuesDir: join(dir, 'q'), dlqDir: join(dir, 'dlq'), identity, queues: [{ name: LOCAL_RESOURCES.queues.purge }] });
     try {
       expect(() => queues.consume(LOCAL_RESOURCES.queues.purge, async () => undefined, 'ingest')).toThrow(/the ingest role cannot consume .*sqs:ReceiveMessage/);

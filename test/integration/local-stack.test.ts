@@ -22,6 +22,8 @@ const FIXTURES = {
   'key-sync': { entry: 'test/fixtures/queue-handler.ts' },
 } as const;
 const PURGE_QUEUE = LOCAL_RESOURCES.queues.purge;
+/** The purge queue delivers one job at a time (batch size 1); key-sync's batches show partial failures. */
+const BATCHED_QUEUE = LOCAL_RESOURCES.queues.keySync;
 
 interface Delivery {
   batchSize: number;
@@ -360,7 +362,7 @@ describe('local stack', () => {
     it('retries only the records listed in batchItemFailures', async () => {
       // Arrange
       const sqs = t.sqs('consent');
-      const QueueUrl = t.stack.queues.queueUrl(PURGE_QUEUE);
+      const QueueUrl = t.stack.queues.queueUrl(BATCHED_QUEUE);
 
       // Act
       await sqs.send(
@@ -373,18 +375,18 @@ describe('local stack', () => {
           ],
         }),
       );
-      await t.stack.queues.idle(PURGE_QUEUE);
+      await t.stack.queues.idle(BATCHED_QUEUE);
 
       // Assert
-      expect(deliveries(t, 'partial-ok-a')).toHaveLength(1);
-      expect(deliveries(t, 'partial-ok-c')).toHaveLength(1);
-      expect(deliveries(t, 'partial-fail').map((d) => d.record.attributes.ApproximateReceiveCount)).toEqual(['1', '2']);
-      expect(deliveries(t, 'partial-ok-a')[0]?.batchSize).toBe(3);
+      expect(deliveries(t, 'partial-ok-a', 'key-sync')).toHaveLength(1);
+      expect(deliveries(t, 'partial-ok-c', 'key-sync')).toHaveLength(1);
+      expect(deliveries(t, 'partial-fail', 'key-sync').map((d) => d.record.attributes.ApproximateReceiveCount)).toEqual(['1', '2']);
+      expect(deliveries(t, 'partial-ok-a', 'key-sync')[0]?.batchSize).toBe(3);
     });
 
     it('retries every record of a batch whose handler throws', async () => {
-      const QueueUrl = t.stack.queues.queueUrl(PURGE_QUEUE);
-      await t.sqs('purge').send(
+      const QueueUrl = t.stack.queues.queueUrl(BATCHED_QUEUE);
+      await t.sqs('consent').send(
         new SendMessageBatchCommand({
           QueueUrl,
           Entries: [
@@ -393,9 +395,9 @@ describe('local stack', () => {
           ],
         }),
       );
-      await t.stack.queues.idle(PURGE_QUEUE);
-      expect(deliveries(t, 'throw-x')).toHaveLength(2);
-      expect(deliveries(t, 'throw-y')).toHaveLength(2);
+      await t.stack.queues.idle(BATCHED_QUEUE);
+      expect(deliveries(t, 'throw-x', 'key-sync')).toHaveLength(2);
+      expect(deliveries(t, 'throw-y', 'key-sync')).toHaveLength(2);
     });
 
     it('moves a message that keeps failing to the dead-letter file after 5 receives', async () => {

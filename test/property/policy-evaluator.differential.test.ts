@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CONSENT_STATUSES, SCOPES } from '../../lambdas/shared/consent-model.js';
 import { buildKeyPolicy, type KeyPolicyRoles, type KeyPolicyState } from '../../lambdas/shared/key-policy.js';
-import { ADMINISTRATOR_ACCESS, kmsIdentityStatements } from '../../lib/role-policies.js';
+import { ADMINISTRATOR_ACCESS } from '../../contract/roles.js';
+import { kmsIdentityStatements } from '../../lib/role-policies.js';
 import {
   evaluateIdentityPolicies,
   evaluateResourcePolicy,

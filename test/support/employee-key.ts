@@ -1,7 +1,7 @@
 // Creates an employee key the way the consent function does: builder policy, tags, alias, rotation.
 import { CreateAliasCommand, CreateKeyCommand, EnableKeyRotationCommand, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { buildKeyPolicy, type KeyPolicyState } from '../../lambdas/shared/key-policy.js';
-import { APP_TAG, ALIAS_PREFIX } from '../../lib/role-policies.js';
+import { APP_TAG, ALIAS_PREFIX } from '../../contract/app.js';
 import type { TestKms } from './local-kms.js';
 
 export async function createEmployeeKey(kms: TestKms, state: KeyPolicyState): Promise<string> {

@@ -8,6 +8,7 @@ import type { KeyPolicyRoles } from '../../lambdas/shared/key-policy.js';
 import { AdjustableClock } from '../../local/kms/clock.js';
 import { kmsPaths, startLocalKms, type LocalKms } from '../../local/kms/server.js';
 import { loadOrCreateIdentity, type LocalIdentity, type PrincipalName } from '../../local/principals.js';
+import { loadTemplatePolicies, type TemplatePolicies } from '../../local/template-policies.js';
 
 export interface TestKms {
   readonly kms: LocalKms;
@@ -47,11 +48,11 @@ export function readTrail(trailDir: string): TrailRecord[] {
   );
 }
 
-export async function startTestKms(options: { localDir?: string; clock?: AdjustableClock } = {}): Promise<TestKms> {
+export async function startTestKms(options: { localDir?: string; clock?: AdjustableClock; templatePolicies?: TemplatePolicies } = {}): Promise<TestKms> {
   const localDir = options.localDir ?? mkdtempSync(join(tmpdir(), 'cc-kms-'));
   const clock = options.clock ?? new AdjustableClock();
   const paths = kmsPaths(localDir);
-  const identity = loadOrCreateIdentity(paths.principalsFile);
+  const identity = loadOrCreateIdentity(paths.principalsFile, options.templatePolicies ?? (await loadTemplatePolicies()));
   const kms = await startLocalKms({ stateDir: paths.stateDir, trailDir: paths.trailDir, identity, clock });
   const clients = new Map<PrincipalName, KMSClient>();
   const p = identity.principals;

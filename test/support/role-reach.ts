@@ -3,7 +3,7 @@
 // each row through the real SDK clients; the same rows can be checked against any set of identity
 // policies (e.g. those read from the synthesized template) with `accessOf` and the evaluator.
 import type { PrincipalName } from '../../local/principals.js';
-import { LOCAL_RESOURCES } from '../../local/resources.js';
+import { LOCAL_RESOURCES } from '../../local/resource-names.js';
 
 export type Decision = 'allow' | 'deny';
 

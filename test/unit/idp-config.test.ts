@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { API_ROUTES, API_SCOPES } from '../../lib/api-routes.js';
+import { API_ROUTES } from '../../contract/routes.js';
+import { API_SCOPES } from '../../contract/vocabulary.js';
 
 const Rule = z.object({
   name: z.string(),

@@ -1,6 +1,7 @@
-// Request bodies of the consent routes, parsed once at the edge.
+// Request bodies of the consent routes: the contract of POST /v1/consent and its sub-routes. The
+// consent function parses them once at the edge.
 import * as z from 'zod';
-import { SCOPES } from '../shared/consent-model.js';
+import { SCOPES } from './vocabulary.js';
 
 export const MAX_CONSENT_BODY_BYTES = 16 * 1024;
 export const MIN_PAUSE_MINUTES = 1;

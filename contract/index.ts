@@ -1,0 +1,16 @@
+// consent-capture's application manifest: what the application is (functions, queues and their
+// jobs, tables, buckets, routes, roles, names), declared once with no AWS dependency. The CDK app
+// (lib/) and the local stack (local/) both read it; the functions (lambdas/) import it.
+export * from './app.js';
+export * from './capture-batch.js';
+export * from './consent-requests.js';
+export * from './environment.js';
+export * from './functions.js';
+export * from './jobs.js';
+export * from './queues.js';
+export * from './resources.js';
+export * from './responses.js';
+export * from './roles.js';
+export * from './routes.js';
+export * from './settings.js';
+export * from './vocabulary.js';

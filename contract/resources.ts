@@ -1,0 +1,37 @@
+// The application's stateful resources: DynamoDB tables and S3 buckets with their key prefixes.
+// Names here are logical; the CDK app lets CloudFormation name them, the local stack prefixes them.
+
+export interface TableDeclaration {
+  readonly constructId: string;
+  readonly partitionKey: string;
+  readonly sortKey: string;
+  /** @default - no TTL */
+  readonly timeToLiveAttribute?: string;
+}
+
+/** Both tables are keyed by employee (`pk`) and then by event, state or batch (`sk`). */
+export const TABLES = {
+  /** The append-only consent ledger: `event#<sequence>` items and the folded `state` item. */
+  ledger: { constructId: 'Ledger', partitionKey: 'pk', sortKey: 'sk' },
+  /** Ingest's batch claims, one per (employee, batchId); they expire after the 7-day replay window. */
+  batches: { constructId: 'Batches', partitionKey: 'pk', sortKey: 'sk', timeToLiveAttribute: 'expiresAt' },
+} as const satisfies Record<string, TableDeclaration>;
+export type TableName = keyof typeof TABLES;
+
+export interface BucketDeclaration {
+  /** The construct id inside the CDK app's DataBuckets construct. */
+  readonly constructId: string;
+  /** Every object lives under `{prefix}{employeeId}/…`; grants are scoped to the prefix. */
+  readonly prefix: string;
+}
+
+export const BUCKETS = {
+  /** `captures/{employeeId}/{scope}/{yyyy}/{mm}/{dd}/{batchId}`: ciphertext only. */
+  captures: { constructId: 'Captures', prefix: 'captures/' },
+  /** `exports/{employeeId}/…`: short-lived export files. */
+  exports: { constructId: 'Exports', prefix: 'exports/' },
+} as const satisfies Record<string, BucketDeclaration>;
+export type BucketName = keyof typeof BUCKETS;
+
+export const CAPTURES_PREFIX = BUCKETS.captures.prefix;
+export const EXPORTS_PREFIX = BUCKETS.exports.prefix;

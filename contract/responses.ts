@@ -1,0 +1,54 @@
+// The JSON bodies the routes answer with on success. Errors share one shape, `errorBody`.
+import * as z from 'zod';
+import { CONSENT_STATUSES, ID_PATTERN, SCOPES } from './vocabulary.js';
+
+const employeeId = z.string().regex(ID_PATTERN);
+const instant = z.iso.datetime({ offset: true });
+
+/** An employee's consent as a reader sees it now (a lapsed pause reads as `active`). */
+export const consentStateResponse = z.object({
+  employeeId,
+  status: z.enum(CONSENT_STATUSES),
+  scopes: z.array(z.enum(SCOPES)),
+  pausedUntil: instant.optional(),
+  noticeVersion: z.string().optional(),
+  noticeSha256: z.string().optional(),
+  sequence: z.number().int().nonnegative(),
+  updatedAt: instant.optional(),
+});
+
+export const consentHistoryResponse = z.object({
+  events: z.array(
+    z.object({
+      sequence: z.number().int().positive(),
+      kind: z.string(),
+      at: instant,
+      actor: z.string(),
+      state: consentStateResponse,
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  ),
+});
+
+export const offboardResponse = z.object({ employeeId, status: z.enum(CONSENT_STATUSES) });
+
+/**
+ * 202: what was stored per scope, what was refused (a reason for now, or how many events fell
+ * outside the consent windows, for good), and how many values were redacted.
+ */
+export const captureAcceptedResponse = z.object({
+  batchId: z.string(),
+  stored: z.partialRecord(z.enum(SCOPES), z.number().int().nonnegative()),
+  refused: z.partialRecord(z.enum(SCOPES), z.union([z.string(), z.object({ outsideConsent: z.number().int().positive() })])),
+  redacted: z.number().int().nonnegative(),
+});
+
+/** 200: the batch was stored before; nothing was stored again. */
+export const captureDuplicateResponse = z.object({ batchId: z.string(), duplicate: z.literal(true) });
+
+/** Every 4xx and 5xx: a kebab-case code, a sentence, and field details for a bad body. */
+export const errorBody = z.object({
+  error: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/),
+  message: z.string(),
+  details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});

@@ -1,0 +1,53 @@
+// The application's IAM roles: one execution role per function (employee key policies name them),
+// plus the two principals the local stack adds for people, `admin` and `auditor`.
+
+export interface RoleDeclaration {
+  /** The construct id of the role in the CDK app (a contract: renaming it replaces the role). */
+  readonly constructId: string;
+  readonly description: string;
+}
+
+/** Function roles. Employee key policies name every one of them, so they exist before their functions do. */
+export const ROLES = {
+  ingest: { constructId: 'Ingest', description: 'Writes consented captures; GenerateDataKey only as employee key policies allow.' },
+  consent: { constructId: 'Consent', description: 'Steward of employee keys: creates them and writes their key policies.' },
+  export: { constructId: 'Export', description: 'Decrypts one employee\'s captures through a one-off grant.' },
+  purge: { constructId: 'Purge', description: 'Crypto-shreds employee keys and deletes their objects.' },
+} as const satisfies Record<string, RoleDeclaration>;
+
+export type RoleName = keyof typeof ROLES;
+export const ROLE_NAMES = Object.keys(ROLES) as RoleName[];
+
+/** Principals the local stack makes: the function roles, an administrator and a compliance auditor. */
+export const PRINCIPAL_NAMES = [...(ROLE_NAMES as readonly RoleName[]), 'admin', 'auditor'] as const;
+export type PrincipalName = RoleName | 'admin' | 'auditor';
+
+export interface IdentityStatement {
+  readonly Sid?: string;
+  readonly Effect: 'Allow' | 'Deny';
+  readonly Action?: string | readonly string[];
+  readonly NotAction?: string | readonly string[];
+  readonly Resource?: string | readonly string[];
+  readonly NotResource?: string | readonly string[];
+  readonly Condition?: Readonly<Record<string, Readonly<Record<string, string | boolean | readonly string[]>>>>;
+}
+
+export interface IdentityPolicy {
+  readonly Version: '2012-10-17';
+  readonly Statement: readonly IdentityStatement[];
+}
+
+/** AWS's managed AdministratorAccess policy: the local `admin` principal's. */
+export const ADMINISTRATOR_ACCESS: IdentityPolicy = {
+  Version: '2012-10-17',
+  Statement: [{ Sid: 'AdministratorAccess', Effect: 'Allow', Action: '*', Resource: '*' }],
+};
+
+/**
+ * The compliance auditor's identity policy: it may find keys. What it may read of a key (its
+ * policy, grants, metadata) is the key policy's `Auditors` statement to give, never IAM's.
+ */
+export const AUDITOR_READ_ONLY: IdentityPolicy = {
+  Version: '2012-10-17',
+  Statement: [{ Sid: 'FindKeys', Effect: 'Allow', Action: ['kms:ListAliases', 'kms:ListKeys'], Resource: '*' }],
+};

@@ -1,0 +1,49 @@
+// The HTTP API's routes: read by the CDK app (API Gateway routes and JWT authorizer scopes) and by
+// the local gateway, so both expose exactly the same contract, and by the functions for the
+// request and response shapes.
+import * as z from 'zod';
+import { captureBatchSchema } from './capture-batch.js';
+import { emptyBody, grantBody, pauseBody, revokeBody } from './consent-requests.js';
+import type { FunctionName } from './functions.js';
+import {
+  captureAcceptedResponse,
+  captureDuplicateResponse,
+  consentHistoryResponse,
+  consentStateResponse,
+  offboardResponse,
+} from './responses.js';
+import type { ApiScope } from './vocabulary.js';
+
+export { API_SCOPES, type ApiScope } from './vocabulary.js';
+
+export interface ApiRoute {
+  readonly method: 'GET' | 'POST';
+  /** API Gateway path syntax: `{name}` is a path parameter. */
+  readonly path: string;
+  /** The function serving it; its trigger must be `http`. */
+  readonly function: FunctionName;
+  readonly scopes: readonly ApiScope[];
+  /** The body's schema. @default - the route takes no body */
+  readonly request?: z.ZodType;
+  /** Success answers by status code. */
+  readonly responses: Readonly<Record<number, z.ZodType>>;
+}
+
+export const API_ROUTES = [
+  { method: 'POST', path: '/v1/consent', function: 'consent', scopes: ['consent:manage'], request: grantBody, responses: { 200: consentStateResponse } },
+  { method: 'GET', path: '/v1/consent', function: 'consent', scopes: ['consent:manage', 'capture:write'], responses: { 200: consentStateResponse } },
+  { method: 'POST', path: '/v1/consent/pause', function: 'consent', scopes: ['consent:manage'], request: pauseBody, responses: { 200: consentStateResponse } },
+  { method: 'POST', path: '/v1/consent/resume', function: 'consent', scopes: ['consent:manage'], request: emptyBody, responses: { 200: consentStateResponse } },
+  { method: 'POST', path: '/v1/consent/revoke', function: 'consent', scopes: ['consent:manage'], request: revokeBody, responses: { 200: consentStateResponse } },
+  { method: 'GET', path: '/v1/consent/history', function: 'consent', scopes: ['consent:manage'], responses: { 200: consentHistoryResponse } },
+  { method: 'POST', path: '/v1/employees/{employeeId}/offboard', function: 'consent', scopes: ['capture:offboard'], responses: { 202: offboardResponse } },
+  { method: 'POST', path: '/v1/events', function: 'ingest', scopes: ['capture:write'], request: captureBatchSchema, responses: { 202: captureAcceptedResponse, 200: captureDuplicateResponse } },
+] as const satisfies readonly ApiRoute[];
+
+/** The functions that serve routes. */
+export type RouteFunction = (typeof API_ROUTES)[number]['function'];
+
+/** `METHOD /path` as API Gateway v2 writes a route key. */
+export function routeKey(route: Pick<ApiRoute, 'method' | 'path'>): string {
+  return `${route.method} ${route.path}`;
+}

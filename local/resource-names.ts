@@ -1,0 +1,25 @@
+// The local stack's names for the contract's resources; in AWS, CloudFormation names them.
+import { APP_NAME } from '../contract/app.js';
+import type { FunctionName } from '../contract/functions.js';
+import type { QueueName } from '../contract/queues.js';
+import type { BucketName, TableName } from '../contract/resources.js';
+import type { PrincipalName } from '../contract/roles.js';
+
+const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+export const localTableName = (name: TableName): string => `${APP_NAME}-${name}`;
+export const localBucketName = (name: BucketName): string => `${APP_NAME}-${name}`;
+export const localQueueName = (name: QueueName): string => `${APP_NAME}-${kebab(name)}`;
+export const localFunctionName = (name: FunctionName): string => `${APP_NAME}-${name}`;
+export const localRoleName = (name: PrincipalName): string => `${APP_NAME}-${name}`;
+
+/** Resource names of the local stack, by the contract's names. */
+export const LOCAL_RESOURCES = {
+  buckets: { captures: localBucketName('captures'), exports: localBucketName('exports') },
+  tables: { ledger: localTableName('ledger'), batches: localTableName('batches') },
+  queues: { purge: localQueueName('purge'), keySync: localQueueName('keySync') },
+} as const satisfies {
+  buckets: Record<BucketName, string>;
+  tables: Record<TableName, string>;
+  queues: Record<QueueName, string>;
+};
