@@ -30,6 +30,8 @@ export interface LocalDynamoDbOptions {
   readonly identity: LocalIdentity;
   /** For aws:CurrentTime. @default - the system clock */
   readonly clock?: Clock;
+  /** Receives the front's own faults (answered 500). @default - written to stderr */
+  readonly onInternalError?: (message: string) => void;
   /** @default 0 - any free port */
   readonly port?: number;
 }
@@ -170,7 +172,11 @@ function startFront(upstream: string, options: LocalDynamoDbOptions): Promise<Se
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch(() => {
+    handle(req, res).catch((error: unknown) => {
+      // A fault of the front itself is the emulator's bug: reported, never shown to the caller.
+      const message = `internal error: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+      if (options.onInternalError) options.onInternalError(message);
+      else process.stderr.write(`local-dynamodb: ${message}\n`);
       if (res.headersSent) res.destroy();
       else answer(res, new DynamoDbError('com.amazonaws.dynamodb.v20120810#InternalServerError', 'Internal server error', 500));
     });

@@ -30,6 +30,8 @@ export interface LocalS3Options {
   readonly bucketPolicies?: Readonly<Record<string, PolicyDocument>>;
   /** For aws:CurrentTime. @default - the system clock */
   readonly clock?: Clock;
+  /** Receives the front's own faults (answered 500 InternalError). @default - written to stderr */
+  readonly onInternalError?: (message: string) => void;
   /** @default 0 - any free port */
   readonly port?: number;
   /** @default 10_000 */
@@ -128,6 +130,13 @@ function xmlEscape(value: string): string {
   return value.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
 }
 
+/** A fault of the front itself is the emulator's bug: never swallowed, never shown to the caller. */
+function reportInternalError(options: LocalS3Options, error: unknown): void {
+  const message = `internal error: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+  if (options.onInternalError) options.onInternalError(message);
+  else process.stderr.write(`local-s3: ${message}\n`);
+}
+
 function startFront(upstream: string, options: LocalS3Options): Promise<Server> {
   const { identity } = options;
   const clock = options.clock ?? systemClock;
@@ -209,7 +218,8 @@ function startFront(upstream: string, options: LocalS3Options): Promise<Server> 
   }
 
   const server = createServer((req, res) => {
-    handle(req, res).catch(() => {
+    handle(req, res).catch((error: unknown) => {
+      reportInternalError(options, error);
       if (res.headersSent) res.destroy();
       else answer(req, res, new S3RequestError('InternalError', 'We encountered an internal error. Please try again.', 500));
     });

@@ -290,10 +290,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
           credentials: identity.principals.admin,
           identity,
           clock,
+          onInternalError: (m) => note(`local-dynamodb: ${m}`),
         }),
       ),
       timed('starting local S3', progress, () =>
-        startLocalS3({ directory: join(localDir, 's3'), buckets: Object.values(LOCAL_RESOURCES.buckets), identity, clock, bucketPolicies }),
+        startLocalS3({ directory: join(localDir, 's3'), buckets: Object.values(LOCAL_RESOURCES.buckets), identity, clock, bucketPolicies, onInternalError: (m) => note(`local-s3: ${m}`) }),
       ),
       timed('starting local queue', progress, () =>
         startLocalQueues({

@@ -246,6 +246,21 @@ function stringList(value: unknown, path: string): readonly string[] {
   return list as readonly string[];
 }
 
+/**
+ * Condition values: IAM also takes JSON numbers and booleans (CDK writes `"s3:TlsVersion": 1.2`
+ * and `"aws:SecureTransport": false`) and compares them as their string forms.
+ */
+function conditionValueList(value: unknown, path: string): readonly string[] {
+  const list: readonly unknown[] = Array.isArray(value) ? value : [value];
+  if (list.length === 0) fail(path, 'must not be an empty list');
+  return list.map((item) => {
+    if (typeof item === 'number' && Number.isFinite(item)) return String(item);
+    if (typeof item === 'boolean') return String(item);
+    if (typeof item !== 'string' || item.length === 0) fail(path, `values must be non-empty strings, numbers or booleans, got ${show(item)}`);
+    return item;
+  });
+}
+
 function checkPrincipal(value: unknown, path: string): void {
   if (value === '*') return;
   if (!isRecord(value)) fail(path, `must be "*" or an object such as {"AWS": "<role arn>"}, got ${show(value)}`);
@@ -276,7 +291,7 @@ function checkCondition(value: unknown, path: string): void {
     if (keys.length === 0) fail(`${path}.${name}`, 'names no condition key');
     for (const key of keys) {
       if (key.length === 0) fail(`${path}.${name}`, 'a condition key name is empty');
-      const values = stringList(block[key], `${path}.${name}.${key}`);
+      const values = conditionValueList(block[key], `${path}.${name}.${key}`);
       if (op.base === 'Null' && values.some((v) => v !== 'true' && v !== 'false')) {
         fail(`${path}.${name}.${key}`, `Null takes "true" (key absent) or "false" (key present), got ${show(block[key])}`);
       }
@@ -594,7 +609,7 @@ function compileConditions(condition: Readonly<Record<string, Readonly<Record<st
     const op = parseOperator(name);
     if (op === undefined) throw new PolicyGrammarError(`unknown condition operator ${show(name)}`);
     for (const [key, value] of Object.entries(block)) {
-      const values = asList(value as PolicyValue);
+      const values = (Array.isArray(value) ? value : [value]).map((item: unknown) => String(item));
       const positive = positiveMatcher(op.base, values, variables);
       const negated = NEGATED.has(op.base);
       out.push({

@@ -112,7 +112,8 @@ describe('parsePolicyDocument', () => {
     ['Null with a set operator', statement({ Condition: { 'ForAnyValue:Null': { 'aws:TagKeys': 'true' } } }), /unknown condition operator "ForAnyValue:Null"/],
     ['an unknown set operator', statement({ Condition: { 'ForSomeValues:StringEquals': { 'aws:TagKeys': 'a' } } }), /unknown condition operator/],
     ['a condition block that is an array', statement({ Condition: { StringEquals: ['a'] } }), /Condition.StringEquals: must be an object/],
-    ['a condition value that is a boolean', statement({ Condition: { Bool: { 'aws:SecureTransport': true } } }), /non-empty strings, got true/],
+    ['a condition value that is null', statement({ Condition: { Bool: { 'aws:SecureTransport': null } } }), /non-empty strings, numbers or booleans, got null/],
+    ['a condition value that is an object', statement({ Condition: { StringEquals: { 'aws:username': { a: 1 } } } }), /non-empty strings, numbers or booleans/],
     ['an empty condition value list', statement({ Condition: { StringEquals: { 'aws:username': [] } } }), /empty list/],
     ['a Null value other than true or false', statement({ Condition: { Null: { 'aws:username': 'yes' } } }), /Null takes "true"/],
     ['an unknown statement element', statement({ Actions: 'kms:Decrypt' }), /unknown element "Actions"/],
@@ -123,6 +124,19 @@ describe('parsePolicyDocument', () => {
     // Assert
     expect(parse).toThrow(PolicyGrammarError);
     expect(parse).toThrow(message);
+  });
+});
+
+describe('condition values written as JSON numbers and booleans', () => {
+  // IAM compares them as their string forms; CDK's enforceSSL bucket policy writes
+  // `"NumericLessThan": {"s3:TlsVersion": 1.2}`, and AWS's own KMS examples write `"Bool": {…: true}`.
+  it.each([
+    ['a boolean that matches', { Bool: { 'aws:SecureTransport': true } }, { 'aws:SecureTransport': 'true' }, true],
+    ['a boolean that does not match', { Bool: { 'aws:SecureTransport': false } }, { 'aws:SecureTransport': 'true' }, false],
+    ['a number below the bound', { NumericLessThan: { 's3:TlsVersion': 1.2 } }, { 's3:TlsVersion': '1.0' }, true],
+    ['a number at the bound', { NumericLessThan: { 's3:TlsVersion': 1.2 } }, { 's3:TlsVersion': '1.2' }, false],
+  ] as const)('evaluates %s', (_name, condition, context, allowed) => {
+    expect(holds(condition as never, context)).toBe(allowed);
   });
 });
 
