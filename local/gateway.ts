@@ -6,11 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { errors as joseErrors, type JWTPayload } from 'jose';
+import { decodeProtectedHeader, errors as joseErrors, type JWTPayload } from 'jose';
 import type { FunctionName } from '../contract/functions.js';
 import { routeKey, type ApiRoute } from '../contract/routes.js';
 import { FunctionInvocationError } from './functions.js';
-import type { LocalIssuer } from './issuer.js';
+import { ISSUER_ALG, type LocalIssuer } from './issuer.js';
 
 export interface LocalGatewayOptions {
   readonly routes: readonly ApiRoute[];
@@ -106,7 +106,25 @@ function unauthorized(description: string): GatewayError {
   });
 }
 
+/**
+ * Refuses any algorithm but RS256 before the signature is looked at. An HTTP API's JWT authorizer
+ * verifies only RSA signatures, so a token signed otherwise (ES256, an HS256 token forged with the
+ * public key as its secret, or `alg: none`) would fail in AWS and must fail here too.
+ */
+function requireRs256(token: string): void {
+  let alg: unknown;
+  try {
+    alg = decodeProtectedHeader(token).alg;
+  } catch {
+    throw unauthorized('the token is malformed');
+  }
+  if (alg !== ISSUER_ALG) {
+    throw unauthorized(`the token is signed with ${typeof alg === 'string' ? alg.slice(0, 20) : 'no algorithm'}; this API accepts only ${ISSUER_ALG}`);
+  }
+}
+
 async function verifyToken(issuer: LocalGatewayOptions['issuer'], token: string): Promise<JWTPayload> {
+  requireRs256(token);
   try {
     return await issuer.verify(token);
   } catch (error) {

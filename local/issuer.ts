@@ -1,6 +1,8 @@
-// The local stack's JWT issuer: one ES256 key pair, generated on first start into
+// The local stack's JWT issuer: one RS256 (RSA 2048) key pair, generated on first start into
 // `.local/issuer.json` (mode 0600), that `npm run token` signs with and the local gateway trusts,
-// as API Gateway's JWT authorizer trusts the corporate OIDC issuer in AWS.
+// as API Gateway's JWT authorizer trusts the corporate OIDC issuer in AWS. RS256 because an HTTP
+// API's JWT authorizer verifies only RSA signatures: a token the local stack accepts must be one
+// AWS would accept too.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,7 +11,10 @@ import { exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, ty
 /** Not a reachable URL: the local issuer publishes no discovery document; the gateway reads the key from disk. */
 export const LOCAL_ISSUER = 'http://127.0.0.1/consent-capture-local';
 export const LOCAL_AUDIENCE = 'consent-capture';
-const ALG = 'ES256';
+/** The one algorithm the local issuer signs with and the local gateway accepts. */
+export const ISSUER_ALG = 'RS256';
+const ALG = ISSUER_ALG;
+const RSA_MODULUS_BITS = 2048;
 
 interface IssuerFile {
   readonly issuer: string;
@@ -88,13 +93,28 @@ async function fromFile(file: IssuerFile): Promise<LocalIssuer> {
 export async function loadIssuer(localDir: string): Promise<LocalIssuer> {
   const file = issuerFileOf(localDir);
   if (!existsSync(file)) throw new IssuerMissingError(`no local issuer at ${file}: run \`npm start\` first (it creates one)`);
+  if (!isCurrent(file)) throw new IssuerMissingError(`the local issuer at ${file} is not an ${ALG} key (an older version made it): restart \`npm start\`, which replaces it`);
   return fromFile(JSON.parse(readFileSync(file, 'utf8')) as IssuerFile);
 }
 
+/** Whether an issuer file on disk is one this version can use (older `.local` dirs hold ES256 keys). */
+function isCurrent(file: string): boolean {
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<IssuerFile>;
+    return parsed.alg === ALG && parsed.privateJwk?.kty === 'RSA' && parsed.publicJwk?.kty === 'RSA';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Loads the issuer, or creates one. An issuer file with another algorithm (an ES256 key from an
+ * older version) is replaced: tokens it signed stop working, which is what a key rotation does.
+ */
 export async function loadOrCreateIssuer(localDir: string): Promise<LocalIssuer> {
   const file = issuerFileOf(localDir);
-  if (existsSync(file)) return loadIssuer(localDir);
-  const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true });
+  if (existsSync(file) && isCurrent(file)) return loadIssuer(localDir);
+  const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true, modulusLength: RSA_MODULUS_BITS });
   const kid = randomUUID();
   const contents: IssuerFile = {
     issuer: LOCAL_ISSUER,

@@ -8,6 +8,7 @@ import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { actorFromRecord } from '../lambdas/shared/consent-state.js';
 import { connectToStack, StackNotRunningError, type ApiAnswer, type DemoStack } from './demo-stack.js';
 import {
   columns,
@@ -38,6 +39,12 @@ const NOTICE_TEXT =
 const SENSITIVE_TEXT = 'mail me at jane.doe@example.com, card 4111 1111 1111 1111';
 
 // ---- output ------------------------------------------------------------------------------------
+
+/** The actor of a history event, short: `employee demo-1`, `hr hr.admin@corp.example`, `purge-worker`. */
+function whoActed(raw: unknown, employeeId: string): string {
+  const actor = actorFromRecord(raw, employeeId);
+  return actor.kind === 'service' ? actor.name : `${actor.kind} ${actor.subject ?? '(not recorded)'}`;
+}
 
 function painter(stream: NodeJS.WriteStream): (code: string) => (text: string) => string {
   const enabled = stream.isTTY === true && (process.env['NO_COLOR'] ?? '') === '';
@@ -427,7 +434,7 @@ async function tellStory(stack: DemoStack, trailDir: string): Promise<void> {
     const state = (typeof e['state'] === 'object' && e['state'] !== null ? e['state'] : {}) as Record<string, unknown>;
     const scopes = Array.isArray(state['scopes']) ? (state['scopes'] as unknown[]).join(',') : '';
     const extra = state['pausedUntil'] === undefined ? (e['kind'] === 'granted' ? `notice ${String(state['noticeVersion'])}` : '') : `until ${String(state['pausedUntil'])}`;
-    return [`#${String(e['sequence'])}`, String(e['at']), String(e['kind']), `by ${String(e['actor'])}`, `→ ${String(state['status'])}`, scopes, extra];
+    return [`#${String(e['sequence'])}`, String(e['at']), String(e['kind']), `by ${whoActed(e['actor'], String(state['employeeId']))}`, `→ ${String(state['status'])}`, scopes, extra];
   });
   for (const line of columns(historyRows)) story.say(line);
   const kinds = events.map((e) => String(e['kind']));

@@ -176,7 +176,7 @@ function realHandler(keyring: KeyringNode): (event: HttpEvent) => Promise<HttpRe
     sequence: 1,
     kind: 'granted',
     at,
-    actor: 'employee',
+    actor: { kind: 'employee', issuer: 'https://idp.example', subject: EMPLOYEE_ID },
     state: { employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES], keyArn: BENCH_KEY_ARN, sequence: 1, updatedAt: at, windows: busyWeekWindows(new Date()) },
   };
   // Claims (Put, Update) succeed; the ledger's newest event is an active consent to every scope.

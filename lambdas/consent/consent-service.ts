@@ -6,7 +6,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Alarms } from '../shared/alarm-metrics.js';
 import type { KeySyncJob, PurgeJob } from '../../contract/jobs.js';
-import { initialState, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
+import { initialState, type Actor, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
 import { asDependencyError, ConsentStateUnavailableError, ContentionError } from '../shared/errors.js';
 import { InvalidLedgerEventError, SequenceTakenError, type Ledger } from '../shared/ledger.js';
 import type { KeyPolicySync } from '../shared/key-policy-sync.js';
@@ -61,7 +61,8 @@ export class ConsentService {
     }
   }
 
-  async apply(employeeId: string, command: ConsentCommand): Promise<ConsentState> {
+  /** `actor` is the caller, recorded on the event: the employee, or the HR caller who offboards. */
+  async apply(employeeId: string, command: ConsentCommand, actor: Actor): Promise<ConsentState> {
     const { ledger, logger } = this.deps;
     const withdrawal = isWithdrawal(command);
     for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt += 1) {
@@ -97,7 +98,7 @@ export class ConsentService {
           continue;
         }
       }
-      const event: ConsentEvent = { employeeId, sequence: state.sequence, kind: decided.kind, at: state.updatedAt, actor: decided.actor, state };
+      const event: ConsentEvent = { employeeId, sequence: state.sequence, kind: decided.kind, at: state.updatedAt, actor, state };
       try {
         await ledger.append(event);
       } catch (error) {

@@ -3,9 +3,9 @@
 import { KMSServiceException } from '@aws-sdk/client-kms';
 import { optionalEnv, requireEnv, ENV } from '../shared/environment.js';
 import { documentClient, kmsClient, sqsClient } from '../shared/clients.js';
-import { publicState } from '../shared/consent-state.js';
+import { publicState, type Actor } from '../shared/consent-state.js';
 import { asDependencyError, BadRequestError, NotFoundError } from '../shared/errors.js';
-import { callerOf, errorResponse, jsonResponse, parseBody, requireScope, type HttpEvent, type HttpResult } from '../shared/http.js';
+import { callerOf, errorResponse, identityOf, jsonResponse, parseBody, requireScope, type HttpEvent, type HttpResult } from '../shared/http.js';
 import { ID_PATTERN } from '../shared/ids.js';
 import { Ledger } from '../shared/ledger.js';
 import { createLogger } from '../shared/logger.js';
@@ -46,11 +46,27 @@ function pauseUntil(body: { minutes: number } | { until: string }, now: Date): D
   return until;
 }
 
+/** HR offboarding: the caller is not an employee, so their `sub` is not held to the employee-id pattern. */
+async function offboard(event: HttpEvent): Promise<HttpResult> {
+  const hr = identityOf(event);
+  requireScope(hr, 'capture:offboard');
+  const target = event.pathParameters?.['employeeId'];
+  if (target === undefined || !ID_PATTERN.test(target)) {
+    throw new BadRequestError(`the employee id in the path must match ${ID_PATTERN.source}`, [{ path: 'employeeId', message: 'invalid id' }], 'invalid-employee-id');
+  }
+  parseBody(event, emptyBody, MAX_CONSENT_BODY_BYTES);
+  const actor: Actor = { kind: 'hr', issuer: hr.issuer, subject: hr.subject };
+  const state = await service.apply(target, { type: 'offboard' }, actor);
+  return jsonResponse(202, { employeeId: target, status: state.status });
+}
+
 async function route(event: HttpEvent): Promise<HttpResult> {
+  if (event.routeKey === 'POST /v1/employees/{employeeId}/offboard') return offboard(event);
   const caller = callerOf(event, employeeIdClaim);
   const now = new Date();
-  const change = async (command: ConsentCommand, employeeId = caller.employeeId) =>
-    jsonResponse(200, publicState(await service.apply(employeeId, command), new Date()));
+  // The employee id, not the raw `sub`, names the employee: it is the pseudonymous id the ledger keeps.
+  const actor: Actor = { kind: 'employee', issuer: caller.issuer, subject: caller.employeeId };
+  const change = async (command: ConsentCommand) => jsonResponse(200, publicState(await service.apply(caller.employeeId, command, actor), new Date()));
 
   switch (event.routeKey) {
     case 'GET /v1/consent':
@@ -81,16 +97,6 @@ async function route(event: HttpEvent): Promise<HttpResult> {
       return jsonResponse(200, {
         events: events.map((e) => ({ sequence: e.sequence, kind: e.kind, at: e.at, actor: e.actor, state: publicState(e.state, new Date(e.at)), ...(e.details ? { details: e.details } : {}) })),
       });
-    }
-    case 'POST /v1/employees/{employeeId}/offboard': {
-      requireScope(caller, 'capture:offboard');
-      const target = event.pathParameters?.['employeeId'];
-      if (target === undefined || !ID_PATTERN.test(target)) {
-        throw new BadRequestError(`the employee id in the path must match ${ID_PATTERN.source}`, [{ path: 'employeeId', message: 'invalid id' }], 'invalid-employee-id');
-      }
-      parseBody(event, emptyBody, MAX_CONSENT_BODY_BYTES);
-      const state = await service.apply(target, { type: 'offboard' });
-      return jsonResponse(202, { employeeId: target, status: state.status });
     }
     default:
       throw new NotFoundError(`no route ${event.routeKey}`);

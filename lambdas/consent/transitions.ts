@@ -1,7 +1,7 @@
 // The consent state machine, pure: which command is allowed from which state, and the state
 // and ledger event kind it results in. Time is a parameter, so tests choose it.
 import type { Scope } from '../shared/consent-model.js';
-import { effectiveState, type ActorKind, type ConsentEventKind, type ConsentState } from '../shared/consent-state.js';
+import { effectiveState, type ConsentEventKind, type ConsentState } from '../shared/consent-state.js';
 import { foldWindows, windowsOf } from '../shared/consent-windows.js';
 import { ConflictError } from '../shared/errors.js';
 
@@ -14,7 +14,6 @@ export type ConsentCommand =
 
 export interface Transition {
   readonly kind: ConsentEventKind;
-  readonly actor: ActorKind;
   readonly state: ConsentState;
   /** The change needs a purge job queued once recorded. */
   readonly startsPurge: boolean;
@@ -28,13 +27,12 @@ const CLOSED = new Set(['purging', 'purged']);
 export function transition(current: ConsentState, command: ConsentCommand, now: Date): Transition | typeof NO_CHANGE {
   const state = effectiveState(current, now);
   const at = now.toISOString();
-  const next = (kind: ConsentEventKind, changes: Partial<ConsentState>, extra: { actor?: ActorKind; startsPurge?: boolean } = {}): Transition => {
+  const next = (kind: ConsentEventKind, changes: Partial<ConsentState>, extra: { startsPurge?: boolean } = {}): Transition => {
     const { pausedUntil: _dropped, ...withoutPause } = state;
     const base = changes.status === 'paused' ? state : withoutPause;
     const resulting: ConsentState = { ...base, ...changes, sequence: state.sequence + 1, updatedAt: at };
     return {
       kind,
-      actor: extra.actor ?? 'employee',
       // The windows travel with every event, so ingest judges an event's `ts` from the newest one.
       state: { ...resulting, windows: foldWindows(windowsOf(current), resulting, now) },
       startsPurge: extra.startsPurge ?? false,
@@ -43,7 +41,7 @@ export function transition(current: ConsentState, command: ConsentCommand, now: 
 
   if (command.type === 'offboard') {
     if (CLOSED.has(state.status)) return NO_CHANGE;
-    return next('offboarded', { status: 'purging', scopes: [] }, { actor: 'offboarding', startsPurge: true });
+    return next('offboarded', { status: 'purging', scopes: [] }, { startsPurge: true });
   }
   // Withdrawing from an erased consent is already done; the caller re-queues an unfinished purge.
   if (command.type === 'revoke' && CLOSED.has(state.status)) return NO_CHANGE;
@@ -89,11 +87,9 @@ export function restatedWithdrawal(current: ConsentState, command: ConsentComman
   if ((command.type !== 'revoke' && command.type !== 'offboard') || current.status === 'purged') return NO_CHANGE;
   const { pausedUntil: _dropped, ...base } = current;
   const erasing = current.status === 'purging' || command.type === 'offboard' || command.erase;
-  const actor: ActorKind = command.type === 'offboard' ? 'offboarding' : 'employee';
   const kind: ConsentEventKind = !erasing ? 'revoked' : command.type === 'offboard' ? 'offboarded' : 'erase-requested';
   return {
     kind,
-    actor,
     state: { ...base, status: erasing ? 'purging' : 'revoked', scopes: [], sequence: current.sequence + 1, updatedAt: now.toISOString() },
     startsPurge: erasing,
   };

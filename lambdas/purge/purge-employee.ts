@@ -107,7 +107,7 @@ async function recordPurged(deps: PurgeDeps, basis: ConsentEvent, details: Recor
     if (latest.state.status === 'purged') return;
     const at = (deps.now?.() ?? new Date()).toISOString();
     const state: ConsentState = { ...latest.state, status: 'purged', scopes: [], sequence: latest.sequence + 1, updatedAt: at };
-    const event: ConsentEvent = { employeeId: basis.employeeId, sequence: state.sequence, kind: 'purged', at, actor: 'purge-worker', state, details };
+    const event: ConsentEvent = { employeeId: basis.employeeId, sequence: state.sequence, kind: 'purged', at, actor: { kind: 'service', name: 'purge-worker' }, state, details };
     try {
       await deps.ledger.append(event);
       await deps.ledger.writeState(state);

@@ -25,14 +25,49 @@ export interface ConsentState {
 export const EVENT_KINDS = ['granted', 'scopes-changed', 'paused', 'resumed', 'revoked', 'erase-requested', 'offboarded', 'purged'] as const;
 export type ConsentEventKind = (typeof EVENT_KINDS)[number];
 
-export type ActorKind = 'employee' | 'offboarding' | 'purge-worker';
+/**
+ * Who made a change, named so an auditor can trace it to a person: the token's issuer and the
+ * caller's id there. For an employee the subject is their pseudonymous employee id; for HR it is
+ * the `sub` of HR's own token (a person or an HR system at the corporate IdP). The purge worker
+ * records the service by name.
+ */
+export type Actor =
+  | { readonly kind: 'employee' | 'hr'; readonly issuer: string | null; readonly subject: string | null }
+  | { readonly kind: 'service'; readonly name: 'purge-worker' };
+
+/**
+ * Reads an event's actor, old or new. Events recorded before callers were named carry a bare
+ * word: 'employee' (the subject was the employee themself), 'offboarding' (some HR caller, not
+ * recorded) or 'purge-worker'. `null` marks what was not recorded; new events never have it.
+ */
+export function actorFromRecord(raw: unknown, employeeId: string): Actor {
+  if (raw === 'employee') return { kind: 'employee', issuer: null, subject: employeeId };
+  if (raw === 'offboarding') return { kind: 'hr', issuer: null, subject: null };
+  if (raw === 'purge-worker') return { kind: 'service', name: 'purge-worker' };
+  if (raw !== null && typeof raw === 'object') {
+    const r = raw as Record<string, unknown>;
+    if (r['kind'] === 'service' && r['name'] === 'purge-worker') return { kind: 'service', name: 'purge-worker' };
+    if (r['kind'] === 'employee' || r['kind'] === 'hr') {
+      const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+      return { kind: r['kind'], issuer: text(r['issuer']), subject: text(r['subject']) };
+    }
+  }
+  throw new Error(`a ledger event of ${employeeId} has an actor this version cannot read`);
+}
+
+/** One line for people: `hr hr.admin@corp.example at https://idp.corp.example`. */
+export function describeActor(actor: Actor): string {
+  if (actor.kind === 'service') return actor.name;
+  const who = actor.subject ?? '(caller not recorded)';
+  return actor.issuer === null ? `${actor.kind} ${who}` : `${actor.kind} ${who} at ${actor.issuer}`;
+}
 
 export interface ConsentEvent {
   readonly employeeId: string;
   readonly sequence: number;
   readonly kind: ConsentEventKind;
   readonly at: string;
-  readonly actor: ActorKind;
+  readonly actor: Actor;
   /** The full state this event results in: the newest event alone is the truth. */
   readonly state: ConsentState;
   readonly details?: Readonly<Record<string, unknown>>;

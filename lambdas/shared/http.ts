@@ -9,13 +9,43 @@ import { ID_PATTERN } from './ids.js';
 export type HttpEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
 
-export interface Caller {
-  /** The employee the token speaks for: only ever taken from the token, never from a body. */
-  readonly employeeId: string;
+/** Who is calling, as the verified token says: for people who are not employees (HR), this is all there is. */
+export interface Identity {
+  /** The token's `iss`: who vouches for the caller. */
+  readonly issuer: string;
+  /** The token's `sub`: the caller's id at that issuer (not necessarily an employee id). */
+  readonly subject: string;
   readonly scopes: ReadonlySet<string>;
 }
 
+export interface Caller extends Identity {
+  /** The employee the token speaks for: only ever taken from the token, never from a body. */
+  readonly employeeId: string;
+}
+
+/** Bounds a subject we record on ledger events; an IdP's `sub` is at most 255 ASCII characters in practice. */
+const SUBJECT_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
 /** Reads the verified JWT claims that API Gateway's authorizer put on the event. */
+export function identityOf(event: HttpEvent): Identity {
+  const jwt = event.requestContext?.authorizer?.jwt;
+  if (!jwt) throw new UnauthorizedError('a bearer token is required');
+  const issuer = jwt.claims['iss'];
+  if (typeof issuer !== 'string' || issuer === '') throw new UnauthorizedError('the token names no issuer');
+  const subject = jwt.claims['sub'];
+  if (typeof subject !== 'string' || !SUBJECT_PATTERN.test(subject)) {
+    throw new ForbiddenError('the token\'s sub claim must be 1-255 printable characters without spaces', 'invalid-subject');
+  }
+  const scopes = new Set<string>(jwt.scopes ?? []);
+  const scopeClaim = jwt.claims['scope'];
+  if (typeof scopeClaim === 'string') for (const s of scopeClaim.split(' ')) if (s !== '') scopes.add(s);
+  return { issuer, subject, scopes };
+}
+
+/**
+ * The calling employee: the identity, plus the employee id claim, which must be a pseudonymous id
+ * (it goes into encryption contexts and so into CloudTrail). HR's routes use identityOf instead.
+ */
 export function callerOf(event: HttpEvent, employeeIdClaim: string): Caller {
   const jwt = event.requestContext?.authorizer?.jwt;
   if (!jwt) throw new UnauthorizedError('a bearer token is required');
@@ -23,14 +53,11 @@ export function callerOf(event: HttpEvent, employeeIdClaim: string): Caller {
   if (typeof employeeId !== 'string' || !ID_PATTERN.test(employeeId)) {
     throw new ForbiddenError(`the token's ${employeeIdClaim} claim must be a pseudonymous id matching ${ID_PATTERN.source}`, 'invalid-employee-id');
   }
-  const scopes = new Set<string>(jwt.scopes ?? []);
-  const scopeClaim = jwt.claims['scope'];
-  if (typeof scopeClaim === 'string') for (const s of scopeClaim.split(' ')) if (s !== '') scopes.add(s);
-  return { employeeId, scopes };
+  return { ...identityOf(event), employeeId };
 }
 
 /** The gateway already checks route scopes; handlers check again so a misrouted call still fails closed. */
-export function requireScope(caller: Caller, ...accepted: string[]): void {
+export function requireScope(caller: Identity, ...accepted: string[]): void {
   if (!accepted.some((scope) => caller.scopes.has(scope))) {
     throw new ForbiddenError(`this action needs the ${accepted.join(' or ')} scope`);
   }

@@ -2,7 +2,7 @@
 // table: whoever can write it can write anything, so an event is read as untrusted input.
 import * as z from 'zod';
 import { CONSENT_STATUSES, SCOPES, type ConsentStatus } from './consent-model.js';
-import { EVENT_KINDS, type ConsentEvent, type ConsentEventKind } from './consent-state.js';
+import { actorFromRecord, EVENT_KINDS, type ConsentEvent, type ConsentEventKind } from './consent-state.js';
 import { MAX_WINDOWS_PER_SCOPE } from './consent-windows.js';
 import { ID_PATTERN } from './ids.js';
 
@@ -56,13 +56,23 @@ const consentStateSchema = z
     }
   });
 
+/**
+ * Who made the change (consent-state.ts, Actor): a person at an issuer, or the purge worker. The
+ * bare words are events written before callers were named; readLedgerEvent turns them into actors.
+ */
+const actorSchema = z.union([
+  z.enum(['employee', 'offboarding', 'purge-worker']),
+  z.strictObject({ kind: z.enum(['employee', 'hr']), issuer: z.string().min(1).max(2048).nullable(), subject: z.string().min(1).max(255).nullable() }),
+  z.strictObject({ kind: z.literal('service'), name: z.literal('purge-worker') }),
+]);
+
 export const consentEventSchema = z
   .looseObject({
     employeeId: z.string().regex(ID_PATTERN),
     sequence: z.number().int().positive(),
     kind: z.enum(EVENT_KINDS),
     at: instant,
-    actor: z.enum(['employee', 'offboarding', 'purge-worker']),
+    actor: actorSchema,
     state: consentStateSchema,
     details: z.record(z.string(), z.unknown()).optional(),
   })
@@ -88,5 +98,5 @@ export function readLedgerEvent(employeeId: string, sequence: number | undefined
   if (parsed.success && parsed.data.employeeId !== employeeId) issues.push('employeeId: differs from the partition key');
   if (parsed.success && sequence !== undefined && parsed.data.sequence !== sequence) issues.push('sequence: differs from the sort key');
   if (!parsed.success || issues.length > 0) return { valid: false, sequence, issues };
-  return { valid: true, event: parsed.data as unknown as ConsentEvent };
+  return { valid: true, event: { ...parsed.data, actor: actorFromRecord(parsed.data.actor, employeeId) } as unknown as ConsentEvent };
 }

@@ -152,3 +152,45 @@ describe('tokens', () => {
     expect(response.body.error).toBe('invalid-employee-id');
   });
 });
+
+describe("an HR caller's subject", () => {
+  // A corporate IdP gives HR people and systems a sub of its own: an email, not an employee id.
+  const HR_SUBJECT = 'hr.admin@corp.example';
+
+  it('may be any printable id on the offboard route, and the offboarded event names that caller', async () => {
+    await t.call('POST', '/v1/consent', { token: await t.token('e-1', 'consent:manage'), body: { scopes: ['clicks'], ...NOTICE } });
+
+    const response = await t.call('POST', '/v1/employees/e-1/offboard', { token: await t.token(HR_SUBJECT, 'capture:offboard') });
+
+    expect(response.status).toBe(202);
+    const offboarded = (await t.ledger.events('e-1')).find((e) => e.kind === 'offboarded');
+    expect(offboarded?.actor).toEqual({ kind: 'hr', issuer: t.stack.issuer.issuer, subject: HR_SUBJECT });
+  });
+
+  it('is refused with 403 invalid-subject on the offboard route when it is not printable', async () => {
+    const before = await bobEvents();
+
+    const response = await t.call('POST', '/v1/employees/e-bob/offboard', { token: await t.token('hr admin', 'capture:offboard') });
+
+    expect(response.status).toBe(403);
+    expect(response.body.error).toBe('invalid-subject');
+    expect(await bobEvents()).toBe(before);
+  });
+
+  it('is not an employee: with employee scopes it still gets 403 invalid-employee-id on every employee route', async () => {
+    const token = await t.token(HR_SUBJECT, 'consent:manage capture:write capture:offboard');
+
+    const answers = await Promise.all([
+      t.call('GET', '/v1/consent', { token }),
+      t.call('POST', '/v1/consent', { token, body: { scopes: ['clicks'], ...NOTICE } }),
+      t.call('POST', '/v1/consent/pause', { token, body: { minutes: 5 } }),
+      t.call('POST', '/v1/consent/revoke', { token, body: { erase: true } }),
+      t.call('GET', '/v1/consent/history', { token }),
+      t.call('POST', '/v1/events', { token, body: { batchId: 'b-1', deviceId: 'd-1', events: [{ kind: 'click', ts: Date.now(), x: 1, y: 1, button: 'left' }] } }),
+    ]);
+
+    expect(answers.map((r) => [r.status, r.body.error])).toEqual(Array.from({ length: 6 }, () => [403, 'invalid-employee-id']));
+    expect(await t.ledger.latestEvent(HR_SUBJECT)).toBeUndefined();
+  });
+});
+

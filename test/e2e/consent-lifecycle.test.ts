@@ -85,12 +85,13 @@ describe('the consent lifecycle of one employee', () => {
     expect(response.body).toMatchObject({ status: 'revoked', scopes: [], sequence: 4 });
     expect(await kmsOutcome(id, 'clicks')).toBe('AccessDeniedException');
     expect(history.status).toBe(200);
-    const events = history.body['events'] as { sequence: number; kind: string; actor: string }[];
+    const events = history.body['events'] as { sequence: number; kind: string; actor: unknown }[];
+    const self = { kind: 'employee', issuer: t.stack.issuer.issuer, subject: id };
     expect(events.map((e) => [e.sequence, e.kind, e.actor])).toEqual([
-      [1, 'granted', 'employee'],
-      [2, 'paused', 'employee'],
-      [3, 'resumed', 'employee'],
-      [4, 'revoked', 'employee'],
+      [1, 'granted', self],
+      [2, 'paused', self],
+      [3, 'resumed', self],
+      [4, 'revoked', self],
     ]);
   });
 
@@ -124,7 +125,7 @@ describe('the consent lifecycle of one employee', () => {
     expect(await left(exports, `exports/${id}/`)).toBe(0);
     expect(await left(captures, `captures/${id}-2/`)).toBe(1);
     const last = await t.ledger.latestEvent(id);
-    expect(last).toMatchObject({ kind: 'purged', actor: 'purge-worker', details: { objectsDeleted: { captures: 5, exports: 1 } } });
+    expect(last).toMatchObject({ kind: 'purged', actor: { kind: 'service', name: 'purge-worker' }, details: { objectsDeleted: { captures: 5, exports: 1 } } });
     expect(Date.parse(String(last?.details?.['keyDeletionDate']))).toBe(key.KeyMetadata?.DeletionDate?.getTime());
     expect(await kmsOutcome(id, 'clicks', keyArn)).toBe('AccessDeniedException');
   });
@@ -138,13 +139,16 @@ describe('the consent lifecycle of one employee', () => {
 });
 
 describe('offboarding', () => {
-  it('lets HR erase an employee: 202 purging, then purged with the key shredded', async () => {
+  // An HR caller's sub is whatever the corporate IdP gives a person, not a pseudonymous employee id.
+  const HR_SUBJECT = 'hr.admin@corp.example';
+
+  it('lets HR erase an employee: 202 purging, then purged with the key shredded, and names the HR caller', async () => {
     // Arrange
     await t.call('POST', '/v1/consent', { token: await manage('e-leaver'), body: { scopes: ['clicks'], ...NOTICE } });
     const keyArn = await keyArnOf('e-leaver');
 
     // Act
-    const response = await t.call('POST', '/v1/employees/e-leaver/offboard', { token: await t.token('hr-system', 'capture:offboard') });
+    const response = await t.call('POST', '/v1/employees/e-leaver/offboard', { token: await t.token(HR_SUBJECT, 'capture:offboard') });
     const done = await pollUntil(async () => {
       const e = await t.ledger.latestEvent('e-leaver');
       return e?.kind === 'purged' && e;
@@ -156,9 +160,9 @@ describe('offboarding', () => {
     expect(done?.state.status).toBe('purged');
     const events = await t.ledger.events('e-leaver');
     expect(events.map((e) => [e.kind, e.actor])).toEqual([
-      ['granted', 'employee'],
-      ['offboarded', 'offboarding'],
-      ['purged', 'purge-worker'],
+      ['granted', { kind: 'employee', issuer: t.stack.issuer.issuer, subject: 'e-leaver' }],
+      ['offboarded', { kind: 'hr', issuer: t.stack.issuer.issuer, subject: HR_SUBJECT }],
+      ['purged', { kind: 'service', name: 'purge-worker' }],
     ]);
     expect((await t.kms('purge').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.KeyState).toBe('PendingDeletion');
   });

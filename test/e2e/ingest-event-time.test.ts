@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { newBatchId } from '../support/capture-batches.js';
 import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
-import { inProcessConsent } from '../support/in-process-services.js';
+import { employeeActor, inProcessConsent } from '../support/in-process-services.js';
 
 const { captures } = LOCAL_RESOURCES.buckets;
 const MINUTE = 60_000;
@@ -135,8 +135,8 @@ describe('POST /v1/events judges consent at each event time', () => {
     const base = Date.now() - 20 * MINUTE;
     const backdated = inProcessConsent(t.local, { now: () => new Date(base) });
     try {
-      await backdated.service.apply(id, { type: 'grant', scopes: ['clicks'], ...NOTICE });
-      await backdated.service.apply(id, { type: 'pause', until: new Date(base + 5 * MINUTE) });
+      await backdated.service.apply(id, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(id));
+      await backdated.service.apply(id, { type: 'pause', until: new Date(base + 5 * MINUTE) }, employeeActor(id));
     } finally {
       backdated.destroy();
     }

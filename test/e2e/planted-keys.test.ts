@@ -22,7 +22,7 @@ import { buildKeyPolicy } from '../../lambdas/shared/key-policy.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
 import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
-import { inProcessConsent } from '../support/in-process-services.js';
+import { employeeActor, inProcessConsent } from '../support/in-process-services.js';
 import { pollUntil } from '../support/local-stack.js';
 import { FaultPlan, serviceError } from '../support/sdk-faults.js';
 
@@ -96,7 +96,7 @@ describe('an admin who writes the ledger', () => {
       sequence: 1,
       kind: 'granted',
       at,
-      actor: 'employee',
+      actor: { kind: 'employee', issuer: 'https://idp.example', subject: 'e-forged' },
       state: { employeeId: 'e-forged', status: 'active', scopes: ['keystrokes', 'clicks', 'app-focus'], keyArn, sequence: 1, updatedAt: at },
     };
     await t.ledger.append(forged);
@@ -144,7 +144,7 @@ describe('an alias mover', () => {
       sequence: 1,
       kind: 'granted',
       at,
-      actor: 'employee',
+      actor: { kind: 'employee', issuer: 'https://idp.example', subject: 'e-moved' },
       state: { employeeId: 'e-moved', status: 'active', scopes: ['clicks'], keyArn: keyA, sequence: 1, updatedAt: at },
     });
     const batch = () => captureBatch({ kinds: ['click'] });
@@ -235,11 +235,11 @@ describe('our own key left without rotation by a crash after CreateAlias', () =>
     const faults = new FaultPlan();
     const consent = inProcessConsent(t.local, { faults });
     faults.arm({ match: (c) => c.command === 'EnableKeyRotationCommand', times: 5, error: () => serviceError('AccessDeniedException', 400) });
-    const first = await consent.service.apply('e-rotation', { type: 'grant', scopes: ['clicks'], ...NOTICE }).catch((e: Error) => e.name);
+    const first = await consent.service.apply('e-rotation', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-rotation')).catch((e: Error) => e.name);
     faults.clear();
 
     // Act
-    const second = await consent.service.apply('e-rotation', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    const second = await consent.service.apply('e-rotation', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-rotation'));
     consent.destroy();
 
     // Assert

@@ -4,7 +4,7 @@
 import { GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
-import { inProcessConsent, type InProcessConsent } from '../support/in-process-services.js';
+import { employeeActor, inProcessConsent, type InProcessConsent } from '../support/in-process-services.js';
 import { pollUntil, startTestStack, type TestStack } from '../support/local-stack.js';
 import { FaultPlan, serviceError } from '../support/sdk-faults.js';
 
@@ -33,11 +33,11 @@ async function keyPolicySids(keyArn: string): Promise<string[]> {
 describe('KMS throttling PutKeyPolicy', () => {
   it('answers a pause that is recorded, and the key-sync worker writes the policy later', async () => {
     // Arrange
-    const granted = await consent.service.apply('e-throttle', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    const granted = await consent.service.apply('e-throttle', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-throttle'));
     throttlePolicyWrites(1);
 
     // Act
-    const paused = await consent.service.apply('e-throttle', { type: 'pause', until: new Date(Date.now() + 3_600_000) });
+    const paused = await consent.service.apply('e-throttle', { type: 'pause', until: new Date(Date.now() + 3_600_000) }, employeeActor('e-throttle'));
 
     // Assert: recorded at once, and the key catches up through the key-sync queue.
     expect(faults.pending()).toBe(0);
@@ -49,12 +49,12 @@ describe('KMS throttling PutKeyPolicy', () => {
 
   it('does not block a withdrawal behind an earlier change whose key write is still pending', async () => {
     // Arrange: a pause recorded while KMS throttles everything for a while.
-    const granted = await consent.service.apply('e-withdraw', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    const granted = await consent.service.apply('e-withdraw', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-withdraw'));
     throttlePolicyWrites(4);
-    await consent.service.apply('e-withdraw', { type: 'pause', until: new Date(Date.now() + 3_600_000) });
+    await consent.service.apply('e-withdraw', { type: 'pause', until: new Date(Date.now() + 3_600_000) }, employeeActor('e-withdraw'));
 
     // Act: the employee withdraws while KMS is still throttling.
-    const revoked = await consent.service.apply('e-withdraw', { type: 'revoke', erase: false });
+    const revoked = await consent.service.apply('e-withdraw', { type: 'revoke', erase: false }, employeeActor('e-withdraw'));
 
     // Assert
     expect(revoked.status).toBe('revoked');
@@ -66,14 +66,14 @@ describe('KMS throttling PutKeyPolicy', () => {
 describe('SQS failing to take a purge job', () => {
   it('leaves the state cache behind so the next call queues the purge again, and the purge completes', async () => {
     // Arrange
-    await consent.service.apply('e-lost', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    await consent.service.apply('e-lost', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-lost'));
     faults.arm({ match: (c) => c.service === 'consent-sqs' && c.command === 'SendMessageCommand', error: () => serviceError('InternalError', 500) });
 
     // Act: the erase is recorded, but its purge job cannot be sent.
-    await expect(consent.service.apply('e-lost', { type: 'revoke', erase: true })).rejects.toThrow(/InternalError|injected/);
+    await expect(consent.service.apply('e-lost', { type: 'revoke', erase: true }, employeeActor('e-lost'))).rejects.toThrow(/InternalError|injected/);
     const afterFailure = await consent.ledger.readState('e-lost');
     // The employee (or their app) retries the erase; nothing is appended, the job is re-queued.
-    const retried = await consent.service.apply('e-lost', { type: 'revoke', erase: true });
+    const retried = await consent.service.apply('e-lost', { type: 'revoke', erase: true }, employeeActor('e-lost'));
 
     // Assert
     expect(afterFailure?.status).toBe('active');
@@ -89,12 +89,12 @@ describe('KMS refusing PutKeyPolicy for good (not throttling)', () => {
 
   it('still records a revoke, answers it, queues a key-sync job and raises the alarm', async () => {
     // Arrange
-    await consent.service.apply('e-denied', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    await consent.service.apply('e-denied', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-denied'));
     const sentBefore = faults.calls.length;
     faults.arm({ match: (c) => c.service === 'consent-kms' && c.command === 'PutKeyPolicyCommand', times: 10, error: () => serviceError('AccessDeniedException', 400) });
 
     // Act
-    const revoked = await consent.service.apply('e-denied', { type: 'revoke', erase: false });
+    const revoked = await consent.service.apply('e-denied', { type: 'revoke', erase: false }, employeeActor('e-denied'));
     faults.clear();
 
     // Assert: recorded and answered; the job went to the key-sync queue; the alarm fired.
@@ -111,11 +111,11 @@ describe('KMS refusing PutKeyPolicy for good (not throttling)', () => {
 
   it('still fails a grant (nothing to enforce urgently, and the caller must know)', async () => {
     // Arrange
-    await consent.service.apply('e-denied-grant', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    await consent.service.apply('e-denied-grant', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-denied-grant'));
     faults.arm({ match: (c) => c.service === 'consent-kms' && c.command === 'PutKeyPolicyCommand', error: () => serviceError('AccessDeniedException', 400) });
 
     // Act + Assert
-    await expect(consent.service.apply('e-denied-grant', { type: 'grant', scopes: ['clicks', 'keystrokes'], ...NOTICE })).rejects.toMatchObject({ name: 'AccessDeniedException' });
+    await expect(consent.service.apply('e-denied-grant', { type: 'grant', scopes: ['clicks', 'keystrokes'], ...NOTICE }, employeeActor('e-denied-grant'))).rejects.toMatchObject({ name: 'AccessDeniedException' });
     faults.clear();
   });
 });

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpResult } from '../../lambdas/shared/http.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
-import { inProcessConsent, inProcessIngest, type InProcessConsent, type InProcessIngest } from '../support/in-process-services.js';
+import { inProcessConsent, inProcessIngest, type InProcessConsent, type InProcessIngest, employeeActor } from '../support/in-process-services.js';
 import { httpEvent } from '../support/ingest-http-event.js';
 import { startTestStack, type TestStack } from '../support/local-stack.js';
 import { FaultPlan, serviceError, type FaultCall } from '../support/sdk-faults.js';
@@ -42,7 +42,7 @@ afterAll(async () => {
 });
 
 async function consentedEmployee(id: string): Promise<string> {
-  await consent.service.apply(id, { type: 'grant', scopes: [...ALL_SCOPES], ...NOTICE });
+  await consent.service.apply(id, { type: 'grant', scopes: [...ALL_SCOPES], ...NOTICE }, employeeActor(id));
   return id;
 }
 

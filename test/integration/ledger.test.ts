@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConsentEvent, ConsentState } from '../../lambdas/shared/consent-state.js';
 import { foldEvents, Ledger, LedgerIntegrityError, SequenceTakenError } from '../../lambdas/shared/ledger.js';
@@ -37,7 +37,7 @@ function event(employeeId: string, sequence: number, overrides: Partial<ConsentS
   const at = new Date(Date.UTC(2026, 10, 26, 12, 0, sequence)).toISOString();
   const keyArn = 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000';
   const state: ConsentState = { employeeId, status: 'active', scopes: ['clicks'], keyArn, sequence, updatedAt: at, ...overrides };
-  return { employeeId, sequence, kind: sequence === 1 ? 'granted' : 'scopes-changed', at, actor: 'employee', state };
+  return { employeeId, sequence, kind: sequence === 1 ? 'granted' : 'scopes-changed', at, actor: { kind: 'employee', issuer: 'https://idp.example', subject: employeeId }, state };
 }
 
 describe('Ledger', () => {
@@ -85,6 +85,32 @@ describe('Ledger', () => {
     expect(events.map((e) => e.sequence)).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
     expect(rebuilt?.sequence).toBe(120);
     expect((await ledger.readState('e-long'))?.sequence).toBe(120);
+  });
+});
+
+describe('Ledger actors', () => {
+  it('reads the bare-word actors of events recorded before callers were named, as actors that say what is unknown', async () => {
+    // Arrange: three events as an older version wrote them (actor a bare word).
+    const legacy = (sequence: number, kind: string, actor: string) => ({ ...event('e-legacy', sequence), kind, actor, pk: 'e-legacy', sk: `event#${String(sequence).padStart(10, '0')}` });
+    const items = [legacy(1, 'granted', 'employee'), legacy(2, 'offboarded', 'offboarding'), legacy(3, 'purged', 'purge-worker')];
+    for (const Item of items) await DynamoDBDocumentClient.from(client).send(new PutCommand({ TableName: TABLE, Item }));
+
+    // Act
+    const events = await ledger.events('e-legacy');
+
+    // Assert
+    expect(events.map((e) => e.actor)).toEqual([
+      { kind: 'employee', issuer: null, subject: 'e-legacy' },
+      { kind: 'hr', issuer: null, subject: null },
+      { kind: 'service', name: 'purge-worker' },
+    ]);
+  });
+
+  it('round-trips a named HR actor', async () => {
+    const hr = { kind: 'hr', issuer: 'https://idp.corp.example', subject: 'hr.admin@corp.example' } as const;
+    await ledger.append({ ...event('e-hr', 1), kind: 'offboarded', actor: hr });
+
+    expect((await ledger.latestEvent('e-hr'))?.actor).toEqual(hr);
   });
 });
 

@@ -1,7 +1,7 @@
 // The local stack as tools and tests use it: stack.json, the gateway's authorizer and event
 // shape, functions running as their own principals, the queue's delivery semantics, s3rver
 // pagination, and state that survives a restart. Handlers are fixtures (test/fixtures).
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { ListAliasesCommand } from '@aws-sdk/client-kms';
@@ -9,7 +9,7 @@ import { GetObjectCommand, HeadBucketCommand, ListObjectsV2Command, paginateList
 import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, SQSRecord } from 'aws-lambda';
-import { generateKeyPair, SignJWT } from 'jose';
+import { decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { pollUntil, startTestStack, type TestStack } from '../support/local-stack.js';
@@ -138,11 +138,11 @@ describe('local stack', () => {
     });
 
     it('answers 401 for a token signed by another key', async () => {
-      // Arrange: same kid, issuer and audience; only the key differs.
-      const { privateKey } = await generateKeyPair('ES256');
+      // Arrange: same algorithm, kid, issuer and audience; only the key differs.
+      const { privateKey } = await generateKeyPair('RS256');
       const now = Math.floor(Date.now() / 1000);
       const forged = await new SignJWT({ scope: 'consent:manage' })
-        .setProtectedHeader({ alg: 'ES256', kid: t.stack.issuer.kid })
+        .setProtectedHeader({ alg: 'RS256', kid: t.stack.issuer.kid })
         .setIssuer(t.stack.issuer.issuer)
         .setAudience(t.stack.issuer.audience)
         .setSubject('e-1')
@@ -156,6 +156,52 @@ describe('local stack', () => {
       // Assert
       expect(response.status).toBe(401);
       expect(response.json()).toMatchObject({ error: 'unauthorized', message: expect.stringContaining('signature') });
+    });
+
+    it('accepts the local issuer\'s tokens, which are RS256 as API Gateway requires', async () => {
+      const token = await t.token('e-1', 'consent:manage');
+      const response = await t.request('GET', '/v1/consent', { token });
+      expect(decodeProtectedHeader(token)).toMatchObject({ alg: 'RS256', kid: t.stack.issuer.kid });
+      expect(response.status).toBe(200);
+    });
+
+    describe('refuses any algorithm but RS256 (an HTTP API JWT authorizer verifies only RSA signatures)', () => {
+      const claims = () => {
+        const now = Math.floor(Date.now() / 1000);
+        return { iss: t.stack.issuer.issuer, aud: t.stack.issuer.audience, sub: 'e-1', scope: 'consent:manage', iat: now, exp: now + 300 };
+      };
+      const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+      it('refuses ES256, even with the issuer\'s kid and claims', async () => {
+        const { privateKey } = await generateKeyPair('ES256');
+        const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'ES256', kid: t.stack.issuer.kid }).sign(privateKey);
+        const response = await t.request('GET', '/v1/consent', { token });
+        expect(response.status).toBe(401);
+        expect(response.json()).toMatchObject({ error: 'unauthorized', message: 'the token is signed with ES256; this API accepts only RS256' });
+      });
+
+      it('refuses HS256 keyed with the issuer\'s own public key (algorithm confusion)', async () => {
+        const { publicJwk } = JSON.parse(readFileSync(join(t.stack.localDir, 'issuer.json'), 'utf8')) as { publicJwk: object };
+        const secret = new TextEncoder().encode(JSON.stringify(publicJwk));
+        const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: t.stack.issuer.kid }).sign(secret);
+        const response = await t.request('GET', '/v1/consent', { token });
+        expect(response.status).toBe(401);
+        expect(response.json()).toMatchObject({ message: 'the token is signed with HS256; this API accepts only RS256' });
+      });
+
+      it('refuses an unsigned token (alg none)', async () => {
+        const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims())}.`;
+        const response = await t.request('GET', '/v1/consent', { token });
+        expect(response.status).toBe(401);
+        expect(response.json()).toMatchObject({ message: 'the token is signed with none; this API accepts only RS256' });
+      });
+
+      it('refuses a token whose header names no algorithm', async () => {
+        const token = `${b64({ typ: 'JWT' })}.${b64(claims())}.c2ln`;
+        const response = await t.request('GET', '/v1/consent', { token });
+        expect(response.status).toBe(401);
+        expect(response.json()).toMatchObject({ message: 'the token is signed with no algorithm; this API accepts only RS256' });
+      });
     });
 
     it('answers 401 for a token minted for another audience', async () => {

@@ -21,7 +21,7 @@ import { effectiveState } from '../../lambdas/shared/consent-state.js';
 import { ConflictError } from '../../lambdas/shared/errors.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch, newBatchId } from '../support/capture-batches.js';
-import { inProcessConsent, inProcessIngest, type InProcessConsent, type InProcessIngest } from '../support/in-process-services.js';
+import { inProcessConsent, inProcessIngest, type InProcessConsent, type InProcessIngest, employeeActor } from '../support/in-process-services.js';
 import { httpEvent } from '../support/ingest-http-event.js';
 import { startTestStack, type TestStack } from '../support/local-stack.js';
 
@@ -235,7 +235,7 @@ async function applyConsent(m: EmployeeModel, cmd: Extract<Command, { e: number 
   const status = effective(m, now);
   switch (cmd.type) {
     case 'grant': {
-      const state = await consent.service.apply(m.id, { type: 'grant', scopes: cmd.scopes, ...NOTICE });
+      const state = await consent.service.apply(m.id, { type: 'grant', scopes: cmd.scopes, ...NOTICE }, employeeActor(m.id));
       m.scopes = [...new Set(cmd.scopes)];
       // A grant during a running pause changes the scopes and keeps the pause.
       if (status !== 'paused') {
@@ -248,10 +248,10 @@ async function applyConsent(m: EmployeeModel, cmd: Extract<Command, { e: number 
     case 'pause': {
       const until = new Date(now + cmd.minutes * MINUTE);
       if (status !== 'active' && status !== 'paused') {
-        await expectConflict(consent.service.apply(m.id, { type: 'pause', until }), 'not-consented');
+        await expectConflict(consent.service.apply(m.id, { type: 'pause', until }, employeeActor(m.id)), 'not-consented');
         return;
       }
-      const state = await consent.service.apply(m.id, { type: 'pause', until });
+      const state = await consent.service.apply(m.id, { type: 'pause', until }, employeeActor(m.id));
       m.status = 'paused';
       m.pausedUntil = until.getTime();
       expectState(m, state);
@@ -259,17 +259,17 @@ async function applyConsent(m: EmployeeModel, cmd: Extract<Command, { e: number 
     }
     case 'resume': {
       if (status !== 'active' && status !== 'paused') {
-        await expectConflict(consent.service.apply(m.id, { type: 'resume' }), 'not-paused');
+        await expectConflict(consent.service.apply(m.id, { type: 'resume' }, employeeActor(m.id)), 'not-paused');
         return;
       }
-      const state = await consent.service.apply(m.id, { type: 'resume' });
+      const state = await consent.service.apply(m.id, { type: 'resume' }, employeeActor(m.id));
       m.status = 'active';
       delete m.pausedUntil;
       expectState(m, state);
       return;
     }
     case 'revoke': {
-      const state = await consent.service.apply(m.id, { type: 'revoke', erase: false });
+      const state = await consent.service.apply(m.id, { type: 'revoke', erase: false }, employeeActor(m.id));
       if (status !== 'none') {
         m.status = 'revoked';
         m.scopes = [];

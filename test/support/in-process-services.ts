@@ -11,6 +11,8 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConsentService } from '../../lambdas/consent/consent-service.js';
+import type { Actor } from '../../lambdas/shared/consent-state.js';
+import { LOCAL_ISSUER } from '../../local/issuer.js';
 import { BatchClaims } from '../../lambdas/ingest/batch-claims.js';
 import { createIngestHandler } from '../../lambdas/ingest/ingest-handler.js';
 import { IngestService } from '../../lambdas/ingest/ingest-service.js';
@@ -52,6 +54,11 @@ export function recordedAlarms(): RecordedAlarms {
 
 export interface Destroyable {
   destroy(): void;
+}
+
+/** The actor an employee's own call records: themself, at the local issuer. */
+export function employeeActor(employeeId: string): Actor {
+  return { kind: 'employee', issuer: LOCAL_ISSUER, subject: employeeId };
 }
 
 export function silentLogger(service: string): Logger {

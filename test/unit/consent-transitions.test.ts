@@ -100,8 +100,8 @@ describe('revoke and offboard', () => {
     }
   });
 
-  it('offboards as the offboarding actor and starts a purge', () => {
-    expect(apply(active, { type: 'offboard' })).toMatchObject({ kind: 'offboarded', actor: 'offboarding', startsPurge: true, state: { status: 'purging', scopes: [] } });
+  it('offboards and starts a purge', () => {
+    expect(apply(active, { type: 'offboard' })).toMatchObject({ kind: 'offboarded', startsPurge: true, state: { status: 'purging', scopes: [] } });
   });
 
   it.each(['purging', 'purged'] as const)('treats offboarding a %s employee as no change', (status) => {

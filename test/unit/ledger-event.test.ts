@@ -10,7 +10,7 @@ const good: ConsentEvent = {
   sequence: 2,
   kind: 'paused',
   at,
-  actor: 'employee',
+  actor: { kind: 'employee', issuer: 'https://idp.example', subject: 'e-1' },
   state: { employeeId: 'e-1', status: 'paused', scopes: ['clicks'], pausedUntil: '2026-11-30T11:00:00.000Z', keyArn: KEY, sequence: 2, updatedAt: at },
 };
 const withState = (state: Record<string, unknown>) => ({ ...good, state: { ...good.state, ...state } });
