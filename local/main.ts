@@ -1,10 +1,15 @@
-// `npm start`: the local stack in the foreground until Ctrl-C. `PORT` sets the API port (default
-// 3000; 0 picks one), `LOCAL_DIR` the state directory (default `.local`), and `--fresh` wipes it first.
+// `npm start`: the local stack in the foreground until Ctrl-C, SIGTERM, or its parent (npm) going
+// away. `PORT` sets the API port (default 3000; 0 picks one), `LOCAL_DIR` the state directory
+// (default `.local`), and `--fresh` wipes it first. Before starting anything it checks the Node
+// version, that no other `npm start` runs on the same directory, and that the port is free.
 // Prints progress, then exactly one `consent-capture ready at <api url>` line once stack.json is written.
-import { rmSync } from 'node:fs';
-import { parse, resolve } from 'node:path';
+import './node-version.js';
+import { readdirSync, rmSync } from 'node:fs';
+import { join, parse, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { stopOnSignalOrOrphaning } from './shutdown.js';
 import { startLocalStack, type LocalStack } from './stack.js';
+import { acquireInstanceLock, assertPortFree, StartupCheckError, type InstanceLock } from './startup-checks.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`consent-capture: ${message}\n`);
@@ -30,12 +35,26 @@ const port = Number(portText);
 if (!/^\d+$/.test(portText) || port > 65_535) fail(`PORT=${portText} is not a port number; use 0-65535 (0 picks a free port)`, 2);
 
 const localDir = resolve(process.env['LOCAL_DIR'] ?? '.local');
-if (values.fresh) {
+if (values.fresh && (localDir === parse(localDir).root || localDir === resolve(process.cwd()) || localDir === resolve(process.env['HOME'] ?? '/'))) {
   // Refuse to wipe anything that is plainly not a state directory.
-  if (localDir === parse(localDir).root || localDir === resolve(process.cwd()) || localDir === resolve(process.env['HOME'] ?? '/')) {
-    fail(`refusing to wipe ${localDir}; point LOCAL_DIR at the stack's own directory`, 2);
-  }
-  rmSync(localDir, { recursive: true, force: true });
+  fail(`refusing to wipe ${localDir}; point LOCAL_DIR at the stack's own directory`, 2);
+}
+
+// Before anything else: a second `npm start` on the same directory would share (and with --fresh
+// wipe) the first one's state, and a taken port would fail only after every service had started.
+let lock: InstanceLock;
+try {
+  lock = acquireInstanceLock(localDir, 'consent-capture (npm start)');
+  const held = lock;
+  process.on('exit', () => held.release());
+  await assertPortFree(port, 'PORT');
+} catch (error) {
+  if (error instanceof StartupCheckError) fail(error.message, 1);
+  throw error;
+}
+
+if (values.fresh) {
+  for (const entry of readdirSync(localDir)) if (join(localDir, entry) !== lock.file) rmSync(join(localDir, entry), { recursive: true, force: true });
   process.stdout.write(`wiped ${localDir}\n`);
 }
 
@@ -61,24 +80,4 @@ const sinceLaunch = Math.round(process.uptime() * 1000);
 process.stdout.write(`started in ${stack.startupMs} ms (${sinceLaunch} ms since launch); endpoints and principals in ${stack.stackFilePath}\n`);
 process.stdout.write(`consent-capture ready at ${stack.api}\n`);
 
-let stoppingSince: number | undefined;
-/** One Ctrl-C reaches this process twice (from the terminal's process group and via npm/tsx). */
-const DUPLICATE_SIGNAL_MS = 1_000;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stoppingSince !== undefined) {
-      if (Date.now() - stoppingSince < DUPLICATE_SIGNAL_MS) return;
-      process.stderr.write('consent-capture: stopping anyway\n');
-      process.exit(1);
-    }
-    stoppingSince = Date.now();
-    process.stdout.write('consent-capture stopping (Ctrl-C again to force)\n');
-    stack.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`consent-capture: did not stop cleanly: ${error instanceof Error ? error.message : String(error)}\n`);
-        process.exit(1);
-      },
-    );
-  });
-}
+stopOnSignalOrOrphaning({ name: 'consent-capture', stoppingLine: 'consent-capture stopping (Ctrl-C again to force)', stop: () => stack.close() });

@@ -4,6 +4,7 @@
 // that differs from the story it names the step, what was expected and what came back, and exits 1.
 // It also exits 1, with "start the local stack first: npm start", when no stack answers.
 // LOCAL_DIR points at the stack's state directory (default `.local`).
+import '../local/node-version.js';
 import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

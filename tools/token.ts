@@ -2,6 +2,7 @@
 // (or `--subject <sub>` instead of `--employee` for a caller who is not an employee, such as HR).
 // Prints an RS256 JWT from the local issuer (created by `npm start`), for curl and the agent. It reads
 // `.local/issuer.json`, or the one under LOCAL_DIR (or --dir) when the stack runs elsewhere.
+import '../local/node-version.js';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { API_SCOPES } from '../contract/vocabulary.js';
