@@ -151,9 +151,10 @@ describe('npm start, started by npm', () => {
     let out = '';
     npm.stdout.on('data', (c: Buffer) => (out += c.toString()));
     npm.stderr.on('data', () => undefined);
+    let stack: number[] = [];
     try {
       await pollUntil(() => out.includes('consent-capture ready at'), { timeoutMs: 25_000, what: 'the ready line' });
-      const stack = descendantsOf(npm.pid ?? -1);
+      stack = descendantsOf(npm.pid ?? -1);
       // npm, its shell, tsx, the stack itself and the s3rver process.
       expect(stack.length).toBeGreaterThanOrEqual(3);
 
@@ -164,7 +165,8 @@ describe('npm start, started by npm', () => {
       await pollUntil(() => stack.every((pid) => !isAlive(pid)), { timeoutMs: 10_000, what: `the stack's processes (${stack.join(', ')}) to exit` });
       expect(stack.filter(isAlive)).toEqual([]);
     } finally {
-      for (const pid of descendantsOf(npm.pid ?? -1)) process.kill(pid, 'SIGKILL');
+      // Whatever failed, leave nothing running.
+      for (const pid of [...stack, ...descendantsOf(npm.pid ?? -1)].filter(isAlive)) process.kill(pid, 'SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   }, 45_000);
