@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { redactEvents } from '../../lambdas/ingest/redaction.js';
 import { MAX_EVENTS, parseBatch, type ParseBatchResult } from '../../lambdas/ingest/schemas.js';
+import { shortReport } from '../support/fast-check-report.js';
 import { withCheckDigit } from '../support/luhn.js';
 
 function seed(): number {
@@ -15,7 +16,7 @@ function seed(): number {
 }
 const SEED = seed();
 const RUNS = 2_000;
-const params = (numRuns = RUNS) => ({ numRuns, seed: SEED });
+const params = (numRuns = RUNS) => ({ numRuns, seed: SEED, reporter: shortReport });
 
 const NOW = new Date('2026-11-26T12:00:00.000Z');
 const NOW_MS = NOW.getTime();
