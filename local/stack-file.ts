@@ -1,5 +1,5 @@
-// Writes `.local/stack.json`, the local stack's contract with tools and tests (DESIGN.md,
-// "The local stack's contract"). It holds credentials, so it is written with mode 0600.
+// Writes `.local/stack.json`, the local stack's contract with tools and tests (docs/design.md,
+// "The local stack"). It holds credentials, so it is written with mode 0600.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import type { LocalIdentity, PrincipalCredentials, PrincipalName } from './principals.js';

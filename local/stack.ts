@@ -86,7 +86,7 @@ export interface LocalStackOptions {
   readonly onNote?: (line: string) => void;
 }
 
-/** `.local/stack.json`: the contract of DESIGN.md plus the issuer the gateway trusts. */
+/** `.local/stack.json`: the contract in docs/design.md, "The local stack", plus the issuer the gateway trusts. */
 export type LocalStackFile = StackFile & { readonly issuer: { readonly issuer: string; readonly audience: string } };
 
 export interface LocalStack {

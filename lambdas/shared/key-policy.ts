@@ -50,7 +50,7 @@ export const STEWARDSHIP_ACTIONS = [
   // TagResource is not here: the ErasureTag statement allows exactly one tag.
   'kms:ListResourceTags',
   // CreateAlias and EnableKeyRotation are needed right after CreateKey, and KMS authorizes both
-  // against the new key's policy. DESIGN.md's list omits them; without them first consent fails.
+  // against the new key's policy. Without them first consent fails (docs/design.md, change 1).
   'kms:CreateAlias',
   'kms:EnableKeyRotation',
   'kms:GetKeyRotationStatus',
