@@ -91,8 +91,18 @@ describe('Ledger', () => {
 describe('Ledger actors', () => {
   it('reads the bare-word actors of events recorded before callers were named, as actors that say what is unknown', async () => {
     // Arrange: three events as an older version wrote them (actor a bare word).
-    const legacy = (sequence: number, kind: string, actor: string) => ({ ...event('e-legacy', sequence), kind, actor, pk: 'e-legacy', sk: `event#${String(sequence).padStart(10, '0')}` });
-    const items = [legacy(1, 'granted', 'employee'), legacy(2, 'offboarded', 'offboarding'), legacy(3, 'purged', 'purge-worker')];
+    const legacy = (sequence: number, kind: string, actor: string, state: Partial<ConsentState> = {}) => ({
+      ...event('e-legacy', sequence, state),
+      kind,
+      actor,
+      pk: 'e-legacy',
+      sk: `event#${String(sequence).padStart(10, '0')}`,
+    });
+    const items = [
+      legacy(1, 'granted', 'employee'),
+      legacy(2, 'offboarded', 'offboarding', { status: 'purging', scopes: [] }),
+      legacy(3, 'purged', 'purge-worker', { status: 'purged', scopes: [] }),
+    ];
     for (const Item of items) await DynamoDBDocumentClient.from(client).send(new PutCommand({ TableName: TABLE, Item }));
 
     // Act
@@ -108,7 +118,7 @@ describe('Ledger actors', () => {
 
   it('round-trips a named HR actor', async () => {
     const hr = { kind: 'hr', issuer: 'https://idp.corp.example', subject: 'hr.admin@corp.example' } as const;
-    await ledger.append({ ...event('e-hr', 1), kind: 'offboarded', actor: hr });
+    await ledger.append({ ...event('e-hr', 1, { status: 'purging', scopes: [] }), kind: 'offboarded', actor: hr });
 
     expect((await ledger.latestEvent('e-hr'))?.actor).toEqual(hr);
   });

@@ -144,11 +144,11 @@ describe('restatedWithdrawal (recording a withdrawal on top of an invalid ledger
 
   it('records a revoke again where transition finds nothing to do', () => {
     expect(transition(base, { type: 'revoke', erase: false }, now)).toBe(NO_CHANGE);
-    expect(restatedWithdrawal(base, { type: 'revoke', erase: false }, now)).toMatchObject({ kind: 'revoked', actor: 'employee', state: { status: 'revoked', sequence: 5, keyArn: base.keyArn }, startsPurge: false });
+    expect(restatedWithdrawal(base, { type: 'revoke', erase: false }, now)).toMatchObject({ kind: 'revoked', state: { status: 'revoked', sequence: 5, keyArn: base.keyArn }, startsPurge: false });
   });
 
   it('restates an erasure under way and queues its purge again', () => {
-    expect(restatedWithdrawal({ ...base, status: 'purging' }, { type: 'offboard' }, now)).toMatchObject({ kind: 'offboarded', actor: 'offboarding', state: { status: 'purging', sequence: 5 }, startsPurge: true });
+    expect(restatedWithdrawal({ ...base, status: 'purging' }, { type: 'offboard' }, now)).toMatchObject({ kind: 'offboarded', state: { status: 'purging', sequence: 5 }, startsPurge: true });
   });
 
   it('needs nothing once purged, and never restates a grant', () => {

@@ -16,6 +16,14 @@ const good: ConsentEvent = {
 const withState = (state: Record<string, unknown>) => ({ ...good, state: { ...good.state, ...state } });
 
 describe('readLedgerEvent', () => {
+  it('reads a bare-word actor of an older event as an actor, and refuses an actor of an unknown kind', () => {
+    const legacy = readLedgerEvent('e-1', 2, { ...good, actor: 'employee' });
+    const forged = readLedgerEvent('e-1', 2, { ...good, actor: { kind: 'admin', issuer: 'https://idp.example', subject: 'root' } });
+
+    expect(legacy).toEqual({ valid: true, event: { ...good, actor: { kind: 'employee', issuer: null, subject: 'e-1' } } });
+    expect(forged.valid).toBe(false);
+  });
+
   it('accepts an event the consent function writes', () => {
     expect(readLedgerEvent('e-1', 2, good)).toEqual({ valid: true, event: good });
   });
