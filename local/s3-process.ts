@@ -3,6 +3,7 @@
 // which Node 20's OpenSSL 3 only offers with --openssl-legacy-provider: a process-wide switch
 // that must not be turned on in the process that runs the local KMS.
 import { readdirSync } from 'node:fs';
+import { rmdir, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { posix } from 'node:path';
 import type { Server } from 'node:http';
@@ -35,6 +36,8 @@ interface StoredObject {
 }
 interface FilesystemStore {
   getBucketPath(bucket: string): string;
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  deleteObject(bucket: string, key: string): Promise<void>;
   getMetadata(bucket: string, key: string): Promise<Record<string, string>>;
   listObjects(bucket: string, options: ListOptions): Promise<{ objects: StoredObject[]; commonPrefixes: string[]; isTruncated: boolean }>;
 }
@@ -102,11 +105,41 @@ function listInKeyOrder(store: FilesystemStore, S3Object: new (bucket: string, k
   };
 }
 
+/**
+ * s3rver's DeleteObjects deletes its keys concurrently, and each delete removes the key's empty
+ * parent directories: two keys in one directory race to remove it, and the loser's rmdir fails
+ * with ENOENT (or ENOTEMPTY when a third key was just written), which s3rver answers with a 500.
+ * A directory someone else removed, or that is no longer empty, is not an error here.
+ */
+function deleteWithoutDirectoryRace(store: FilesystemStore): void {
+  store.deleteObject = async function deleteObject(this: FilesystemStore, bucket, key) {
+    await Promise.all(
+      ['object', 'object.md5', 'metadata.json'].map((resource) =>
+        unlink(this.getResourcePath(bucket, key, resource)).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== 'ENOENT') throw error;
+        }),
+      ),
+    );
+    const parts = key.split('/').slice(0, -1);
+    const bucketPath = this.getBucketPath(bucket);
+    for (; parts.length > 0; parts.pop()) {
+      try {
+        await rmdir(posix.join(bucketPath, ...parts));
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') return;
+        if (code !== 'ENOENT') throw error;
+      }
+    }
+  };
+}
+
 async function start(message: S3ProcessStart): Promise<S3rverInstance> {
   const S3rver = require('s3rver') as S3rverConstructor;
   const FilesystemStoreClass = require('s3rver/lib/stores/filesystem') as { prototype: FilesystemStore };
   const S3ObjectClass = require('s3rver/lib/models/object') as new (bucket: string, key: string, content: null, metadata: Record<string, string>) => StoredObject;
   listInKeyOrder(FilesystemStoreClass.prototype, S3ObjectClass);
+  deleteWithoutDirectoryRace(FilesystemStoreClass.prototype);
   // No access keys: the front in the parent authenticates and authorizes, and forwards anonymously.
   const server = new S3rver({
     address: '127.0.0.1',

@@ -130,6 +130,24 @@ describe('the consent lifecycle of one employee', () => {
     expect(await kmsOutcome(id, 'clicks', keyArn)).toBe('AccessDeniedException');
   });
 
+  it('5b. the purge role disabled the key before it scheduled its deletion, as the trail shows', async () => {
+    // Arrange
+    const keyArn = await keyArnOf(id);
+    const purgeRole = t.stack.identity.principals.purge.arn;
+
+    // Act: the key's state-changing calls, in the order the local KMS recorded them.
+    const changes = t.local
+      .trail()
+      .filter((r) => r.resources.some((res) => res.ARN === keyArn) && ['DisableKey', 'ScheduleKeyDeletion', 'EnableKey', 'CancelKeyDeletion'].includes(r.eventName))
+      .map((r) => ({ call: r.eventName, by: r.userIdentity.sessionContext?.sessionIssuer.arn, error: r.errorCode, keyState: r.responseElements?.['keyState'] }));
+
+    // Assert: Enabled -> Disabled (data unreadable) -> PendingDeletion, each by the purge role.
+    expect(changes).toEqual([
+      { call: 'DisableKey', by: purgeRole, error: undefined, keyState: undefined },
+      { call: 'ScheduleKeyDeletion', by: purgeRole, error: undefined, keyState: 'PendingDeletion' },
+    ]);
+  });
+
   it('6. after erasure, consent is closed and says why', async () => {
     const response = await t.call('POST', '/v1/consent', { token: await manage(id), body: { scopes: ['clicks'], ...NOTICE } });
 

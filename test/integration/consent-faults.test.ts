@@ -1,10 +1,12 @@
-// The consent service when KMS throttles and SQS fails: a recorded change is never answered with
-// a failure it does not deserve, withdrawal is never blocked by a pending key write, and a purge
-// job is never lost.
-import { GetKeyPolicyCommand } from '@aws-sdk/client-kms';
+// The consent service and the purge when KMS throttles or fails and SQS fails: a recorded change is
+// never answered with a failure it does not deserve, withdrawal is never blocked by a pending key
+// write, a purge job is never lost, and a purge is recorded only once the key is shredded.
+import { DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { ConsentEvent } from '../../lambdas/shared/consent-state.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
-import { employeeActor, inProcessConsent, type InProcessConsent } from '../support/in-process-services.js';
+import { employeeActor, inProcessConsent, inProcessPurge, type InProcessConsent, type InProcessPurge } from '../support/in-process-services.js';
 import { pollUntil, startTestStack, type TestStack } from '../support/local-stack.js';
 import { FaultPlan, serviceError } from '../support/sdk-faults.js';
 
@@ -12,13 +14,16 @@ const NOTICE = { noticeVersion: 'v1', noticeSha256: 'd'.repeat(64) };
 let t: TestStack;
 let faults: FaultPlan;
 let consent: InProcessConsent;
+let purge: InProcessPurge;
 beforeAll(async () => {
   t = await startTestStack();
   faults = new FaultPlan();
   consent = inProcessConsent(t, { faults });
+  purge = inProcessPurge(t, { faults });
 }, 60_000);
 afterAll(async () => {
   consent.destroy();
+  purge.destroy();
   await t.close();
 });
 
@@ -117,5 +122,69 @@ describe('KMS refusing PutKeyPolicy for good (not throttling)', () => {
     // Act + Assert
     await expect(consent.service.apply('e-denied-grant', { type: 'grant', scopes: ['clicks', 'keystrokes'], ...NOTICE }, employeeActor('e-denied-grant'))).rejects.toMatchObject({ name: 'AccessDeniedException' });
     faults.clear();
+  });
+});
+
+describe('KMS failing ScheduleKeyDeletion after the purge disabled the key', () => {
+  const { captures } = LOCAL_RESOURCES.buckets;
+  const objectsOf = async (employeeId: string) =>
+    (await t.s3('admin').send(new ListObjectsV2Command({ Bucket: captures, Prefix: `captures/${employeeId}/` }))).KeyCount ?? 0;
+  const keyState = async (keyArn: string) => (await t.kms('purge').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata;
+
+  /** An erase recorded and its shredded policy on the key, as the consent function leaves them; the job is ours to deliver. */
+  async function eraseRequested(employeeId: string): Promise<ConsentEvent> {
+    const granted = await consent.service.apply(employeeId, { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    const at = new Date().toISOString();
+    const sequence = granted.sequence + 1;
+    const event: ConsentEvent = { employeeId, sequence, kind: 'erase-requested', at, actor: 'employee', state: { ...granted, status: 'purging', scopes: [], sequence, updatedAt: at } };
+    await consent.ledger.append(event);
+    await consent.steward.applyPolicy(granted.keyArn ?? '', event.state);
+    return event;
+  }
+
+  it('leaves the key disabled and records nothing; the redelivered job schedules the deletion, then records `purged`', async () => {
+    // Arrange
+    const erase = await eraseRequested('e-shred-fault');
+    const keyArn = erase.state.keyArn ?? '';
+    for (let n = 0; n < 3; n += 1) {
+      await t.s3('admin').send(new PutObjectCommand({ Bucket: captures, Key: `captures/e-shred-fault/clicks/2026/11/26/b-${n}`, Body: 'ciphertext' }));
+    }
+    faults.arm({ match: (c) => c.service === 'purge-kms' && c.command === 'ScheduleKeyDeletionCommand', error: () => serviceError('KMSInternalException', 500) });
+    const job = { employeeId: 'e-shred-fault', sequence: erase.sequence };
+
+    // Act 1: the first delivery fails at ScheduleKeyDeletion.
+    const first = await purge.run(job).then(() => 'done', (e: Error) => e.name);
+    const afterFailure = { key: await keyState(keyArn), latest: await consent.ledger.latestEvent('e-shred-fault'), objects: await objectsOf('e-shred-fault') };
+
+    // Act 2: SQS delivers the job again.
+    const second = await purge.run(job);
+
+    // Assert: the data was unreadable from the first delivery on (the key disabled), and the
+    // purge was recorded only by the delivery whose ScheduleKeyDeletion succeeded.
+    expect(faults.pending()).toBe(0);
+    expect(first).toBe('KMSInternalException');
+    expect(afterFailure.key).toMatchObject({ KeyState: 'Disabled', Enabled: false });
+    expect(afterFailure.latest?.kind).toBe('erase-requested');
+    expect(afterFailure.objects).toBe(3);
+    expect(second).toBe('purged');
+    const key = await keyState(keyArn);
+    expect(key?.KeyState).toBe('PendingDeletion');
+    const events = await consent.ledger.events('e-shred-fault');
+    expect(events.map((e) => [e.sequence, e.kind])).toEqual([
+      [1, 'granted'],
+      [2, 'erase-requested'],
+      [3, 'purged'],
+    ]);
+    expect(events[2]?.details).toMatchObject({ objectsDeleted: { captures: 3, exports: 0 }, keyDeletionDate: key?.DeletionDate?.toISOString() });
+    expect(await objectsOf('e-shred-fault')).toBe(0);
+    const purgeRole = t.stack.identity.principals.purge.arn;
+    const shredding = t
+      .trail()
+      .filter((r) => r.resources.some((res) => res.ARN === keyArn) && ['DisableKey', 'ScheduleKeyDeletion'].includes(r.eventName))
+      .map((r) => [r.eventName, r.userIdentity.sessionContext?.sessionIssuer.arn, r.errorCode]);
+    expect(shredding).toEqual([
+      ['DisableKey', purgeRole, undefined],
+      ['ScheduleKeyDeletion', purgeRole, undefined],
+    ]);
   });
 });

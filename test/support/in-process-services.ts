@@ -16,6 +16,7 @@ import { LOCAL_ISSUER } from '../../local/issuer.js';
 import { BatchClaims } from '../../lambdas/ingest/batch-claims.js';
 import { createIngestHandler } from '../../lambdas/ingest/ingest-handler.js';
 import { IngestService } from '../../lambdas/ingest/ingest-service.js';
+import { purgeEmployee, type PurgeJob, type PurgeOutcome } from '../../lambdas/purge/purge-employee.js';
 import type { HttpEvent, HttpResult } from '../../lambdas/shared/http.js';
 import { KeyPolicySync } from '../../lambdas/shared/key-policy-sync.js';
 import { KeySteward } from '../../lambdas/shared/key-steward.js';
@@ -116,6 +117,51 @@ export function inProcessConsent(t: TestStack, options: InProcessOptions = {}): 
     destroy() {
       kms.destroy();
       dynamodb.destroy();
+      sqs.destroy();
+    },
+  };
+}
+
+export interface InProcessPurge extends Destroyable {
+  /** One delivery of a purge job, as the purge function handles it. */
+  run(job: PurgeJob): Promise<PurgeOutcome>;
+}
+
+/**
+ * purgeEmployee as lambdas/purge/index.ts wires it, signing as the purge principal, with a
+ * 7-day deletion window. `resweepSeconds` defaults to 0 (one sweep, then `purged`), so a test
+ * drives every delivery itself instead of racing the stack's own purge worker.
+ */
+export function inProcessPurge(t: TestStack, options: InProcessOptions & { resweepSeconds?: number } = {}): InProcessPurge {
+  const maxAttempts = options.maxAttempts ?? 1;
+  const config = clientConfig(t, 'purge', maxAttempts);
+  const kms = new KMSClient({ ...config, endpoint: t.stack.endpoints.kms });
+  const dynamodb = new DynamoDBClient({ ...config, endpoint: t.stack.endpoints.dynamodb });
+  const s3 = new S3Client({ ...config, endpoint: t.stack.endpoints.s3, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  const sqs = new SQSClient({ ...config, endpoint: t.stack.endpoints.sqs });
+  options.faults?.attach(kms, 'purge-kms');
+  options.faults?.attach(dynamodb, 'purge-dynamodb');
+  options.faults?.attach(s3, 'purge-s3');
+  options.faults?.attach(sqs, 'purge-sqs');
+  const deps = {
+    ledger: new Ledger(documents(dynamodb), LOCAL_RESOURCES.tables.ledger),
+    kms,
+    s3,
+    capturesBucket: LOCAL_RESOURCES.buckets.captures,
+    exportsBucket: LOCAL_RESOURCES.buckets.exports,
+    keyDeletionDays: 7,
+    sqs,
+    purgeQueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.purge),
+    resweepSeconds: options.resweepSeconds ?? 0,
+    logger: options.logger ?? silentLogger('purge'),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  };
+  return {
+    run: (job) => purgeEmployee(deps, job),
+    destroy() {
+      kms.destroy();
+      dynamodb.destroy();
+      s3.destroy();
       sqs.destroy();
     },
   };
