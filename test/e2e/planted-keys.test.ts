@@ -360,3 +360,56 @@ describe('an admin who tries to move or remove an employee alias', () => {
     expect(described.KeyMetadata?.Arn).toBe((await t.ledger.latestEvent('e-alias'))?.state.keyArn);
   });
 });
+
+describe('first consent refuses a planted key that differs from ours in exactly one way', () => {
+  const builderPolicy = (employeeId: string) => buildKeyPolicy({ employeeId, status: 'none', scopes: [] }, t.roles);
+  const withStatement = (employeeId: string, statement: Record<string, unknown>) => {
+    const policy = builderPolicy(employeeId);
+    return { ...policy, Statement: [...policy.Statement, statement] };
+  };
+
+  it('refuses a key that carries a grant, though its policy is exactly ours', async () => {
+    // Arrange
+    const admin = t.stack.identity.principals.admin.arn;
+    await keyWithOurPolicy('e-plant-grant', (arn) => t.kms('admin').send(new CreateGrantCommand({ KeyId: arn, GranteePrincipal: admin, Operations: ['Decrypt'] })));
+
+    // Act
+    const { response, latest } = await firstConsent('e-plant-grant');
+
+    // Assert
+    expect(response.status).toBe(409);
+    expect(response.body).toMatchObject({ error: 'key-conflict', message: expect.stringContaining('it carries 1 grant(s)') });
+    expect(latest).toBeUndefined();
+  });
+
+  it('refuses a key whose policy is ours plus a statement for a principal that is not one of our roles', async () => {
+    // Arrange
+    const outsider = t.stack.identity.principals.admin.arn;
+    await plantKey('e-plant-foreign', withStatement('e-plant-foreign', { Sid: 'Outsider', Effect: 'Allow', Principal: { AWS: outsider }, Action: 'kms:Decrypt', Resource: '*' }));
+
+    // Act
+    const { response, latest } = await firstConsent('e-plant-foreign');
+
+    // Assert
+    expect(response.status).toBe(409);
+    expect(response.body).toMatchObject({ error: 'key-conflict', message: expect.stringContaining('its key policy is not the one this application writes') });
+    expect(latest).toBeUndefined();
+  });
+
+  it('refuses a key whose policy is ours plus a statement for the `*` principal', async () => {
+    // Arrange: anyone in the account may decrypt.
+    const account = t.stack.identity.account;
+    await plantKey(
+      'e-plant-star',
+      withStatement('e-plant-star', { Sid: 'Anyone', Effect: 'Allow', Principal: '*', Action: 'kms:Decrypt', Resource: '*', Condition: { StringEquals: { 'aws:PrincipalAccount': account } } }),
+    );
+
+    // Act
+    const { response, latest } = await firstConsent('e-plant-star');
+
+    // Assert
+    expect(response.status).toBe(409);
+    expect(response.body).toMatchObject({ error: 'key-conflict', message: expect.stringContaining('its key policy is not the one this application writes') });
+    expect(latest).toBeUndefined();
+  });
+});
