@@ -4,6 +4,7 @@
 import { DescribeKeyCommand, GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ConsentEvent } from '../../lambdas/shared/consent-state.js';
+import { eventSortKey } from '../../lambdas/shared/ledger.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { employeeActor, inProcessConsent, inProcessPurge, type InProcessConsent, type InProcessPurge } from '../support/in-process-services.js';
@@ -65,6 +66,42 @@ describe('KMS throttling PutKeyPolicy', () => {
     expect(revoked.status).toBe('revoked');
     faults.clear();
     await pollUntil(async () => !(await keyPolicySids(granted.keyArn ?? '')).includes('CaptureWhileConsented'), { timeoutMs: 10_000, what: 'the revoked policy on the key' });
+  });
+});
+
+describe('a lost race for the next ledger sequence', () => {
+  it('retries on the newer state and answers the change, leaving a gapless ledger', async () => {
+    // Arrange: e-race has consented; another writer (the employee's second device) pauses just
+    // before our revoke's append goes out, so the append really loses with ConditionalCheckFailed.
+    await consent.service.apply('e-race', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    const other = inProcessConsent(t);
+    const pausedByOther: string[] = [];
+    faults.arm({
+      match: (c) =>
+        c.service === 'consent-dynamodb' &&
+        c.command.startsWith('Put') &&
+        c.input['TableName'] === LOCAL_RESOURCES.tables.ledger &&
+        JSON.stringify(c.input['Item']).includes(eventSortKey(2)) &&
+        JSON.stringify(c.input['Item']).includes('"e-race"'),
+      before: async () => {
+        pausedByOther.push((await other.service.apply('e-race', { type: 'pause', until: new Date(Date.now() + 3_600_000) })).status);
+      },
+    });
+
+    // Act
+    const revoked = await consent.service.apply('e-race', { type: 'revoke', erase: false }).finally(() => other.destroy());
+
+    // Assert
+    expect(faults.pending()).toBe(0);
+    expect(pausedByOther).toEqual(['paused']);
+    expect(revoked).toMatchObject({ status: 'revoked', sequence: 3 });
+    const events = await consent.ledger.events('e-race');
+    expect(events.map((e) => [e.sequence, e.kind])).toEqual([
+      [1, 'granted'],
+      [2, 'paused'],
+      [3, 'revoked'],
+    ]);
+    expect((await consent.ledger.readState('e-race'))?.sequence).toBe(3);
   });
 });
 

@@ -1,6 +1,7 @@
 // Injects faults into AWS SDK v3 clients with a middleware: armed rules make matching calls fail
-// (before the request is sent, or after its answer arrived, as a lost response). Tests build
-// their own clients against the local stack and attach one FaultPlan to each.
+// (before the request is sent, or after its answer arrived, as a lost response), or let another
+// writer act just before a call goes out (a race the caller then really loses). Tests build their
+// own clients against the local stack and attach one FaultPlan to each.
 import type { FinalizeHandlerArguments, HandlerExecutionContext, MetadataBearer, MiddlewareStack } from '@smithy/types';
 
 export interface FaultCall {
@@ -17,8 +18,13 @@ export interface FaultRule {
   readonly match: (call: FaultCall) => boolean;
   /** How many matching calls fail before the rule is spent. @default 1 */
   readonly times?: number;
-  /** The error thrown; shaped like an SDK service error. */
-  readonly error: () => Error;
+  /** The error thrown; shaped like an SDK service error. @default - none: the call is sent after `before` */
+  readonly error?: () => Error;
+  /**
+   * Runs just before the matching call is sent, e.g. another writer taking the ledger sequence
+   * this call is about to claim. The call then gets the service's real answer.
+   */
+  readonly before?: (call: FaultCall) => Promise<void>;
   /** Send the request and throw once its answer arrives: the change landed, the caller does not know. @default false */
   readonly afterResponse?: boolean;
 }
@@ -56,6 +62,7 @@ export class FaultPlan {
     return this.rules.filter((r) => r.remaining > 0).length;
   }
 
+  /** Calls an armed rule failed. */
   injected(): (FaultCall & { failed: boolean })[] {
     return this.calls.filter((c) => c.failed);
   }
@@ -71,8 +78,10 @@ export class FaultPlan {
         const call: FaultCall = { service, command: String(context.commandName ?? 'unknown'), input: args.input as Record<string, unknown> };
         const rule = this.rules.find((r) => r.remaining > 0 && r.match(call));
         if (rule !== undefined) rule.remaining -= 1;
-        this.calls.push({ ...call, failed: rule !== undefined });
+        this.calls.push({ ...call, failed: rule?.error !== undefined });
         if (rule === undefined) return next(args);
+        await rule.before?.(call);
+        if (rule.error === undefined) return next(args);
         if (rule.afterResponse === true) await next(args);
         throw rule.error();
       },
