@@ -57,12 +57,18 @@ function probeAwsCli(): { version: string } | { reason: string } {
 
 const probe = probeAwsCli();
 const hasAws = 'version' in probe;
-if (!hasAws) {
-  console.warn(
-    `skipping test/integration/aws-cli.test.ts: ${probe.reason}. Install the AWS CLI (v1 or v2, e.g. \`apt-get install awscli\`) ` +
-      'and put `aws` on PATH to compare its allow/deny answers with the SDK.',
-  );
-}
+/** CI installs the AWS CLI (.ci/run), so there a missing `aws` is a failure, never a skip. */
+const inCi = process.env['CI'] === 'true' || process.env['CI'] === '1';
+const MISSING_CLI = hasAws
+  ? ''
+  : `${probe.reason}. Install the AWS CLI (v1 or v2, e.g. \`apt-get install awscli\`) and put \`aws\` on PATH to compare its allow/deny answers with the SDK.`;
+if (!hasAws && !inCi) console.warn(`skipping the AWS CLI parity tests in test/integration/aws-cli.test.ts (CI would fail them): ${MISSING_CLI}`);
+
+describe('the AWS CLI parity tests', () => {
+  it.runIf(inCi)('run in CI: `aws` is installed there', () => {
+    expect(hasAws, `CI=true but the AWS CLI parity tests cannot run: ${MISSING_CLI}`).toBe(true);
+  });
+});
 
 /** 'allowed', or the error code KMS answered with. */
 type Outcome = string;
