@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SOURCE_DIRS } from './test/support/coverage-provider.js';
 
 export default defineConfig({
   test: {
@@ -10,6 +11,14 @@ export default defineConfig({
       // Every SDK client on Node 20 warns that later SDK releases need Node 22; the versions are
       // pinned, so the warning says nothing new, and once per test file it buries real output.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+    coverage: {
+      // V8 coverage, extended with the handlers the local stack runs in worker threads.
+      provider: 'custom',
+      customProviderModule: './test/support/coverage-provider.ts',
+      include: SOURCE_DIRS.map((dir) => `${dir}/**/*.ts`),
+      exclude: ['**/*.d.ts'],
+      reporter: ['text-summary', 'json-summary', 'html'],
     },
   },
 });

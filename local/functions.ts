@@ -66,14 +66,25 @@ interface SerializedError {
 
 type ToWorker =
   | { type: 'invoke'; id: string; event: unknown; timeoutMs: number }
-  | { type: 'ping' };
+  | { type: 'ping' }
+  | { type: 'write-coverage' };
 type FromWorker =
   | { type: 'ready' }
   | { type: 'load-failed'; error: SerializedError }
   | { type: 'result'; id: string; ok: true; json: string }
   | { type: 'result'; id: string; ok: false; error: SerializedError }
   | { type: 'log'; stream: 'stdout' | 'stderr'; text: string }
-  | { type: 'pong' };
+  | { type: 'pong' }
+  | { type: 'coverage-written' };
+
+/**
+ * Set (to a directory) by the test suite's coverage run: each worker then records V8 precise
+ * coverage of the handler's code and writes it there when the stack closes. A worker is its own
+ * V8 isolate, so neither vitest's inspector session nor NODE_V8_COVERAGE (read from the worker's
+ * own `env`) sees it. The files hold the script source V8 ran (tsx's output, with its source map)
+ * next to the counts, so they can be mapped back to the .ts files.
+ */
+export const WORKER_COVERAGE_DIR_ENV = 'LOCAL_FUNCTIONS_V8_COVERAGE_DIR';
 
 /**
  * The worker's bootstrap, as CommonJS source (eval worker): it registers tsx for the handler's module
@@ -99,7 +110,31 @@ const serialize = (e) => ({
   message: e && typeof e === 'object' && 'message' in e ? String(e.message) : String(e),
   stack: e && typeof e === 'object' && typeof e.stack === 'string' ? e.stack : undefined,
 });
-const { functionName, functionArn, memoryLimitInMB } = workerData;
+const { functionName, functionArn, memoryLimitInMB, coverageDir } = workerData;
+function startCoverage() {
+  const { Session } = require('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+  const started = post('Profiler.enable')
+    .then(() => post('Profiler.startPreciseCoverage', { callCount: true, detailed: true }))
+    // The Debugger domain is what hands out a script's source by id.
+    .then(() => post('Debugger.enable'));
+  async function write() {
+    const { result } = await post('Profiler.takePreciseCoverage');
+    const scripts = [];
+    for (const entry of result) {
+      if (!entry.url.startsWith('file://') || entry.url.includes('/node_modules/')) continue;
+      const { scriptSource } = await post('Debugger.getScriptSource', { scriptId: entry.scriptId });
+      scripts.push({ url: entry.url, functions: entry.functions, source: scriptSource });
+    }
+    const { threadId } = require('node:worker_threads');
+    const file = require('node:path').join(coverageDir, 'worker-' + process.pid + '-' + threadId + '-' + Date.now() + '.json');
+    require('node:fs').writeFileSync(file, JSON.stringify({ result: scripts }));
+  }
+  return { started, write };
+}
+const coverage = coverageDir ? startCoverage() : undefined;
 function contextFor(id, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   return {
@@ -115,7 +150,7 @@ function contextFor(id, timeoutMs) {
     done() {}, fail() {}, succeed() {},
   };
 }
-import(workerData.tsxApi).then(({ tsImport }) => tsImport(workerData.entry, workerData.entry)).then(
+Promise.resolve(coverage && coverage.started).then(() => import(workerData.tsxApi)).then(({ tsImport }) => tsImport(workerData.entry, workerData.entry)).then(
   (mod) => {
     const handler = mod.handler ?? (mod.default && mod.default.handler);
     if (typeof handler !== 'function') {
@@ -124,6 +159,13 @@ import(workerData.tsxApi).then(({ tsImport }) => tsImport(workerData.entry, work
     }
     parentPort.on('message', (message) => {
       if (message.type === 'ping') return parentPort.postMessage({ type: 'pong' });
+      if (message.type === 'write-coverage') {
+        const written = coverage ? coverage.write() : Promise.resolve();
+        return written.then(
+          () => parentPort.postMessage({ type: 'coverage-written' }),
+          (error) => parentPort.postMessage({ type: 'log', stream: 'stderr', text: 'coverage not written: ' + serialize(error).message + '\\n' }),
+        );
+      }
       const { id, event, timeoutMs } = message;
       Promise.resolve()
         .then(() => handler(event, contextFor(id, timeoutMs)))
@@ -200,6 +242,7 @@ class FunctionRunner {
         functionName: spec.environment['AWS_LAMBDA_FUNCTION_NAME'] ?? spec.name,
         functionArn: spec.arn ?? `arn:aws:lambda:us-east-1:000000000000:function:${spec.name}`,
         memoryLimitInMB: String(spec.memoryMb ?? 512),
+        coverageDir: process.env[WORKER_COVERAGE_DIR_ENV],
       },
     });
     this.worker = worker;
@@ -315,6 +358,10 @@ class FunctionRunner {
     worker.postMessage({ type: 'ping' } satisfies ToWorker);
   }
 
+  private writeCoverage(worker: Worker): Promise<void> {
+    return writeCoverageOf(worker, this.ready);
+  }
+
   private settle(message: Extract<FromWorker, { type: 'result' }>): void {
     const pending = this.pending.get(message.id);
     if (!pending) return; // timed out already
@@ -338,9 +385,30 @@ class FunctionRunner {
   async close(): Promise<void> {
     this.closed = true;
     const worker = this.worker;
+    if (worker && process.env[WORKER_COVERAGE_DIR_ENV] !== undefined) await this.writeCoverage(worker);
     if (worker) await worker.terminate();
     this.failAll('stopped', 'stopped');
   }
+}
+
+/** Asks a loaded worker to write its coverage (see WORKER_COVERAGE_DIR_ENV); gives up after 10 s. */
+async function writeCoverageOf(worker: Worker, ready: Promise<Worker> | undefined): Promise<void> {
+  if (ready === undefined || (await ready.then(() => true, () => false)) === false) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, 10_000);
+    function done(): void {
+      clearTimeout(timer);
+      worker.off('message', onMessage);
+      worker.off('exit', done);
+      resolve();
+    }
+    function onMessage(message: FromWorker): void {
+      if (message.type === 'coverage-written') done();
+    }
+    worker.on('message', onMessage);
+    worker.on('exit', done);
+    worker.postMessage({ type: 'write-coverage' } satisfies ToWorker);
+  });
 }
 
 function defaultLog(_functionName: string, stream: 'stdout' | 'stderr', line: string): void {

@@ -24,19 +24,13 @@ import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../s
 import { pollUntil } from '../support/local-stack.js';
 import type { TrailRecord } from '../support/local-kms.js';
 import { filesUnder, findMarker, scanTexts, scanTree } from '../support/plaintext-scan.js';
+import { fastCheckSeed } from '../support/fast-check-seed.js';
 
 const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 const { captures } = LOCAL_RESOURCES.buckets;
 const ALL_SCOPES = ['keystrokes', 'clicks', 'app-focus'];
 
-function seed(): number {
-  const raw = process.env['FC_SEED'];
-  if (raw === undefined || raw === '') return 20_261_205;
-  const n = Number(raw);
-  if (!Number.isInteger(n)) throw new Error(`FC_SEED=${JSON.stringify(raw)} must be an integer`);
-  return n;
-}
-const SEED = seed();
+const SEED = fastCheckSeed(20_261_205);
 
 let t: TestStack;
 beforeAll(async () => {

@@ -6,15 +6,9 @@ import { redactEvents } from '../../lambdas/ingest/redaction.js';
 import { MAX_EVENTS, parseBatch, type ParseBatchResult } from '../../lambdas/ingest/schemas.js';
 import { shortReport } from '../support/fast-check-report.js';
 import { withCheckDigit } from '../support/luhn.js';
+import { fastCheckSeed } from '../support/fast-check-seed.js';
 
-function seed(): number {
-  const raw = process.env['FC_SEED'];
-  if (raw === undefined || raw === '') return 20_261_126;
-  const n = Number(raw);
-  if (!Number.isInteger(n)) throw new Error(`FC_SEED=${JSON.stringify(raw)} must be an integer`);
-  return n;
-}
-const SEED = seed();
+const SEED = fastCheckSeed(20_261_126);
 const RUNS = 2_000;
 const params = (numRuns = RUNS) => ({ numRuns, seed: SEED, reporter: shortReport });
 

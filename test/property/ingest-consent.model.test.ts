@@ -24,15 +24,9 @@ import { captureBatch, newBatchId } from '../support/capture-batches.js';
 import { inProcessConsent, inProcessIngest, type InProcessConsent, type InProcessIngest, employeeActor } from '../support/in-process-services.js';
 import { httpEvent } from '../support/ingest-http-event.js';
 import { startTestStack, type TestStack } from '../support/local-stack.js';
+import { fastCheckSeed } from '../support/fast-check-seed.js';
 
-function seed(): number {
-  const raw = process.env['FC_SEED'];
-  if (raw === undefined || raw === '') return 20_261_204;
-  const n = Number(raw);
-  if (!Number.isInteger(n)) throw new Error(`FC_SEED=${JSON.stringify(raw)} must be an integer`);
-  return n;
-}
-const SEED = seed();
+const SEED = fastCheckSeed(20_261_204);
 const RUNS = Number(process.env['FC_RUNS'] ?? 200);
 const MINUTE = 60_000;
 const NOTICE = { noticeVersion: '2026-11', noticeSha256: 'c'.repeat(64) };

@@ -19,6 +19,7 @@ import {
   type ResourcePolicyDecision,
 } from '../../local/kms/policy-evaluator.js';
 import { simulateIdentityPolicies, simulateResourcePolicy } from './iam-simulate-adapter.js';
+import { fastCheckSeed } from '../support/fast-check-seed.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixed world
@@ -525,14 +526,7 @@ function compareCase(tally: Tally, c: Case): boolean {
   return true;
 }
 
-function seed(): number {
-  const raw = process.env['FC_SEED'];
-  if (raw === undefined || raw === '') return 20_260_101;
-  const n = Number(raw);
-  if (!Number.isInteger(n)) throw new Error(`FC_SEED=${JSON.stringify(raw)} must be an integer`);
-  return n;
-}
-const SEED = seed();
+const SEED = fastCheckSeed(20_260_101);
 
 // ---------------------------------------------------------------------------------------------
 // Generator 1: the policies our builder emits, against requests our services (and others) make.
