@@ -19,6 +19,10 @@ export default defineConfig({
       include: SOURCE_DIRS.map((dir) => `${dir}/**/*.ts`),
       exclude: ['**/*.d.ts'],
       reporter: ['text-summary', 'json-summary', 'html'],
+      // The whole suite's level when this was set (README, "Coverage"), rounded down a little:
+      // `npm test` fails if coverage falls. Raise them as coverage rises. A run of a few files
+      // with --coverage falls short of them by design; run those without --coverage.
+      thresholds: { lines: 79, statements: 77, branches: 69, functions: 77 },
     },
   },
 });
