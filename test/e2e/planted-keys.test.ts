@@ -363,6 +363,18 @@ describe('an admin who tries to move or remove an employee alias', () => {
 
 describe('first consent refuses a planted key that differs from ours in exactly one way', () => {
   const builderPolicy = (employeeId: string) => buildKeyPolicy({ employeeId, status: 'none', scopes: [] }, t.roles);
+  /** Why the consent function refused the key, from its log (the client is told only key-conflict). */
+  const refusalReason = (employeeId: string): string | undefined =>
+    t.local
+      .logs()
+      .flatMap((line) => {
+        try {
+          return [JSON.parse(line) as { message?: string; employeeId?: string; why?: string }];
+        } catch {
+          return [];
+        }
+      })
+      .find((entry) => entry.message === 'refused to adopt the key behind an employee alias' && entry.employeeId === employeeId)?.why;
   const withStatement = (employeeId: string, statement: Record<string, unknown>) => {
     const policy = builderPolicy(employeeId);
     return { ...policy, Statement: [...policy.Statement, statement] };
@@ -378,7 +390,8 @@ describe('first consent refuses a planted key that differs from ours in exactly 
 
     // Assert
     expect(response.status).toBe(409);
-    expect(response.body).toMatchObject({ error: 'key-conflict', message: expect.stringContaining('it carries 1 grant(s)') });
+    expect(response.body.error).toBe('key-conflict');
+    expect(refusalReason('e-plant-grant')).toBe('it carries 1 grant(s)');
     expect(latest).toBeUndefined();
   });
 
@@ -392,7 +405,8 @@ describe('first consent refuses a planted key that differs from ours in exactly 
 
     // Assert
     expect(response.status).toBe(409);
-    expect(response.body).toMatchObject({ error: 'key-conflict', message: expect.stringContaining('its key policy is not the one this application writes') });
+    expect(response.body.error).toBe('key-conflict');
+    expect(refusalReason('e-plant-foreign')).toMatch(/^its key policy is not the one this application writes/);
     expect(latest).toBeUndefined();
   });
 
@@ -409,7 +423,8 @@ describe('first consent refuses a planted key that differs from ours in exactly 
 
     // Assert
     expect(response.status).toBe(409);
-    expect(response.body).toMatchObject({ error: 'key-conflict', message: expect.stringContaining('its key policy is not the one this application writes') });
+    expect(response.body.error).toBe('key-conflict');
+    expect(refusalReason('e-plant-star')).toMatch(/^its key policy is not the one this application writes/);
     expect(latest).toBeUndefined();
   });
 });
