@@ -73,7 +73,7 @@ describe('a lost race for the next ledger sequence', () => {
   it('retries on the newer state and answers the change, leaving a gapless ledger', async () => {
     // Arrange: e-race has consented; another writer (the employee's second device) pauses just
     // before our revoke's append goes out, so the append really loses with ConditionalCheckFailed.
-    await consent.service.apply('e-race', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    await consent.service.apply('e-race', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-race'));
     const other = inProcessConsent(t);
     const pausedByOther: string[] = [];
     faults.arm({
@@ -84,12 +84,12 @@ describe('a lost race for the next ledger sequence', () => {
         JSON.stringify(c.input['Item']).includes(eventSortKey(2)) &&
         JSON.stringify(c.input['Item']).includes('"e-race"'),
       before: async () => {
-        pausedByOther.push((await other.service.apply('e-race', { type: 'pause', until: new Date(Date.now() + 3_600_000) })).status);
+        pausedByOther.push((await other.service.apply('e-race', { type: 'pause', until: new Date(Date.now() + 3_600_000) }, employeeActor('e-race'))).status);
       },
     });
 
     // Act
-    const revoked = await consent.service.apply('e-race', { type: 'revoke', erase: false }).finally(() => other.destroy());
+    const revoked = await consent.service.apply('e-race', { type: 'revoke', erase: false }, employeeActor('e-race')).finally(() => other.destroy());
 
     // Assert
     expect(faults.pending()).toBe(0);
@@ -170,10 +170,10 @@ describe('KMS failing ScheduleKeyDeletion after the purge disabled the key', () 
 
   /** An erase recorded and its shredded policy on the key, as the consent function leaves them; the job is ours to deliver. */
   async function eraseRequested(employeeId: string): Promise<ConsentEvent> {
-    const granted = await consent.service.apply(employeeId, { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    const granted = await consent.service.apply(employeeId, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(employeeId));
     const at = new Date().toISOString();
     const sequence = granted.sequence + 1;
-    const event: ConsentEvent = { employeeId, sequence, kind: 'erase-requested', at, actor: 'employee', state: { ...granted, status: 'purging', scopes: [], sequence, updatedAt: at } };
+    const event: ConsentEvent = { employeeId, sequence, kind: 'erase-requested', at, actor: employeeActor(employeeId), state: { ...granted, status: 'purging', scopes: [], sequence, updatedAt: at } };
     await consent.ledger.append(event);
     await consent.steward.applyPolicy(granted.keyArn ?? '', event.state);
     return event;
