@@ -36,9 +36,8 @@ export function identityOf(event: HttpEvent): Identity {
   if (typeof subject !== 'string' || !SUBJECT_PATTERN.test(subject)) {
     throw new ForbiddenError('the token\'s sub claim must be 1-255 printable characters without spaces', 'invalid-subject');
   }
-  const scopes = new Set<string>(jwt.scopes ?? []);
-  const scopeClaim = jwt.claims['scope'];
-  if (typeof scopeClaim === 'string') for (const s of scopeClaim.split(' ')) if (s !== '') scopes.add(s);
+  const scopes = new Set<string>(Array.isArray(jwt.scopes) ? jwt.scopes.filter((s) => typeof s === 'string') : []);
+  for (const claim of SCOPE_CLAIMS) for (const s of scopesOfClaim(jwt.claims[claim])) scopes.add(s);
   return { issuer, subject, scopes };
 }
 
@@ -54,6 +53,23 @@ export function callerOf(event: HttpEvent, employeeIdClaim: string): Caller {
     throw new ForbiddenError(`the token's ${employeeIdClaim} claim must be a pseudonymous id matching ${ID_PATTERN.source}`, 'invalid-employee-id');
   }
   return { ...identityOf(event), employeeId };
+}
+
+/** `scope` (RFC 8693, Cognito, our local issuer) and `scp` (Entra ID, Okta); API Gateway checks either. */
+const SCOPE_CLAIMS = ['scope', 'scp'] as const;
+
+/**
+ * The scopes in one claim as API Gateway v2 hands claims to a function: a space-separated string
+ * (`"a b"`, Entra ID's `scp`), or a JSON array flattened to the string `"[a b]"` (Okta's `scp`).
+ * An actual array is accepted too (a direct invocation or a future event format). Anything else
+ * adds nothing: a scope is never guessed.
+ */
+export function scopesOfClaim(claim: unknown): string[] {
+  if (Array.isArray(claim)) return claim.filter((s): s is string => typeof s === 'string' && s !== '' && !/\s/.test(s));
+  if (typeof claim !== 'string') return [];
+  const trimmed = claim.trim();
+  const listed = trimmed.startsWith('[') && trimmed.endsWith(']') ? trimmed.slice(1, -1) : trimmed;
+  return listed.split(/[\s,]+/).filter((s) => s !== '');
 }
 
 /** The gateway already checks route scopes; handlers check again so a misrouted call still fails closed. */
