@@ -76,8 +76,10 @@ export class KeyPolicyInputError extends Error {
  * - `active`: plus capture for the consented scopes, the ingest role's DescribeKey (it checks
  *   that the alias names the ledger's key), and export grants constrained to this employee.
  * - `paused`: as active, plus a Deny that lapses at `pausedUntil` inside KMS.
- * - `none` / `revoked`: nothing more: no capture, and no new export grant (the withdrawal
- *   revokes the existing ones).
+ * - `revoked`: export grants only. Revoking without erasure keeps the key precisely so the
+ *   employee can still export; the withdrawal revokes the grants that existed before it, and a
+ *   new export mints a new, equally constrained grant. No capture.
+ * - `none`: nothing more: no data was ever captured, so there is nothing to export.
  * - `purging` / `purged`: the shredded policy (see buildShreddedKeyPolicy).
  */
 export function buildKeyPolicy(state: KeyPolicyState, roles: KeyPolicyRoles): KeyPolicyDocument {
@@ -91,6 +93,7 @@ export function buildKeyPolicy(state: KeyPolicyState, roles: KeyPolicyRoles): Ke
     const scopes = normaliseScopes(state.scopes);
     statements.push(exportGrants(state.employeeId, roles), captureWhileConsented(state.employeeId, scopes, roles.ingest), ingestFindsKey(roles.ingest));
   }
+  if (state.status === 'revoked') statements.push(exportGrants(state.employeeId, roles));
   if (state.status === 'paused') {
     statements.push(paused(requireInstant(state.pausedUntil), roles.ingest));
   }

@@ -176,7 +176,10 @@ export class KeySteward {
 
   /**
    * Writes the key policy that `state` implies, and what goes with it. Idempotent.
-   * - A withdrawal (`revoked`) revokes every grant after the policy no longer allows new ones.
+   * - A withdrawal (`revoked`) revokes every grant made up to the withdrawal's instant, after
+   *   writing its policy. That policy still allows new constrained export grants (the employee may
+   *   export after withdrawing), so a grant made after the withdrawal belongs to a later export
+   *   and survives a re-application of the same state (key-sync, repair).
    * - An erasure first sets the erasure tag (which opens Shredding to the purge role), revokes
    *   every grant, then installs the shredded policy with the lockout bypass. The shredded policy
    *   locks this role out, so a repeat is refused: it is done only if the key reads as shredded
@@ -187,7 +190,7 @@ export class KeySteward {
     const policy = buildKeyPolicy(state, this.roles);
     if (state.status !== 'purging' && state.status !== 'purged') {
       await this.kms.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: JSON.stringify(policy) }));
-      if (state.status === 'revoked') await this.revokeGrants(keyArn);
+      if (state.status === 'revoked') await this.revokeGrants(keyArn, withdrawnAt(state));
       return;
     }
     try {
@@ -215,8 +218,11 @@ export class KeySteward {
     }
   }
 
-  /** Revokes every grant on the key (each employee key carries only export grants). */
-  async revokeGrants(keyArn: string): Promise<number> {
+  /**
+   * Revokes every grant on the key (each employee key carries only export grants), or only those
+   * made before `madeBefore`; a grant without a creation date is revoked.
+   */
+  async revokeGrants(keyArn: string, madeBefore?: Date): Promise<number> {
     const grants: GrantListEntry[] = [];
     let marker: string | undefined;
     do {
@@ -224,7 +230,8 @@ export class KeySteward {
       grants.push(...(page.Grants ?? []));
       marker = page.Truncated === true ? page.NextMarker : undefined;
     } while (marker !== undefined);
-    for (const grant of grants) {
+    const doomed = madeBefore === undefined ? grants : grants.filter((g) => g.CreationDate === undefined || g.CreationDate.getTime() < madeBefore.getTime());
+    for (const grant of doomed) {
       if (grant.GrantId === undefined) continue;
       try {
         await this.kms.send(new RevokeGrantCommand({ KeyId: keyArn, GrantId: grant.GrantId }));
@@ -233,7 +240,7 @@ export class KeySteward {
         if (!isAwsError(error, 'NotFoundException')) throw error;
       }
     }
-    return grants.length;
+    return doomed.length;
   }
 
   /**
@@ -268,3 +275,14 @@ export function keyPolicyRolesFromEnv(env: NodeJS.ProcessEnv = process.env): Key
     ...(auditor === undefined ? {} : { auditor }),
   };
 }
+
+/**
+ * Grants made up to this instant predate the withdrawal: the revoked state's own instant, plus a
+ * margin for the clock difference between this function and KMS (a grant made in the same second
+ * as the withdrawal is taken to precede it).
+ */
+function withdrawnAt(state: ConsentState): Date {
+  return new Date(Date.parse(state.updatedAt) + WITHDRAWAL_CLOCK_MARGIN_MS);
+}
+
+const WITHDRAWAL_CLOCK_MARGIN_MS = 2_000;

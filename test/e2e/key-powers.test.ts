@@ -138,21 +138,31 @@ describe('export grants', () => {
     expect(results).toEqual(['allowed', 'AccessDeniedException']);
   });
 
-  it('are all revoked by the withdrawal, and no new one can be made after it', async () => {
+  it('are all revoked by the withdrawal; after it a new grant is possible only with the employee constraint', async () => {
     // Arrange
     const keyArn = await consentTo('e-grant-revoked');
     await consent.steward.createExportGrant(keyArn, 'e-grant-revoked', 'export-job-1');
     await consent.steward.createExportGrant(keyArn, 'e-grant-revoked', 'export-job-2');
     const before = (await t.kms('auditor').send(new ListGrantsCommand({ KeyId: keyArn }))).Grants ?? [];
+    const exportRole = t.roles.export;
+    const grant = (extra: Record<string, unknown>) =>
+      outcome(t.kms('consent').send(new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: exportRole, RetiringPrincipal: exportRole, Operations: ['Decrypt'], ...extra })));
 
     // Act
     const revoke = await t.call('POST', '/v1/consent/revoke', { token: await t.token('e-grant-revoked', 'consent:manage'), body: { erase: false } });
-    const again = await outcome(consent.steward.createExportGrant(keyArn, 'e-grant-revoked', 'export-job-3'));
+    const afterRevoke = (await t.kms('auditor').send(new ListGrantsCommand({ KeyId: keyArn }))).Grants ?? [];
+    const attempts = [
+      await grant({}),
+      await grant({ Constraints: { EncryptionContextSubset: { employeeId: 'e-other' } } }),
+      await grant({ Operations: ['Decrypt', 'GenerateDataKey'], Constraints: { EncryptionContextSubset: { employeeId: 'e-grant-revoked' } } }),
+      await outcome(consent.steward.createExportGrant(keyArn, 'e-grant-revoked', 'export-job-3')),
+    ];
 
-    // Assert
+    // Assert: the old grants are gone; only the constrained export grant can be made again.
     expect(before).toHaveLength(2);
     expect(revoke.status).toBe(200);
-    expect((await t.kms('auditor').send(new ListGrantsCommand({ KeyId: keyArn }))).Grants).toEqual([]);
-    expect(again).toBe('AccessDeniedException');
+    expect(afterRevoke).toEqual([]);
+    expect(attempts).toEqual(['AccessDeniedException', 'AccessDeniedException', 'AccessDeniedException', 'allowed']);
+    expect((await t.kms('auditor').send(new ListGrantsCommand({ KeyId: keyArn }))).Grants?.map((g) => g.Name)).toEqual(['export-job-3']);
   });
 });

@@ -566,9 +566,15 @@ const builderCaseArb = fc
     status: fc.oneof(
       { weight: 2, arbitrary: fc.constantFrom(...CONSENT_STATUSES) },
       { weight: 3, arbitrary: fc.constantFrom('active' as const, 'paused' as const) },
+      // A withdrawn consent keeps ExportGrants: the export grant conditions must agree there too.
+      { weight: 1, arbitrary: fc.constant('revoked' as const) },
     ),
     caller: fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...CALLER_NAMES) }, { weight: 1, arbitrary: fc.constant('ingest') }),
-    action: fc.oneof({ weight: 1, arbitrary: fc.constantFrom(...KMS_ACTIONS) }, { weight: 1, arbitrary: fc.constant('kms:GenerateDataKey') }),
+    action: fc.oneof(
+      { weight: 2, arbitrary: fc.constantFrom(...KMS_ACTIONS) },
+      { weight: 2, arbitrary: fc.constant('kms:GenerateDataKey') },
+      { weight: 1, arbitrary: fc.constant('kms:CreateGrant') },
+    ),
     encryptionContext: encryptionContextArb,
     grantOperations: fc.option(fc.subarray(['Decrypt', 'Encrypt', 'GenerateDataKey', 'RetireGrant']), { nil: undefined }),
     grantee: fc.constantFrom(ROLES.export, ROLES.ingest, FOREIGN_ROLE),

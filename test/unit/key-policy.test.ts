@@ -83,10 +83,17 @@ describe('buildKeyPolicy', () => {
     });
   });
 
-  it.each(['none', 'revoked'] as const)('has no capture and no export grant statement when %s, so KMS refuses ingest and new grants', (status) => {
-    const doc = buildKeyPolicy({ employeeId: 'e-42', status, scopes: [] }, roles);
+  it('has no capture and no export grant statement when none: nothing was captured, so KMS refuses ingest and grants', () => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'none', scopes: [] }, roles);
 
     expect(sids(doc)).toEqual(['KeyStewardship', 'ErasureTag', 'Shredding']);
+  });
+
+  it('keeps only export grants when revoked: no capture, but the employee can still export', () => {
+    const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'revoked', scopes: [] }, roles);
+
+    expect(sids(doc)).toEqual(['KeyStewardship', 'ErasureTag', 'Shredding', 'ExportGrants']);
+    expect(statement(doc, 'ExportGrants')).toEqual(statement(buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, roles), 'ExportGrants'));
   });
 
   it.each(['purging', 'purged'] as const)('returns the shredded policy when %s', (status) => {

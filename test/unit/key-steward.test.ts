@@ -166,7 +166,7 @@ describe('KeySteward.applyPolicy on an erasure', () => {
 });
 
 describe('KeySteward.applyPolicy on a withdrawal', () => {
-  it('revokes every grant, across pages, after writing the policy that allows no new one', async () => {
+  it('revokes every grant made before it, across pages, after writing its policy', async () => {
     // Arrange
     const revoked: unknown[] = [];
     const { steward: s, calls } = steward({
@@ -185,5 +185,32 @@ describe('KeySteward.applyPolicy on a withdrawal', () => {
     // Assert: a grant already retired (NotFound) is no failure.
     expect(calls[0]).toBe('PutKeyPolicy');
     expect(revoked).toEqual(['g-1', 'g-2']);
+  });
+
+  it('keeps a grant made after the withdrawal (a later export) when the revoked state is applied again', async () => {
+    // Arrange: the withdrawal was at `at`; g-old predates it, g-new was made a minute later.
+    const revoked: unknown[] = [];
+    const withdrawal = Date.parse(at);
+    const { steward: s } = steward({
+      PutKeyPolicy: () => ({}),
+      ListGrants: () => ({
+        Grants: [
+          { GrantId: 'g-old', CreationDate: new Date(withdrawal - 60_000) },
+          { GrantId: 'g-new', CreationDate: new Date(withdrawal + 60_000) },
+          { GrantId: 'g-undated' },
+        ],
+        Truncated: false,
+      }),
+      RevokeGrant: (input) => {
+        revoked.push(input['GrantId']);
+        return {};
+      },
+    });
+
+    // Act
+    await s.applyPolicy(KEY_ARN, { ...erased, status: 'revoked' });
+
+    // Assert
+    expect(revoked).toEqual(['g-old', 'g-undated']);
   });
 });

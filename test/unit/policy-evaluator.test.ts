@@ -1103,8 +1103,15 @@ describe('the key policies our builder emits', () => {
       expect(decide(context)).toBe('implicit-deny');
     });
 
-    it.each(['revoked', 'none'] as const)('refuses every grant once consent is %s', (status) => {
-      expect(evaluateResourcePolicy(policy({ status, scopes: [] }), grantRequest(good)).decision).toBe('implicit-deny');
+    it('refuses every grant when consent is none (nothing captured, nothing to export)', () => {
+      expect(evaluateResourcePolicy(policy({ status: 'none', scopes: [] }), grantRequest(good)).decision).toBe('implicit-deny');
+    });
+
+    it('still allows the constrained export grant once consent is revoked, and only that one', () => {
+      const revoked = policy({ status: 'revoked', scopes: [] });
+      expect(evaluateResourcePolicy(revoked, grantRequest(good)).decision).toBe('allow');
+      expect(evaluateResourcePolicy(revoked, grantRequest(without('kms:GrantConstraintType'))).decision).toBe('implicit-deny');
+      expect(evaluateResourcePolicy(revoked, grantRequest({ ...good, 'kms:EncryptionContext:employeeId': 'e-7' })).decision).toBe('implicit-deny');
     });
   });
 });
