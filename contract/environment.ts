@@ -23,7 +23,7 @@ export const ENV = {
   auditorRoleArn: 'AUDITOR_ROLE_ARN',
   /** JWT claim holding the employee id. Default `sub`. */
   employeeIdClaim: 'EMPLOYEE_ID_CLAIM',
-  /** Seconds between a purge's first and second sweep of the objects, 0-900. Default 360. */
+  /** Seconds before a sweep of the objects: a purge's second sweep, and the sweep after a withdrawal. 0-900. Default 360. */
   purgeResweepSeconds: 'PURGE_RESWEEP_SECONDS',
   /** Days a shredded key waits before deletion, 7-30. Default 7. */
   keyDeletionDays: 'KEY_DELETION_DAYS',

@@ -76,6 +76,17 @@ const KEY_POLICY_ROLES = {
   [ENV.auditorRoleArn]: { setting: 'auditorRoleArn' },
 } as const satisfies Partial<Record<EnvName, EnvEntry>>;
 
+/**
+ * The delay of the sweeps that follow a withdrawal (the consent function queues it) and an
+ * erasure (the purge worker's second sweep): ingest's timeout (29 s) plus KMS's worst-case policy
+ * propagation (about 5 minutes).
+ */
+const RESWEEP_DELAY: EnvDifference = {
+  aws: { value: '360' },
+  local: { value: '2' },
+  reason: 'the local KMS applies a policy change at once and a local ingest takes well under a second, so the sweeps need not wait for propagation',
+};
+
 export const FUNCTIONS = {
   consent: {
     constructId: 'ConsentFunction',
@@ -92,6 +103,7 @@ export const FUNCTIONS = {
       [ENV.ledgerTable]: { table: 'ledger' },
       [ENV.purgeQueueUrl]: { queueUrl: 'purge' },
       [ENV.keySyncQueueUrl]: { queueUrl: 'keySync' },
+      [ENV.purgeResweepSeconds]: RESWEEP_DELAY,
       ...KEY_POLICY_ROLES,
       [ENV.employeeIdClaim]: { setting: 'employeeIdClaim' },
     },
@@ -127,12 +139,7 @@ export const FUNCTIONS = {
       [ENV.exportsBucket]: { bucket: 'exports' },
       [ENV.keyDeletionDays]: { setting: 'keyDeletionDays' },
       [ENV.purgeQueueUrl]: { queueUrl: 'purge' },
-      [ENV.purgeResweepSeconds]: {
-        // Ingest's timeout (29 s) plus KMS's worst-case policy propagation (about 5 minutes).
-        aws: { value: '360' },
-        local: { value: '2' },
-        reason: 'the local KMS applies a policy change at once and a local ingest takes well under a second, so the second sweep need not wait for propagation',
-      },
+      [ENV.purgeResweepSeconds]: RESWEEP_DELAY,
     },
   },
   'key-sync': {

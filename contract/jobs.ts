@@ -15,12 +15,34 @@ const count = z.number().int().nonnegative();
  */
 export const purgeJobSchema = z
   .object({
+    // Absent on jobs queued before the purge queue carried two kinds: they are purges. A job of
+    // another kind never parses as a purge.
+    kind: z.literal('purge').optional(),
     employeeId,
+    /** The sequence of the erasure event (erase-requested or offboarded) that asked for the purge. */
     sequence,
     sweep: z.union([z.literal(1), z.literal(2)]).optional(),
     deleted: z.object({ captures: count, exports: count }).optional(),
   });
 export type PurgeJob = z.infer<typeof purgeJobSchema>;
+
+/**
+ * After a withdrawal without erasure, delete the objects written from the withdrawal's instant
+ * until the next grant, if any: an ingest that passed its consent check just before the
+ * withdrawal may still land a batch. Queued with the purge's re-sweep delay. The job names the
+ * `revoked` event only; the instants are read from the ledger, never taken from the message.
+ */
+export const revokeSweepJobSchema = z.object({
+  kind: z.literal('revoke-sweep'),
+  employeeId,
+  /** The sequence of the `revoked` event. */
+  sequence,
+});
+export type RevokeSweepJob = z.infer<typeof revokeSweepJobSchema>;
+
+/** What the purge queue carries; its worker runs as the purge role, the only one that may delete captures. */
+export const purgeQueueJobSchema = z.union([revokeSweepJobSchema, purgeJobSchema]);
+export type PurgeQueueJob = z.infer<typeof purgeQueueJobSchema>;
 
 /** Make the employee's key policy match the newest ledger event (queued when KMS throttled a write). */
 export const keySyncJobSchema = z.object({ employeeId, sequence });

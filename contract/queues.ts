@@ -1,7 +1,7 @@
 // The job queues: who may send to each, which function consumes it, its dead-letter queue and the
 // schema of its jobs.
 import type * as z from 'zod';
-import { keySyncJobSchema, purgeJobSchema } from './jobs.js';
+import { keySyncJobSchema, purgeQueueJobSchema } from './jobs.js';
 import type { RoleName } from './roles.js';
 
 export interface QueueDeclaration {
@@ -26,13 +26,14 @@ export interface QueueDeclaration {
 export const QUEUES = {
   purge: {
     constructId: 'PurgeQueue',
-    jobs: 'purge jobs',
-    // The purge worker queues its own delayed second sweep.
+    jobs: 'purge and revoke-sweep jobs',
+    // The purge worker queues its own delayed second sweep; the consent function queues purges
+    // and, delayed, the sweep after a withdrawal.
     senders: ['consent', 'purge'],
     maxReceiveCount: 5,
     retentionDays: 14,
     visibilityTimeoutFactor: 6,
-    schema: purgeJobSchema,
+    schema: purgeQueueJobSchema,
   },
   keySync: {
     constructId: 'KeySyncQueue',

@@ -5,7 +5,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Alarms } from '../shared/alarm-metrics.js';
-import type { KeySyncJob, PurgeJob } from '../../contract/jobs.js';
+import type { KeySyncJob, PurgeJob, RevokeSweepJob } from '../../contract/jobs.js';
 import { initialState, type Actor, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
 import { asDependencyError, ConsentStateUnavailableError, ContentionError } from '../shared/errors.js';
 import { InvalidLedgerEventError, SequenceTakenError, type Ledger } from '../shared/ledger.js';
@@ -24,6 +24,8 @@ export interface ConsentServiceDeps {
   readonly sqs: SQSClient;
   readonly purgeQueueUrl: string;
   readonly keySyncQueueUrl: string;
+  /** Delay of the sweep a withdrawal queues on the purge queue (the purge's re-sweep delay). */
+  readonly revokeSweepDelaySeconds: number;
   readonly logger: Logger;
   readonly alarms: Alarms;
   readonly now?: () => Date;
@@ -111,7 +113,9 @@ export class ConsentService {
       }
       // The purge is queued before the state is cached: if sending fails, the cache stays behind
       // the ledger and the next call's repair queues it again.
-      await this.settle(state, { mustEnforce: withdrawal, ...(decided.startsPurge ? { beforeCaching: () => this.queuePurge(state) } : {}) });
+      // A withdrawal also queues the delayed sweep of what an in-flight ingest lands after it.
+      const beforeCaching = decided.startsPurge ? () => this.queuePurge(state) : decided.kind === 'revoked' ? () => this.queueRevokeSweep(state) : undefined;
+      await this.settle(state, { mustEnforce: withdrawal, ...(beforeCaching === undefined ? {} : { beforeCaching }) });
       logger.info('consent changed', { employeeId, kind: decided.kind, sequence: state.sequence });
       return state;
     }
@@ -160,6 +164,9 @@ export class ConsentService {
     this.deps.logger.warn('repairing a change that did not finish', { employeeId: latest.employeeId, sequence: latest.sequence });
     try {
       if (latest.status === 'purging') await this.queuePurge(latest);
+      // The sweep job names the revoke's sequence; if this state came from a later event the
+      // worker finds no revoke there and drops the job.
+      if (latest.status === 'revoked') await this.queueRevokeSweep(latest);
       // A throttled repair must not block the change being asked for (a withdrawal least of all):
       // the key-sync worker finishes it, and this change's own settle converges on the newest event.
       await this.settle(latest, { mustEnforce: false });
@@ -183,6 +190,11 @@ export class ConsentService {
   private async queuePurge(state: ConsentState): Promise<void> {
     const job: PurgeJob = { employeeId: state.employeeId, sequence: state.sequence };
     await this.deps.sqs.send(new SendMessageCommand({ QueueUrl: this.deps.purgeQueueUrl, MessageBody: JSON.stringify(job) }));
+  }
+
+  private async queueRevokeSweep(state: ConsentState): Promise<void> {
+    const job: RevokeSweepJob = { kind: 'revoke-sweep', employeeId: state.employeeId, sequence: state.sequence };
+    await this.deps.sqs.send(new SendMessageCommand({ QueueUrl: this.deps.purgeQueueUrl, MessageBody: JSON.stringify(job), DelaySeconds: this.deps.revokeSweepDelaySeconds }));
   }
 }
 

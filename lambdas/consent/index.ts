@@ -1,7 +1,7 @@
 // The consent function: give, change, pause, resume and withdraw consent, read state and
 // history, and HR offboarding. Thin: parse, call ConsentService, map the result.
 import { KMSServiceException } from '@aws-sdk/client-kms';
-import { optionalEnv, requireEnv, ENV } from '../shared/environment.js';
+import { optionalEnv, requireEnv, resweepSecondsFromEnv, ENV } from '../shared/environment.js';
 import { documentClient, kmsClient, sqsClient } from '../shared/clients.js';
 import { publicState, type Actor } from '../shared/consent-state.js';
 import { asDependencyError, BadRequestError, NotFoundError } from '../shared/errors.js';
@@ -28,6 +28,7 @@ const service = new ConsentService({
   sqs: sqsClient(),
   purgeQueueUrl: requireEnv(ENV.purgeQueueUrl),
   keySyncQueueUrl: requireEnv(ENV.keySyncQueueUrl),
+  revokeSweepDelaySeconds: resweepSecondsFromEnv(),
   logger,
   alarms,
 });

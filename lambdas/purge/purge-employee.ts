@@ -15,8 +15,10 @@ import type { PurgeJob } from '../../contract/jobs.js';
 import { CAPTURES_PREFIX, EXPORTS_PREFIX } from '../../contract/resources.js';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { ConsentEvent, ConsentState } from '../shared/consent-state.js';
+import type { Alarms } from '../shared/alarm-metrics.js';
 import { isAwsError } from '../shared/errors.js';
-import { SequenceTakenError, type Ledger } from '../shared/ledger.js';
+import type { Ledger } from '../shared/ledger.js';
+import { appendOnTop } from './append-on-top.js';
 
 export interface PurgeDeps {
   readonly ledger: Ledger;
@@ -31,6 +33,7 @@ export interface PurgeDeps {
   /** Delay before the second sweep; 0 sweeps once. */
   readonly resweepSeconds: number;
   readonly logger: Logger;
+  readonly alarms: Alarms;
   readonly now?: () => Date;
 }
 
@@ -38,18 +41,11 @@ export type PurgeOutcome = 'purged' | 'swept-once' | 'already-purged' | 'not-pur
 
 export type { PurgeJob };
 
-const MAX_APPEND_ATTEMPTS = 5;
-
 export async function purgeEmployee(deps: PurgeDeps, job: PurgeJob): Promise<PurgeOutcome> {
   const { employeeId } = job;
-  const latest = await deps.ledger.latestEvent(employeeId);
-  if (!latest) return 'no-record';
-  if (latest.state.status === 'purged') return 'already-purged';
-  if (latest.state.status !== 'purging') {
-    deps.logger.warn('purge job for an employee who is not being purged; dropping it', { employeeId, status: latest.state.status });
-    return 'not-purging';
-  }
-  const deletionDate = latest.state.keyArn === undefined ? undefined : await shredKey(deps, latest.state.keyArn);
+  const intent = await erasureIntent(deps, job);
+  if (typeof intent === 'string') return intent;
+  const deletionDate = intent.state.keyArn === undefined ? undefined : await shredKey(deps, intent.state.keyArn);
   const captures = (job.deleted?.captures ?? 0) + (await deletePrefix(deps, deps.capturesBucket, `${CAPTURES_PREFIX}${employeeId}/`));
   const exports = (job.deleted?.exports ?? 0) + (await deletePrefix(deps, deps.exportsBucket, `${EXPORTS_PREFIX}${employeeId}/`));
   if ((job.sweep ?? 1) === 1 && deps.resweepSeconds > 0) {
@@ -62,9 +58,37 @@ export async function purgeEmployee(deps: PurgeDeps, job: PurgeJob): Promise<Pur
     objectsDeleted: { captures, exports },
     ...(deletionDate === undefined ? {} : { keyDeletionDate: deletionDate }),
   };
-  await recordPurged(deps, latest, details);
+  await recordPurged(deps, intent, details);
   deps.logger.info('employee purged', { employeeId, captures, exports, keyDeletionDate: deletionDate });
   return 'purged';
+}
+
+/**
+ * The erasure this job carries out. An erasure must never be blocked: an invalid event written
+ * above it is alarmed and passed over, and the job's own event (its sequence), once it reads as a
+ * valid erasure, stands whatever was written after it.
+ */
+async function erasureIntent(deps: PurgeDeps, job: PurgeJob): Promise<ConsentEvent | 'no-record' | 'already-purged' | 'not-purging'> {
+  const head = await deps.ledger.head(job.employeeId);
+  if (head.sequence === 0) return 'no-record';
+  if (head.invalid !== undefined) {
+    deps.alarms.raise('LedgerEventInvalid');
+    deps.logger.error('invalid newest ledger event; not applied, the purge goes on from the erasure', { employeeId: job.employeeId, sequence: head.invalid.sequence, issues: head.invalid.issues });
+  }
+  const newest = head.newestValid;
+  if (newest?.state.status === 'purged') return 'already-purged';
+  if (head.invalid === undefined && newest?.state.status === 'purging') return newest;
+  const asked = await deps.ledger.eventAt(job.employeeId, job.sequence);
+  if (asked?.valid === true && asked.event.state.status === 'purging') {
+    if (newest !== undefined && newest.sequence > asked.event.sequence && newest.state.status !== 'purging') {
+      deps.alarms.raise('LedgerEventInvalid');
+      deps.logger.error('a ledger event after an erasure reopens consent; not applied, the purge goes on', { employeeId: job.employeeId, sequence: newest.sequence, kind: newest.kind });
+    }
+    return asked.event;
+  }
+  if (newest?.state.status === 'purging') return newest;
+  deps.logger.warn('purge job for an employee who is not being purged; dropping it', { employeeId: job.employeeId, status: newest?.state.status });
+  return 'not-purging';
 }
 
 /** Disables the key and schedules its deletion; returns the deletion date (ISO). */
@@ -101,21 +125,13 @@ async function deletePrefix(deps: PurgeDeps, bucket: string, prefix: string): Pr
   }
 }
 
-async function recordPurged(deps: PurgeDeps, basis: ConsentEvent, details: Record<string, unknown>): Promise<void> {
-  let latest: ConsentEvent | undefined = basis;
-  for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS && latest !== undefined; attempt += 1) {
-    if (latest.state.status === 'purged') return;
+/** Appends `purged` on top of the newest sequence (valid or not), from the erasure's state. */
+async function recordPurged(deps: PurgeDeps, erasure: ConsentEvent, details: Record<string, unknown>): Promise<void> {
+  await appendOnTop(deps.ledger, erasure.employeeId, (head) => {
+    if (head.invalid === undefined && head.newestValid?.state.status === 'purged') return undefined;
     const at = (deps.now?.() ?? new Date()).toISOString();
-    const state: ConsentState = { ...latest.state, status: 'purged', scopes: [], sequence: latest.sequence + 1, updatedAt: at };
-    const event: ConsentEvent = { employeeId: basis.employeeId, sequence: state.sequence, kind: 'purged', at, actor: { kind: 'service', name: 'purge-worker' }, state, details };
-    try {
-      await deps.ledger.append(event);
-      await deps.ledger.writeState(state);
-      return;
-    } catch (error) {
-      if (!(error instanceof SequenceTakenError)) throw error;
-      latest = await deps.ledger.latestEvent(basis.employeeId);
-    }
-  }
-  throw new Error(`could not record the purge of ${basis.employeeId} after ${MAX_APPEND_ATTEMPTS} attempts`);
+    const sequence = head.sequence + 1;
+    const state: ConsentState = { ...erasure.state, status: 'purged', scopes: [], sequence, updatedAt: at };
+    return { employeeId: erasure.employeeId, sequence, kind: 'purged', at, actor: { kind: 'service', name: 'purge-worker' }, state, details };
+  });
 }

@@ -22,7 +22,11 @@ export interface ConsentState {
   readonly updatedAt: string;
 }
 
-export const EVENT_KINDS = ['granted', 'scopes-changed', 'paused', 'resumed', 'revoked', 'erase-requested', 'offboarded', 'purged'] as const;
+/**
+ * `revoke-swept` records the delayed sweep after a withdrawal (objects deleted, from when). It
+ * changes no consent: its state is the newest valid state before it, with the next sequence.
+ */
+export const EVENT_KINDS = ['granted', 'scopes-changed', 'paused', 'resumed', 'revoked', 'erase-requested', 'offboarded', 'purged', 'revoke-swept'] as const;
 export type ConsentEventKind = (typeof EVENT_KINDS)[number];
 
 /**

@@ -19,3 +19,16 @@ export function optionalEnv(name: EnvName, env: NodeJS.ProcessEnv = process.env)
   const value = env[name];
   return value === undefined || value === '' ? undefined : value;
 }
+
+/**
+ * Seconds between a withdrawal or an erasure and its delayed sweep of the objects (0-900, SQS's
+ * longest delay). Default 360: ingest's timeout plus KMS's worst-case policy propagation.
+ */
+export function resweepSecondsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = optionalEnv(ENV.purgeResweepSeconds, env);
+  const seconds = Number(raw ?? '360');
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > 900) {
+    throw new ConfigurationError(`${ENV.purgeResweepSeconds} must be a whole number of seconds from 0 to 900 (SQS's longest delay), got ${String(raw)}`);
+  }
+  return seconds;
+}

@@ -19,6 +19,8 @@ const STATUSES_OF_KIND: Readonly<Record<ConsentEventKind, readonly ConsentStatus
   'erase-requested': ['purging'],
   offboarded: ['purging', 'purged'],
   purged: ['purged'],
+  // The sweep leaves the state it found: revoked, or a consent given again before it ran.
+  'revoke-swept': ['revoked', 'active', 'paused'],
 };
 
 const instant = z.iso.datetime({ offset: true });

@@ -5,7 +5,7 @@
 import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ConsentEvent, ConsentState } from './consent-state.js';
 import { isAwsError } from './errors.js';
-import { readLedgerEvent } from './ledger-event.js';
+import { readLedgerEvent, type LedgerEventReading } from './ledger-event.js';
 
 const EVENT_PREFIX = 'event#';
 const STATE_SK = 'state';
@@ -111,6 +111,34 @@ export class Ledger {
       invalid ??= new InvalidLedgerEventError(employeeId, reading.sequence, reading.issues);
     }
     return { sequence, newestValid: undefined, ...(invalid === undefined ? {} : { invalid }) };
+  }
+
+  /** The event at `sequence`, read as untrusted input: undefined when there is none. */
+  async eventAt(employeeId: string, sequence: number): Promise<LedgerEventReading | undefined> {
+    const result = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: employeeId, sk: eventSortKey(sequence) }, ConsistentRead: true }));
+    return result.Item === undefined ? undefined : readLedgerEvent(employeeId, sequence, withoutKeys(result.Item));
+  }
+
+  /** Every event after `sequence`, oldest first, each validated but returned even when invalid (a sweep must not be blocked by one). */
+  async eventsAfter(employeeId: string, sequence: number): Promise<LedgerEventReading[]> {
+    const readings: LedgerEventReading[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND sk > :after',
+          // Events only: 'state' sorts after every 'event#…' key.
+          FilterExpression: 'begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': employeeId, ':after': eventSortKey(sequence), ':prefix': EVENT_PREFIX },
+          ConsistentRead: true,
+          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+        }),
+      );
+      for (const item of page.Items ?? []) readings.push(readLedgerEvent(employeeId, sequenceOf(item), withoutKeys(item)));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return readings;
   }
 
   /** Appends `event`, which must carry sequence = previous + 1. Throws SequenceTakenError if another writer won. */

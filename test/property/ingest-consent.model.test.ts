@@ -197,7 +197,10 @@ let run = 0;
 beforeAll(async () => {
   t = await startTestStack();
   const now = () => t.clock.now();
-  consent = inProcessConsent(t, { now });
+  // The sweep after a withdrawal is not modelled here: it compares the ledger's instants (this
+  // test's moved clock) with S3's LastModified (wall-clock), so its jobs are delayed past the run
+  // (SQS's longest delay). test/e2e/revoke-sweep.test.ts covers it.
+  consent = inProcessConsent(t, { now, revokeSweepDelaySeconds: 900 });
   ingest = inProcessIngest(t, { now });
   s3 = t.s3('admin');
 }, 60_000);

@@ -41,6 +41,8 @@ export interface InProcessOptions {
   readonly logger?: Logger;
   /** @default - a fresh recorder */
   readonly alarms?: RecordedAlarms;
+  /** Delay of the sweep a withdrawal queues. @default 2, the local stack's */
+  readonly revokeSweepDelaySeconds?: number;
 }
 
 /** Alarms a test can read back: how often each metric was raised. */
@@ -105,6 +107,7 @@ export function inProcessConsent(t: TestStack, options: InProcessOptions = {}): 
     sqs,
     purgeQueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.purge),
     keySyncQueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.keySync),
+    revokeSweepDelaySeconds: options.revokeSweepDelaySeconds ?? 2,
     logger,
     alarms,
     ...(options.now === undefined ? {} : { now: options.now }),
@@ -154,6 +157,7 @@ export function inProcessPurge(t: TestStack, options: InProcessOptions & { reswe
     purgeQueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.purge),
     resweepSeconds: options.resweepSeconds ?? 0,
     logger: options.logger ?? silentLogger('purge'),
+    alarms: options.alarms ?? recordedAlarms(),
     ...(options.now === undefined ? {} : { now: options.now }),
   };
   return {

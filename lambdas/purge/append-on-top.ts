@@ -1,0 +1,34 @@
+// Appends the purge worker's own ledger events (`purged`, `revoke-swept`) on top of the newest
+// sequence, with the ledger's discipline: sequence = newest + 1 under attribute_not_exists, and
+// on a lost race read the head again and decide again.
+import type { ConsentEvent } from '../shared/consent-state.js';
+import { SequenceTakenError, type Ledger, type LedgerHead } from '../shared/ledger.js';
+
+const MAX_APPEND_ATTEMPTS = 5;
+
+/**
+ * `decide` builds the event to append on top of `head` (its sequence must be head.sequence + 1),
+ * or answers undefined when nothing needs recording any more (another writer already did).
+ * Returns the event appended, or undefined. The state cache follows the appended event.
+ */
+export async function appendOnTop(
+  ledger: Ledger,
+  employeeId: string,
+  decide: (head: LedgerHead) => ConsentEvent | undefined | Promise<ConsentEvent | undefined>,
+): Promise<ConsentEvent | undefined> {
+  for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt += 1) {
+    const head = await ledger.head(employeeId);
+    const event = await decide(head);
+    if (event === undefined) return undefined;
+    if (event.sequence !== head.sequence + 1) throw new Error(`an event on top of ${head.sequence} must take sequence ${head.sequence + 1}, not ${event.sequence}`);
+    try {
+      await ledger.append(event);
+    } catch (error) {
+      if (error instanceof SequenceTakenError) continue;
+      throw error;
+    }
+    await ledger.writeState(event.state);
+    return event;
+  }
+  throw new Error(`could not append to the ledger of ${employeeId} after ${MAX_APPEND_ATTEMPTS} attempts`);
+}
