@@ -127,10 +127,9 @@ export class Ledger {
       const page = await this.db.send(
         new QueryCommand({
           TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND sk > :after',
-          // Events only: 'state' sorts after every 'event#…' key.
-          FilterExpression: 'begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': employeeId, ':after': eventSortKey(sequence), ':prefix': EVENT_PREFIX },
+          // Events only: the 'state' item sorts after every 'event#…' key.
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :last',
+          ExpressionAttributeValues: { ':pk': employeeId, ':first': eventSortKey(sequence + 1), ':last': eventSortKey(10 ** SEQUENCE_DIGITS - 1) },
           ConsistentRead: true,
           ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
         }),
