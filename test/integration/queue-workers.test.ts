@@ -57,6 +57,14 @@ describe('queue workers', () => {
     expect(failed(response)).toEqual(['p1']);
   });
 
+  it('purge takes a revoke-sweep job, and refuses a job of an unknown kind rather than read it as a purge', async () => {
+    const response = await t.stack.invoke(
+      'purge',
+      batch(record('s1', '{"kind":"revoke-sweep","employeeId":"e-nobody","sequence":1}'), record('s2', '{"kind":"erase-everyone","employeeId":"e-nobody","sequence":1}'), record('s3', '{"kind":"revoke-sweep","employeeId":"e-nobody"}')),
+    );
+    expect(failed(response)).toEqual(['s2', 's3']);
+  });
+
   it('purge succeeds for an employee with nothing to purge', async () => {
     const response = await t.stack.invoke('purge', batch(record('p2', '{"employeeId":"e-nobody","sequence":1}')));
     expect(failed(response)).toEqual([]);
