@@ -151,7 +151,7 @@ describe('the sweep after a withdrawal', () => {
     const state = await t.call('GET', '/v1/consent', { token: await manage(id) });
 
     // Assert
-    expect(swept).toMatchObject({ kind: 'revoke-swept', actor: 'purge-worker', sequence: revoked.sequence + 1 });
+    expect(swept).toMatchObject({ kind: 'revoke-swept', actor: { kind: 'service', name: 'purge-worker' }, sequence: revoked.sequence + 1 });
     expect(swept.state).toEqual({ ...revoked.state, sequence: revoked.sequence + 1 });
     expect(state.body).toMatchObject({ status: 'revoked', scopes: [], sequence: revoked.sequence + 1 });
     expect((await t.ledger.readState(id))?.sequence).toBe(revoked.sequence + 1);
