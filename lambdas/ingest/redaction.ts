@@ -50,8 +50,10 @@
 //   and base32 secrets.
 // - Normalisation: a text that holds non-ASCII characters, a %XX escape, an HTML entity or an
 //   `[at]`/`[dot]` is also judged in normalised form: NFKC (full-width digits and `＠`, no-break
-//   spaces become plain), zero-width and other invisible format characters removed, one level of
-//   percent- and HTML-entity decoding, `[at]`/`(at)`/`{at}` and `[dot]`... read as `@` and `.`.
+//   spaces become plain), zero-width and other invisible characters removed (Unicode's format and
+//   default-ignorable characters, tags included), one level of
+//   percent- and HTML-entity decoding, decimal digits of other scripts (Arabic-Indic, Devanagari,
+//   …) read as ASCII digits, `[at]`/`(at)`/`{at}` and `[dot]`... read as `@` and `.`.
 //   What is stored: the text as typed, masked, unless the normalised form reveals a secret the
 //   typed form hides; then the normalised text, masked, is stored. So typed text keeps its exact
 //   characters (a developer's `&lt;div&gt;` or a URL's `%20` stay as typed), and a secret is never
@@ -270,8 +272,16 @@ const RULES: readonly Rule[] = [
 
 /** Whether `text` may read differently once normalised; most typed text is plain ASCII and skips it. */
 const MAY_NEED_NORMALISING = /[^\x00-\x7F]|%[0-9A-Fa-f]{2}|&#?[A-Za-z0-9]{1,8};|[[({]\s*(?:at|dot)\s*[\])}]/i;
-/** Zero-width and other invisible format characters (soft hyphen, joiners, bidi controls, BOM). */
-const INVISIBLE = /[\u00AD\u034F\u061C\u115F\u1160\u17B4\u17B5\u180B-\u180F\u200B-\u200F\u202A-\u202E\u2060-\u206F\u3164\uFE00-\uFE0F\uFEFF\uFFA0]/g;
+/**
+ * Zero-width and other invisible characters: every format character (soft hyphen, joiners, bidi
+ * controls, BOM, the tag characters of "ASCII smuggling", interlinear anchors) and every default
+ * ignorable one (fillers, variation selectors), by Unicode property rather than a hand-kept list,
+ * which missed the tags.
+ */
+const INVISIBLE = /[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu;
+/** A decimal digit of another script (Arabic-Indic, Devanagari, …) that NFKC leaves as it is. */
+const OTHER_SCRIPT_DIGIT = /(?![0-9])\p{Nd}/gu;
+const DECIMAL_DIGIT = /^\p{Nd}$/u;
 const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
 const PERCENT_BYTE = /%([0-9A-Fa-f]{2})/g;
 const ENTITY = /&(?:#([0-9]{1,7})|#[xX]([0-9A-Fa-f]{1,6})|([A-Za-z]{2,8}));/g;
@@ -300,11 +310,28 @@ function decodeEntity(entity: string, decimal: string | undefined, hex: string |
   return String.fromCodePoint(code);
 }
 
+/**
+ * The ASCII digit a decimal digit of any script stands for. Unicode lays out every script's digits
+ * as runs of ten code points from zero (adjacent runs included), so the value is the distance from
+ * the start of the run, modulo ten. At most 60 steps back (the longest run).
+ */
+function asciiDigit(digit: string): string {
+  const code = digit.codePointAt(0) ?? 0;
+  let zero = code;
+  while (DECIMAL_DIGIT.test(String.fromCodePoint(zero - 1))) zero--;
+  return String.fromCharCode(48 + ((code - zero) % 10));
+}
+
 /** The text as a reader would see it once decoded; see the top of the module. Linear. */
 export function normaliseText(text: string): string {
   const decoded = text.normalize('NFKC').replace(INVISIBLE, '').replace(PERCENT_RUN, decodePercent).replace(ENTITY, decodeEntity);
   // Decoding can produce characters that need NFKC or are invisible (`%EF%BC%94` is `４`).
-  return decoded.normalize('NFKC').replace(INVISIBLE, '').replace(OBFUSCATED_AT, '@').replace(OBFUSCATED_DOT, '.');
+  return decoded
+    .normalize('NFKC')
+    .replace(INVISIBLE, '')
+    .replace(OTHER_SCRIPT_DIGIT, asciiDigit)
+    .replace(OBFUSCATED_AT, '@')
+    .replace(OBFUSCATED_DOT, '.');
 }
 
 /**

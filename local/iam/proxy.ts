@@ -48,7 +48,9 @@ export class Forwarder {
   /** `strip` removes headers (e.g. the signature, which the upstream need not see); `path` replaces the request's. */
   forward(req: IncomingMessage, body: Buffer, res: ServerResponse, options: { readonly strip?: readonly string[]; readonly path?: string } = {}): Promise<void> {
     return new Promise((resolve, reject) => {
-      const headers: Record<string, string | string[] | undefined> = { ...req.headers, 'content-length': String(body.length) };
+      // Host is the upstream's: s3rver reads `<bucket>.s3.amazonaws.com` as a virtual-hosted bucket,
+      // so a caller's Host could make it store under a bucket the front never authorized.
+      const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: `${this.host}:${this.port}`, 'content-length': String(body.length) };
       for (const name of options.strip ?? []) delete headers[name];
       // The body is whole; a chunked framing header would describe a body that is not sent.
       delete headers['transfer-encoding'];

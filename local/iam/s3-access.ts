@@ -59,18 +59,45 @@ const BUCKET_SUBRESOURCES: Readonly<Record<string, Partial<Record<string, string
   notification: { GET: 's3:GetBucketNotification', PUT: 's3:PutBucketNotification' },
 };
 
+const MALFORMED_XML = 'The XML you provided was not well-formed or did not validate against our published schema';
+/** Text without markup: the five XML entities and character references, nothing s3rver's `he` would read otherwise. */
+const XML_TEXT = String.raw`(?:[^<&]|&(?:lt|gt|amp|quot|apos|#\d{1,7}|#x[0-9a-fA-F]{1,6});)*`;
+/**
+ * DeleteObjects as the SDK writes it and nothing else. s3rver parses the body again with its own
+ * XML parser, so anything this does not read exactly (a `<Key a="1">`, `<Key >`, CDATA, comments)
+ * is refused rather than left for s3rver to read as a key nobody authorized.
+ */
+const DELETE_BODY = new RegExp(
+  String.raw`^\s*(?:<\?xml[^?>]*\?>\s*)?<Delete(?:\s+xmlns="[^"<>&]*")?\s*>\s*` +
+    String.raw`(?:(?:<Object>\s*<Key>${XML_TEXT}</Key>\s*(?:<VersionId>${XML_TEXT}</VersionId>\s*)?</Object>|<Quiet>(?:true|false)</Quiet>)\s*)+` +
+    String.raw`</Delete>\s*$`,
+);
+
+function xmlText(raw: string): string {
+  return raw.replace(/&(lt|gt|amp|quot|apos|#(\d+)|#x([0-9a-fA-F]+));/g, (entity, name: string, dec?: string, hex?: string) => {
+    if (dec !== undefined) return String.fromCodePoint(Number(dec));
+    if (hex !== undefined) return String.fromCodePoint(parseInt(hex, 16));
+    return ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" } as Record<string, string>)[name] ?? entity;
+  });
+}
+
 /** The keys of a DeleteObjects body: `<Delete><Object><Key>k</Key></Object>…</Delete>`. */
 function keysToDelete(body: Buffer): string[] {
   const xml = body.toString('utf8');
-  const keys = [...xml.matchAll(/<Key>([\s\S]*?)<\/Key>/g)].map(([, raw = '']) =>
-    raw.replace(/&(lt|gt|amp|quot|apos|#(\d+)|#x([0-9a-fA-F]+));/g, (entity, name: string, dec?: string, hex?: string) => {
-      if (dec !== undefined) return String.fromCodePoint(Number(dec));
-      if (hex !== undefined) return String.fromCodePoint(parseInt(hex, 16));
-      return ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" } as Record<string, string>)[name] ?? entity;
-    }),
-  );
-  if (keys.length === 0 || !/<Delete[\s>]/.test(xml)) throw new S3RequestError('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
-  return keys;
+  if (!DELETE_BODY.test(xml)) throw new S3RequestError('MalformedXML', MALFORMED_XML);
+  return [...xml.matchAll(/<Key>([^<]*)<\/Key>/g)].map(([, raw = '']) => checkedKey(xmlText(raw)));
+}
+
+/**
+ * s3rver stores a key as a file path (path.join of its segments), so a `.` or `..` segment would
+ * reach another key, or another bucket, than the one authorized. AWS keeps such keys literally;
+ * the local S3 cannot, and refuses them.
+ */
+function checkedKey(key: string): string {
+  if (key.split('/').some((segment) => segment === '.' || segment === '..')) {
+    throw new S3RequestError('InvalidURI', "Couldn't parse the specified URI: a key with a '.' or '..' segment is not supported by the local S3.");
+  }
+  return key;
 }
 
 /** A copy's source (`x-amz-copy-source: /bucket/key` or `bucket/key`, URL-encoded). */
@@ -87,7 +114,7 @@ function copySource(value: string): S3Access {
     throw new S3RequestError('InvalidArgument', 'Copy Source must mention the source bucket and key: sourcebucket/sourcekey');
   }
   const bucket = trimmed.slice(0, slash);
-  return { action: 's3:GetObject', bucket, resource: objectArn(bucket, trimmed.slice(slash + 1)), context: {} };
+  return { action: 's3:GetObject', bucket, resource: objectArn(bucket, checkedKey(trimmed.slice(slash + 1))), context: {} };
 }
 
 /** Every (action, resource) the request needs; all must be allowed. */
@@ -97,7 +124,7 @@ export function s3AccessOf(request: S3Request): S3Access[] {
   const path = request.path.startsWith('/') ? request.path.slice(1) : request.path;
   const slash = path.indexOf('/');
   const bucket = slash === -1 ? path : path.slice(0, slash);
-  const key = slash === -1 ? '' : path.slice(slash + 1);
+  const key = checkedKey(slash === -1 ? '' : path.slice(slash + 1));
   if (bucket === '') {
     return [{ action: method === 'GET' ? 's3:ListAllMyBuckets' : 's3:UnsupportedServiceRequest', bucket: undefined, resource: '*', context: {} }];
   }
