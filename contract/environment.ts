@@ -16,11 +16,13 @@ export const ENV = {
   keySyncQueueUrl: 'KEY_SYNC_QUEUE_URL',
   /** Role ARNs that employee key policies name. */
   ingestRoleArn: 'INGEST_ROLE_ARN',
-  consentRoleArn: 'CONSENT_ROLE_ARN',
+  stewardRoleArn: 'STEWARD_ROLE_ARN',
   exportRoleArn: 'EXPORT_ROLE_ARN',
   purgeRoleArn: 'PURGE_ROLE_ARN',
   /** Optional: the compliance role, given read-only key access. */
   auditorRoleArn: 'AUDITOR_ROLE_ARN',
+  /** The key-steward function the consent function invokes (its name in AWS, the local function name locally). */
+  keyStewardFunction: 'KEY_STEWARD_FUNCTION',
   /** JWT claim holding the employee id. Default `sub`. */
   employeeIdClaim: 'EMPLOYEE_ID_CLAIM',
   /** Seconds before a sweep of the objects: a purge's second sweep, and the sweep after a withdrawal. 0-900. Default 360. */

@@ -8,12 +8,21 @@ import type { BucketName, TableName } from './resources.js';
 import type { RoleName } from './roles.js';
 import type { SettingName } from './settings.js';
 
+/**
+ * Functions that other functions invoke directly (trigger `invoke`), so an environment may name
+ * them. Listed apart from FUNCTIONS because FUNCTIONS' own type cannot refer to its keys.
+ */
+export const INVOKED_FUNCTIONS = ['key-steward'] as const;
+export type InvokedFunction = (typeof INVOKED_FUNCTIONS)[number];
+
 /** A value an environment variable takes, by what it refers to. */
 export type EnvRef =
   | { readonly table: TableName }
   | { readonly bucket: BucketName }
   | { readonly queueUrl: QueueName }
   | { readonly roleArn: RoleName }
+  /** Another function of the contract, by its name there: its function name (AWS) or local function name. */
+  | { readonly functionName: InvokedFunction }
   /** A deployer setting; an optional setting that is unset leaves the variable out. */
   | { readonly setting: SettingName }
   | { readonly value: string };
@@ -39,6 +48,11 @@ export function envRefFor(entry: EnvEntry, side: 'aws' | 'local'): EnvRef {
 export type FunctionTrigger =
   /** Invoked synchronously by the HTTP API; routes.ts says which routes. */
   | { readonly kind: 'http' }
+  /**
+   * Invoked synchronously (RequestResponse) by other functions, never by a route: only the roles
+   * listed may call lambda:InvokeFunction on it.
+   */
+  | { readonly kind: 'invoke'; readonly invokers: readonly RoleName[] }
   | {
       readonly kind: 'queue';
       readonly queue: QueueName;
@@ -70,7 +84,7 @@ export const COMMON_ENVIRONMENT = {
 /** The roles employee key policies name: both functions that write key policies need them. */
 const KEY_POLICY_ROLES = {
   [ENV.ingestRoleArn]: { roleArn: 'ingest' },
-  [ENV.consentRoleArn]: { roleArn: 'consent' },
+  [ENV.stewardRoleArn]: { roleArn: 'steward' },
   [ENV.exportRoleArn]: { roleArn: 'export' },
   [ENV.purgeRoleArn]: { roleArn: 'purge' },
   [ENV.auditorRoleArn]: { setting: 'auditorRoleArn' },
@@ -92,10 +106,11 @@ export const FUNCTIONS = {
     constructId: 'ConsentFunction',
     entry: 'lambdas/consent/index.ts',
     role: 'consent',
-    description: 'Consent, pause, resume, revoke, history and offboarding; steward of employee key policies.',
-    // API Gateway waits 30 s for an integration. First consent makes several KMS calls (CreateKey,
-    // PutKeyPolicy, CreateAlias, EnableKeyRotation), each with SDK retries; a Lambda timeout
-    // before the client gives up would cut a change between its ledger append and its key policy.
+    description: 'Consent, pause, resume, revoke, history and offboarding; asks the key steward to enforce each change.',
+    // API Gateway waits 30 s for an integration. First consent waits for the key steward's KMS
+    // calls (CreateKey, PutKeyPolicy, CreateAlias, EnableKeyRotation), each with SDK retries; a
+    // Lambda timeout before the client gives up would cut a change between its ledger append and
+    // its key policy.
     timeoutSeconds: 29,
     memoryMb: 512,
     trigger: { kind: 'http' },
@@ -104,8 +119,23 @@ export const FUNCTIONS = {
       [ENV.purgeQueueUrl]: { queueUrl: 'purge' },
       [ENV.keySyncQueueUrl]: { queueUrl: 'keySync' },
       [ENV.purgeResweepSeconds]: RESWEEP_DELAY,
-      ...KEY_POLICY_ROLES,
+      [ENV.keyStewardFunction]: { functionName: 'key-steward' },
       [ENV.employeeIdClaim]: { setting: 'employeeIdClaim' },
+    },
+  },
+  'key-steward': {
+    constructId: 'KeyStewardFunction',
+    entry: 'lambdas/key-steward/index.ts',
+    role: 'steward',
+    description: 'The only writer of employee keys: given an employee id, writes what the newest valid ledger event implies.',
+    // Below the consent function's 29 s, so the caller sees the steward's own answer (or its
+    // timeout) before API Gateway gives up on the caller.
+    timeoutSeconds: 25,
+    memoryMb: 512,
+    trigger: { kind: 'invoke', invokers: ['consent'] },
+    environment: {
+      [ENV.ledgerTable]: { table: 'ledger' },
+      ...KEY_POLICY_ROLES,
     },
   },
   ingest: {
@@ -145,8 +175,8 @@ export const FUNCTIONS = {
   'key-sync': {
     constructId: 'KeySyncFunction',
     entry: 'lambdas/key-sync/index.ts',
-    // The consent role: the only principal employee key policies let write them.
-    role: 'consent',
+    // The steward role: the only principal employee key policies let write them.
+    role: 'steward',
     description: 'Writes an employee key policy that KMS throttled, from the newest consent ledger event.',
     // The worker runs because KMS is throttling: ten employees in turn, each with SDK retries and
     // backoff, need more than 30 s, and a timeout would replay the whole batch into the storm.
@@ -164,6 +194,8 @@ export const FUNCTIONS = {
 
 export type FunctionName = keyof typeof FUNCTIONS;
 export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+// Every function an environment may name is one of FUNCTIONS (checked by the compiler).
+INVOKED_FUNCTIONS satisfies readonly FunctionName[];
 
 /** The function that consumes a queue. */
 export function consumerOf(queue: QueueName): FunctionName {

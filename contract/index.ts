@@ -13,4 +13,5 @@ export * from './responses.js';
 export * from './roles.js';
 export * from './routes.js';
 export * from './settings.js';
+export * from './steward.js';
 export * from './vocabulary.js';

@@ -38,7 +38,8 @@ export const QUEUES = {
   keySync: {
     constructId: 'KeySyncQueue',
     jobs: 'key-policy sync jobs',
-    // key-sync runs as the consent role, so that role covers its re-queueing too.
+    // The consent function queues a key write that KMS throttled; key-sync (the steward role)
+    // never re-queues: a failed job returns to the queue by itself.
     senders: ['consent'],
     maxReceiveCount: 5,
     retentionDays: 14,

@@ -23,7 +23,21 @@ export const consentHistoryResponse = z.object({
       sequence: z.number().int().positive(),
       kind: z.string(),
       at: instant,
-      actor: z.string(),
+      /**
+       * Who made the change: an employee or HR caller (issuer and subject, and for changes made since
+       * requests were evidenced, the token's jti, iat and SHA-256; never the token), or a service.
+       */
+      actor: z.union([
+        z.object({
+          kind: z.enum(['employee', 'hr']),
+          issuer: z.string().nullable(),
+          subject: z.string().nullable(),
+          jti: z.string().nullable().optional(),
+          iat: z.number().int().nullable().optional(),
+          tokenSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+        }),
+        z.object({ kind: z.literal('service'), name: z.string() }),
+      ]),
       state: consentStateResponse,
       details: z.record(z.string(), z.unknown()).optional(),
     }),

@@ -10,9 +10,10 @@ export interface RoleDeclaration {
 /** Function roles. Employee key policies name every one of them, so they exist before their functions do. */
 export const ROLES = {
   ingest: { constructId: 'Ingest', description: 'Writes consented captures; GenerateDataKey only as employee key policies allow.' },
-  consent: { constructId: 'Consent', description: 'Steward of employee keys: creates them and writes their key policies.' },
+  consent: { constructId: 'Consent', description: 'Records consent changes in the ledger; asks the key steward to enforce them. No KMS write.' },
   export: { constructId: 'Export', description: 'Decrypts one employee\'s captures through a one-off grant.' },
   purge: { constructId: 'Purge', description: 'Crypto-shreds employee keys and deletes their objects.' },
+  steward: { constructId: 'KeySteward', description: 'The only writer of employee keys: creates them and writes their policies, tags and grants from the newest ledger event.' },
 } as const satisfies Record<string, RoleDeclaration>;
 
 export type RoleName = keyof typeof ROLES;

@@ -2,7 +2,8 @@
 // application contract (contract/) declares, wired with their grants. Settings come from CDK context.
 
 import { fileURLToPath } from 'node:url';
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, Validations, type CfnElement, type StackProps } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct, Node } from 'constructs';
@@ -10,6 +11,7 @@ import {
   API_ROUTES,
   envRefFor,
   FUNCTION_NAMES,
+  INVOKED_FUNCTIONS,
   FUNCTIONS,
   QUEUE_NAMES,
   QUEUES,
@@ -155,6 +157,7 @@ export class ConsentCaptureStack extends Stack {
   public readonly purgeFunction: FunctionDefaults;
   public readonly keySyncFunction: FunctionDefaults;
   public readonly ingestFunction: FunctionDefaults;
+  public readonly keyStewardFunction: FunctionDefaults;
   public readonly httpApi: HttpApi;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
@@ -191,6 +194,8 @@ export class ConsentCaptureStack extends Stack {
     // condition, the state item is replaced), never UpdateItem, DeleteItem or BatchWriteItem.
     this.ledger.grantAppend(this.roles.consent);
     this.ledger.grantAppend(this.roles.purge);
+    // The key steward reads the newest event itself; key-sync (the same role) caches the state it applied.
+    this.ledger.grantAppend(this.roles.steward);
     this.ledger.grantRead(this.roles.ingest);
     this.batches.table.grantReadWriteData(this.roles.ingest);
     // No KMS permission: employee key policies alone let ingest generate data keys.
@@ -200,11 +205,25 @@ export class ConsentCaptureStack extends Stack {
     }
     this.buckets.grantPurge(this.roles.purge);
 
-    this.functions = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, this.createFunction(FUNCTIONS[name])])) as Record<FunctionName, FunctionDefaults>;
+    // Functions others name in their environment first, so those names resolve; construct ids,
+    // not this order, decide the template.
+    const created: Partial<Record<FunctionName, FunctionDefaults>> = {};
+    this.functions = created as Record<FunctionName, FunctionDefaults>;
+    const order = [...INVOKED_FUNCTIONS, ...FUNCTION_NAMES.filter((name) => !(INVOKED_FUNCTIONS as readonly string[]).includes(name))];
+    for (const name of order) created[name] = this.createFunction(FUNCTIONS[name]);
+    for (const name of FUNCTION_NAMES) {
+      const trigger: FunctionDeclaration['trigger'] = FUNCTIONS[name].trigger;
+      if (trigger.kind !== 'invoke') continue;
+      for (const invoker of trigger.invokers) {
+        this.functions[name].fn.grantInvoke(this.roles.role(invoker));
+        acknowledgeInvokeGrant(this.roles.role(invoker), this.functions[name].fn);
+      }
+    }
     this.consentFunction = this.functions.consent;
     this.purgeFunction = this.functions.purge;
     this.keySyncFunction = this.functions['key-sync'];
     this.ingestFunction = this.functions.ingest;
+    this.keyStewardFunction = this.functions['key-steward'];
 
     const handlers: Partial<Record<RouteFunction, lambda.IFunction>> = {};
     for (const route of API_ROUTES) handlers[route.function] = this.functions[route.function].fn;
@@ -228,6 +247,7 @@ export class ConsentCaptureStack extends Stack {
     new CfnOutput(this, 'ConsentRoleArn', { value: this.roles.consent.roleArn });
     new CfnOutput(this, 'ExportRoleArn', { value: this.roles.export.roleArn });
     new CfnOutput(this, 'PurgeRoleArn', { value: this.roles.purge.roleArn });
+    new CfnOutput(this, 'KeyStewardRoleArn', { value: this.roles.steward.roleArn });
   }
 
   /** The table by its name in the contract (contract/resources.ts). */
@@ -241,6 +261,11 @@ export class ConsentCaptureStack extends Stack {
     if ('bucket' in ref) return this.buckets.bucket(ref.bucket).bucketName;
     if ('queueUrl' in ref) return this.queues[ref.queueUrl].queue.queueUrl;
     if ('roleArn' in ref) return this.roles.role(ref.roleArn).roleArn;
+    if ('functionName' in ref) {
+      const fn = this.functions[ref.functionName] as FunctionDefaults | undefined;
+      if (fn === undefined) throw new Error(`function ${ref.functionName} is named in an environment before it exists: list it in INVOKED_FUNCTIONS`);
+      return fn.fn.functionName;
+    }
     if ('setting' in ref) {
       const value = this.settings[ref.setting];
       return value === undefined ? undefined : String(value);
@@ -262,7 +287,9 @@ export class ConsentCaptureStack extends Stack {
       invocation:
         trigger.kind === 'http'
           ? { kind: 'http' }
-          : {
+          : trigger.kind === 'invoke'
+            ? { kind: 'invoke' }
+            : {
               kind: 'queue',
               queue: this.queues[trigger.queue].queue,
               batchSize: trigger.batchSize,
@@ -273,4 +300,18 @@ export class ConsentCaptureStack extends Stack {
       environment,
     });
   }
+}
+
+/**
+ * grantInvoke allows the function and its versions and aliases (`<arn>:*`); this app publishes
+ * neither, so the wildcard reaches nothing more than the one function.
+ */
+function acknowledgeInvokeGrant(invoker: iam.Role, fn: lambda.IFunction): void {
+  const policy = invoker.node.tryFindChild('DefaultPolicy');
+  if (policy === undefined) return;
+  const id = Stack.of(fn).getLogicalId(fn.node.defaultChild as CfnElement);
+  Validations.of(policy).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::<${id}.Arn>:*]`,
+    reason: 'lambda:InvokeFunction on the key-steward function and its qualifiers (versions, aliases), as grantInvoke writes it; the app publishes no versions or aliases, so it reaches that one function only.',
+  });
 }

@@ -15,12 +15,13 @@ export interface RolePolicyScope {
 
 /** KMS identity statements per function role. Roles with none get an empty list. */
 export function kmsIdentityStatements(role: RoleName, scope: RolePolicyScope): IdentityStatement[] {
-  if (role !== 'consent') return [];
+  // Only the key steward writes employee keys; the HTTP-facing consent role has no KMS permission.
+  if (role !== 'steward') return [];
   const aliasArn = `arn:${scope.partition}:kms:${scope.region}:${scope.account}:${ALIAS_PREFIX}*`;
   return [
     {
       // CreateKey has no key yet, so only an identity policy can allow it. The request tag keeps
-      // this role from minting keys for anything but employees' consent.
+      // the steward from minting keys for anything but employees' consent.
       Sid: 'CreateEmployeeKeys',
       Effect: 'Allow',
       Action: ['kms:CreateKey', 'kms:TagResource'],

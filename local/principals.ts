@@ -97,7 +97,15 @@ function generate(region: string): PersistedIdentity {
  */
 export function loadOrCreateIdentity(file: string, policies: TemplatePolicies, region = 'us-east-1'): LocalIdentity {
   if (existsSync(file)) {
-    return materialise(JSON.parse(readFileSync(file, 'utf8')) as PersistedIdentity, policies);
+    const persisted = JSON.parse(readFileSync(file, 'utf8')) as PersistedIdentity;
+    // A principal added since this state was made (the key steward, say) gets credentials now;
+    // the others keep theirs, so keys whose policies name them stay usable.
+    const missing = PRINCIPAL_NAMES.filter((name) => persisted.credentials[name] === undefined);
+    if (missing.length === 0) return materialise(persisted, policies);
+    const fresh = generate(persisted.region).credentials;
+    const completed: PersistedIdentity = { ...persisted, credentials: { ...persisted.credentials, ...Object.fromEntries(missing.map((name) => [name, fresh[name]])) } };
+    writeFileSync(file, JSON.stringify(completed, null, 2), { mode: 0o600 });
+    return materialise(completed, policies);
   }
   const persisted = generate(region);
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

@@ -8,7 +8,8 @@ export interface StackFile {
   readonly api?: string;
   readonly region: string;
   readonly account: string;
-  readonly endpoints: { readonly kms: string; readonly s3?: string; readonly dynamodb?: string };
+  /** `lambda` (the local Invoke endpoint) was added after the first version: additive. */
+  readonly endpoints: { readonly kms: string; readonly s3?: string; readonly dynamodb?: string; readonly lambda?: string };
   readonly principals: Readonly<Record<PrincipalName, PrincipalCredentials>>;
   readonly buckets?: { readonly captures: string; readonly exports: string };
   readonly tables?: { readonly ledger: string; readonly batches?: string };

@@ -13,6 +13,7 @@ import { startLocalDynamoDb, type LocalDynamoDb } from './dynamodb.js';
 import { startLocalFunctions, type FunctionSpec, type LocalFunctions } from './functions.js';
 import { startLocalGateway, type LocalGateway } from './gateway.js';
 import { loadOrCreateIssuer, type LocalIssuer } from './issuer.js';
+import { startLocalLambda, type LocalLambda } from './lambda.js';
 import { AdjustableClock } from './kms/clock.js';
 import { kmsPaths, startLocalKms, type LocalKms } from './kms/server.js';
 import type { PolicyDocument } from './kms/policy-evaluator.js';
@@ -98,7 +99,7 @@ export interface LocalStack {
   readonly identity: LocalIdentity;
   readonly issuer: LocalIssuer;
   /** Every endpoint, including the queue's (which stack.json does not carry). */
-  readonly endpoints: { readonly kms: string; readonly s3: string; readonly dynamodb: string; readonly sqs: string };
+  readonly endpoints: { readonly kms: string; readonly s3: string; readonly dynamodb: string; readonly sqs: string; readonly lambda: string };
   readonly queues: LocalQueues;
   /** The functions running (a handler module that does not exist yet is skipped). */
   readonly functions: readonly LocalFunctionName[];
@@ -135,6 +136,7 @@ export function resolveLocalEnvRef(ref: EnvRef, identity: LocalIdentity, queueUr
   if ('bucket' in ref) return localBucketName(ref.bucket);
   if ('queueUrl' in ref) return queueUrlOf(localQueueName(ref.queueUrl));
   if ('roleArn' in ref) return identity.principals[ref.roleArn].arn;
+  if ('functionName' in ref) return localFunctionName(ref.functionName);
   if ('setting' in ref) {
     const value = localSettings(identity)[ref.setting];
     return value === undefined ? undefined : String(value);
@@ -183,6 +185,7 @@ function runtimeEnvironment(identity: LocalIdentity, principal: PrincipalName, f
     AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
     AWS_ENDPOINT_URL_S3: endpoints.s3,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
+    AWS_ENDPOINT_URL_LAMBDA: endpoints.lambda,
     // s3rver: path-style addressing (read by our S3 client factory), and no streaming checksums
     // (read by the SDK itself), which s3rver would store as part of the object.
     S3_FORCE_PATH_STYLE: 'true',
@@ -257,6 +260,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const running: {
     gateway?: LocalGateway;
     queues?: LocalQueues;
+    lambda?: LocalLambda;
     functions?: LocalFunctions;
     services: { close(): Promise<void> }[];
   } = { services: [] };
@@ -271,6 +275,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     await attempt(running.gateway);
     await attempt(running.queues);
+    await attempt(running.lambda);
     await attempt(running.functions);
     await Promise.all(running.services.map((service) => attempt(service)));
     if (errors.length > 0) throw new AggregateError(errors, 'the local stack did not close cleanly');
@@ -321,7 +326,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const s3 = (s3Result as PromiseFulfilledResult<LocalS3>).value;
     const queues = (queueResult as PromiseFulfilledResult<LocalQueues>).value;
     const issuer = (issuerResult as PromiseFulfilledResult<LocalIssuer>).value;
-    const endpoints = { kms: kms.url, s3: s3.url, dynamodb: dynamodb.url, sqs: queues.url };
+    // Functions invoke one another through it; it forwards to the runners started below.
+    let functionsRef: LocalFunctions | undefined;
+    const lambda = await timed('starting local Lambda endpoint', progress, () =>
+      startLocalLambda({
+        identity,
+        clock,
+        functions: Object.fromEntries(FUNCTION_NAMES.map((name) => [localFunctionName(name), name])),
+        invoke: (name, event) => {
+          if (functionsRef === undefined || !functionsRef.names.includes(name)) return Promise.reject(new Error(`function ${name} is not running`));
+          return functionsRef.invoke(name, event);
+        },
+        onNote: (m) => note(`local-lambda: ${m}`),
+      }),
+    );
+    running.lambda = lambda;
+    const endpoints = { kms: kms.url, s3: s3.url, dynamodb: dynamodb.url, sqs: queues.url, lambda: lambda.url };
 
     // Functions: the real handlers, or the overrides tests give.
     const definitions = localFunctionDefinitions(identity, (name) => queues.queueUrl(name));
@@ -353,6 +373,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       startLocalFunctions({ functions: specs, ...(options.onFunctionLog === undefined ? {} : { onLog: options.onFunctionLog }) }),
     );
     running.functions = functions;
+    functionsRef = functions;
     const available = new Set(functions.names as LocalFunctionName[]);
     let ready = false;
     // A queue whose worker is not built yet keeps its messages until a later start has it.
@@ -376,11 +397,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     );
     running.gateway = gateway;
 
-    await Promise.all([answers(kms.url, { http: false }), ...[dynamodb.url, s3.url, queues.url, gateway.url].map((url) => answers(url))]);
+    await Promise.all([answers(kms.url, { http: false }), ...[dynamodb.url, s3.url, queues.url, lambda.url, gateway.url].map((url) => answers(url))]);
     const stackFile: LocalStackFile = {
       ...stackFileOf(identity, {
         api: gateway.url,
-        endpoints: { kms: kms.url, s3: s3.url, dynamodb: dynamodb.url },
+        endpoints: { kms: kms.url, s3: s3.url, dynamodb: dynamodb.url, lambda: lambda.url },
         trailDir: paths.trailDir,
         buckets: { ...LOCAL_RESOURCES.buckets },
         tables: { ...LOCAL_RESOURCES.tables },

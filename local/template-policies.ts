@@ -23,7 +23,8 @@ export type ContractResource =
   | { readonly kind: 'table'; readonly name: TableName }
   | { readonly kind: 'bucket'; readonly name: BucketName }
   | { readonly kind: 'queue'; readonly name: QueueName }
-  | { readonly kind: 'log-group'; readonly name: FunctionName };
+  | { readonly kind: 'log-group'; readonly name: FunctionName }
+  | { readonly kind: 'function'; readonly name: FunctionName };
 
 /** The policies of the synthesized template, before resolution. Plain JSON, so it can be cached. */
 export interface TemplatePolicies {
@@ -144,6 +145,8 @@ function resolveRef(id: string, target: LocalTarget, resources: TemplatePolicies
       return localBucketName(resource.name);
     case 'role':
       return localRoleName(resource.name);
+    case 'function':
+      return localFunctionName(resource.name);
     default:
       throw new TemplatePolicyError(`cannot resolve {"Ref": "${id}"}: ${resource === undefined ? 'the template resource is not in the application contract' : `a Ref to a ${resource.kind} has no local value`}`);
   }
@@ -164,6 +167,8 @@ function resolveGetAtt(id: string, attribute: string, target: LocalTarget, resou
         return `arn:${PARTITION}:iam::${account}:role/${localRoleName(resource.name)}`;
       case 'log-group':
         return `arn:${PARTITION}:logs:${region}:${account}:log-group:/aws/lambda/${localFunctionName(resource.name)}:*`;
+      case 'function':
+        return `arn:${PARTITION}:lambda:${region}:${account}:function:${localFunctionName(resource.name)}`;
     }
   }
   if (attribute === 'QueueName' && resource?.kind === 'queue') return localQueueName(resource.name);

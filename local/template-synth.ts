@@ -39,6 +39,7 @@ export function contractResourcesOf(stack: ConsentCaptureStack): Record<string, 
     ...(Object.keys(BUCKETS) as BucketName[]).map((name): [string, ContractResource] => [idOf(stack.buckets.bucket(name)), { kind: 'bucket', name }]),
     ...QUEUE_NAMES.map((name): [string, ContractResource] => [idOf(stack.queues[name].queue), { kind: 'queue', name }]),
     ...FUNCTION_NAMES.map((name): [string, ContractResource] => [idOf(stack.functions[name].logGroup), { kind: 'log-group', name }]),
+    ...FUNCTION_NAMES.map((name): [string, ContractResource] => [idOf(stack.functions[name].fn), { kind: 'function', name }]),
   ];
   return Object.fromEntries(entries);
 }

@@ -82,7 +82,7 @@ const kmsReady = z.object({
   account: z.string(),
   principals: z.object({
     ingest: credentialsSchema,
-    consent: credentialsSchema,
+    steward: credentialsSchema,
     export: credentialsSchema,
     purge: credentialsSchema,
     auditor: credentialsSchema,
@@ -164,9 +164,9 @@ function kmsClient(endpoint: string, region: string, credentials: Credentials): 
   });
 }
 
-/** As the consent function does it (and test/support/employee-key.ts): builder policy, tags, alias, rotation. */
-async function createEmployeeKey(consent: KMSClient, roles: KeyPolicyRoles): Promise<string> {
-  const created = await consent.send(
+/** As the key steward does it (and test/support/employee-key.ts): builder policy, tags, alias, rotation. */
+async function createEmployeeKey(steward: KMSClient, roles: KeyPolicyRoles): Promise<string> {
+  const created = await steward.send(
     new CreateKeyCommand({
       Description: `consent-capture key for ${EMPLOYEE_ID}`,
       Policy: JSON.stringify(buildKeyPolicy({ employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES] }, roles)),
@@ -178,13 +178,13 @@ async function createEmployeeKey(consent: KMSClient, roles: KeyPolicyRoles): Pro
   );
   const arn = created.KeyMetadata?.Arn;
   if (arn === undefined) throw new Error('CreateKey returned no ARN');
-  await consent.send(new CreateAliasCommand({ AliasName: `${ALIAS_PREFIX}${EMPLOYEE_ID}`, TargetKeyId: arn }));
-  await consent.send(new EnableKeyRotationCommand({ KeyId: arn }));
+  await steward.send(new CreateAliasCommand({ AliasName: `${ALIAS_PREFIX}${EMPLOYEE_ID}`, TargetKeyId: arn }));
+  await steward.send(new EnableKeyRotationCommand({ KeyId: arn }));
   return arn;
 }
 
-function rolesOf(p: Record<'ingest' | 'consent' | 'export' | 'purge' | 'auditor', Credentials>): KeyPolicyRoles {
-  return { ingest: p.ingest.arn, consent: p.consent.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn };
+function rolesOf(p: Record<'ingest' | 'steward' | 'export' | 'purge' | 'auditor', Credentials>): KeyPolicyRoles {
+  return { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn };
 }
 
 function dataKeyInput(keyArn: string, scope: string = ENCRYPTION_CONTEXT.scope): GenerateDataKeyCommandInput {
@@ -317,10 +317,10 @@ async function measureInProcess(): Promise<Record<Stage, number>> {
   const identity = loadOrCreateIdentity(paths.principalsFile, await loadTemplatePolicies());
   const kms = await startLocalKms({ stateDir: paths.stateDir, trailDir: paths.trailDir, identity });
   const p = identity.principals;
-  const consent = kmsClient(kms.url, identity.region, p.consent);
+  const steward = kmsClient(kms.url, identity.region, p.steward);
   const ingest = kmsClient(kms.url, identity.region, p.ingest);
   try {
-    const keyArn = await createEmployeeKey(consent, rolesOf(p));
+    const keyArn = await createEmployeeKey(steward, rolesOf(p));
     const key = kms.store.getKey(keyArn.slice(keyArn.lastIndexOf('/') + 1));
     if (!key) throw new Error(`the in-process store has no key ${keyArn}`);
 
@@ -404,7 +404,7 @@ async function measureInProcess(): Promise<Record<Stage, number>> {
       ),
     };
   } finally {
-    consent.destroy();
+    steward.destroy();
     ingest.destroy();
     await kms.close();
     rmSync(dir, { recursive: true, force: true });
@@ -530,9 +530,9 @@ async function main(): Promise<number> {
     ]);
     children.push(trivial.process, kms.process);
     const { region, principals } = kms.ready;
-    const consent = kmsClient(kms.ready.url, region, principals.consent);
-    clients.push(consent);
-    const keyArn = await createEmployeeKey(consent, rolesOf(principals));
+    const steward = kmsClient(kms.ready.url, region, principals.steward);
+    clients.push(steward);
+    const keyArn = await createEmployeeKey(steward, rolesOf(principals));
     const kmsIngest = kmsClient(kms.ready.url, region, principals.ingest);
     const baselineIngest = kmsClient(trivial.ready.url, region, principals.ingest);
     clients.push(kmsIngest, baselineIngest);

@@ -1,5 +1,7 @@
 // Applies one consent command: read the newest ledger event, repair a half-finished change,
-// decide, append the event, make the key policy match, cache the state, queue a purge if needed.
+// decide, append the event, have the key steward make the key policy match, cache the state,
+// queue a purge if needed. This function never writes a key itself: the steward derives every
+// key write from the ledger (lambdas/key-steward).
 // A withdrawal (revoke, erase, offboarding) is always recorded: nothing in the ledger or in KMS
 // can block it; what cannot be enforced at once is queued and alarmed.
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -9,8 +11,8 @@ import type { KeySyncJob, PurgeJob, RevokeSweepJob } from '../../contract/jobs.j
 import { initialState, type Actor, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
 import { asDependencyError, ConsentStateUnavailableError, ContentionError } from '../shared/errors.js';
 import { InvalidLedgerEventError, SequenceTakenError, type Ledger } from '../shared/ledger.js';
-import type { KeyPolicySync } from '../shared/key-policy-sync.js';
-import { AliasTakenError, ForeignKeyError, type KeySteward } from '../shared/key-steward.js';
+import { AliasTakenError, ForeignKeyError } from '../shared/key-steward.js';
+import type { KeyStewardPort } from './steward-client.js';
 import { NO_CHANGE, restatedWithdrawal, transition, type ConsentCommand } from './transitions.js';
 
 /** Appends lost to a concurrent writer are retried this often before answering 409 (retryable). */
@@ -19,8 +21,8 @@ const MAX_APPEND_ATTEMPTS = 8;
 
 export interface ConsentServiceDeps {
   readonly ledger: Ledger;
-  readonly steward: KeySteward;
-  readonly sync: KeyPolicySync;
+  /** The key steward: the only writer of employee keys. */
+  readonly steward: KeyStewardPort;
   readonly sqs: SQSClient;
   readonly purgeQueueUrl: string;
   readonly keySyncQueueUrl: string;
@@ -63,7 +65,7 @@ export class ConsentService {
     }
   }
 
-  /** `actor` is the caller, recorded on the event: the employee, or the HR caller who offboards. */
+  /** `actor` is the caller, recorded on the event with the evidence of the request. */
   async apply(employeeId: string, command: ConsentCommand, actor: Actor): Promise<ConsentState> {
     const { ledger, logger } = this.deps;
     const withdrawal = isWithdrawal(command);
@@ -91,7 +93,8 @@ export class ConsentService {
       let state = decided.state;
       if (state.keyArn === undefined && (state.status === 'active' || state.status === 'paused')) {
         try {
-          state = { ...state, keyArn: (await this.deps.steward.findKey(current)) ?? (await this.deps.steward.createKey(state)) };
+          // The steward finds or makes the key from the ledger as it stands (no capture until our event lands).
+          state = { ...state, keyArn: await this.deps.steward.ensureKey(employeeId) };
         } catch (error) {
           // Another first consent made the alias, or recorded its event, while we looked: decide again.
           const raced = error instanceof AliasTakenError || (error instanceof ForeignKeyError && (await ledger.head(employeeId)).sequence !== head.sequence);
@@ -132,7 +135,8 @@ export class ConsentService {
   private async settle(state: ConsentState, options: { mustEnforce: boolean; beforeCaching?: () => Promise<void> }): Promise<void> {
     let applied: ConsentState;
     try {
-      applied = await this.deps.sync.applyNewest(state.employeeId, state);
+      // The steward reads the newest valid event itself (ours, or a newer one) and writes its policy.
+      applied = (await this.deps.steward.applyNewest(state.employeeId)) ?? state;
     } catch (error) {
       const transient = asDependencyError(error, 'KMS') !== undefined;
       if (!transient && !options.mustEnforce) throw error;

@@ -1,18 +1,17 @@
 // The consent function: give, change, pause, resume and withdraw consent, read state and
-// history, and HR offboarding. Thin: parse, call ConsentService, map the result.
-import { KMSServiceException } from '@aws-sdk/client-kms';
+// history, and HR offboarding. Thin: parse, call ConsentService, map the result. It holds no KMS
+// permission: the key steward it invokes writes every key.
 import { optionalEnv, requireEnv, resweepSecondsFromEnv, ENV } from '../shared/environment.js';
-import { documentClient, kmsClient, sqsClient } from '../shared/clients.js';
+import { documentClient, lambdaClient, sqsClient } from '../shared/clients.js';
 import { publicState, type Actor } from '../shared/consent-state.js';
 import { asDependencyError, BadRequestError, NotFoundError } from '../shared/errors.js';
-import { callerOf, errorResponse, identityOf, jsonResponse, parseBody, requireScope, type HttpEvent, type HttpResult } from '../shared/http.js';
+import { callerOf, errorResponse, evidenceOf, identityOf, jsonResponse, parseBody, requireScope, type HttpEvent, type HttpResult } from '../shared/http.js';
 import { ID_PATTERN } from '../shared/ids.js';
 import { Ledger } from '../shared/ledger.js';
 import { createLogger } from '../shared/logger.js';
 import { metricAlarms } from '../shared/alarm-metrics.js';
 import { ConsentService } from './consent-service.js';
-import { KeyPolicySync } from '../shared/key-policy-sync.js';
-import { KeySteward, keyPolicyRolesFromEnv } from '../shared/key-steward.js';
+import { lambdaTransport, StewardClient } from './steward-client.js';
 import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from '../../contract/consent-requests.js';
 import type { ConsentCommand } from './transitions.js';
 
@@ -20,11 +19,9 @@ const logger = createLogger('consent');
 const alarms = metricAlarms('consent');
 const employeeIdClaim = optionalEnv(ENV.employeeIdClaim) ?? 'sub';
 const ledger = new Ledger(documentClient(), requireEnv(ENV.ledgerTable));
-const steward = new KeySteward(kmsClient(), keyPolicyRolesFromEnv(), { alarms, logger });
 const service = new ConsentService({
   ledger,
-  steward,
-  sync: new KeyPolicySync(ledger, steward),
+  steward: new StewardClient(lambdaTransport(lambdaClient(), requireEnv(ENV.keyStewardFunction))),
   sqs: sqsClient(),
   purgeQueueUrl: requireEnv(ENV.purgeQueueUrl),
   keySyncQueueUrl: requireEnv(ENV.keySyncQueueUrl),
@@ -56,7 +53,7 @@ async function offboard(event: HttpEvent): Promise<HttpResult> {
     throw new BadRequestError(`the employee id in the path must match ${ID_PATTERN.source}`, [{ path: 'employeeId', message: 'invalid id' }], 'invalid-employee-id');
   }
   parseBody(event, emptyBody, MAX_CONSENT_BODY_BYTES);
-  const actor: Actor = { kind: 'hr', issuer: hr.issuer, subject: hr.subject };
+  const actor: Actor = { kind: 'hr', issuer: hr.issuer, subject: hr.subject, ...evidenceOf(event) };
   const state = await service.apply(target, { type: 'offboard' }, actor);
   return jsonResponse(202, { employeeId: target, status: state.status });
 }
@@ -66,8 +63,10 @@ async function route(event: HttpEvent): Promise<HttpResult> {
   const caller = callerOf(event, employeeIdClaim);
   const now = new Date();
   // The employee id, not the raw `sub`, names the employee: it is the pseudonymous id the ledger keeps.
-  const actor: Actor = { kind: 'employee', issuer: caller.issuer, subject: caller.employeeId };
-  const change = async (command: ConsentCommand) => jsonResponse(200, publicState(await service.apply(caller.employeeId, command, actor), new Date()));
+  const change = async (command: ConsentCommand) => {
+    const actor: Actor = { kind: 'employee', issuer: caller.issuer, subject: caller.employeeId, ...evidenceOf(event) };
+    return jsonResponse(200, publicState(await service.apply(caller.employeeId, command, actor), new Date()));
+  };
 
   switch (event.routeKey) {
     case 'GET /v1/consent':
@@ -109,7 +108,6 @@ export async function handler(event: HttpEvent): Promise<HttpResult> {
   try {
     return await route(event);
   } catch (error) {
-    const dependency = error instanceof KMSServiceException ? 'KMS' : 'a dependency';
-    return errorResponse(asDependencyError(error, dependency) ?? error, logger);
+    return errorResponse(asDependencyError(error, 'a dependency') ?? error, logger);
   }
 }

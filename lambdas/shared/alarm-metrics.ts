@@ -1,6 +1,7 @@
 // The counts CloudWatch alarms watch: a planted key, an exhausted key quota, an invalid ledger
-// event, an alias that names another key, a withdrawal whose key write had to wait. Each is
-// published at once as one EMF line, so a crash right after cannot lose it.
+// event, an alias that names another key, a withdrawal whose key write had to wait, a request the
+// key steward refused. Each is published at once as one EMF line, so a crash right after cannot
+// lose it.
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
 export const ALARM_METRICS = [
@@ -14,6 +15,8 @@ export const ALARM_METRICS = [
   'KeyMismatch',
   /** A withdrawal was recorded but its key policy could not be written now; a key-sync job will. */
   'WithdrawalEnforcementDeferred',
+  /** The key steward refused a request that is not one it serves: its only caller is ours, so someone forged it. */
+  'StewardRequestRefused',
 ] as const;
 export type AlarmMetric = (typeof ALARM_METRICS)[number];
 

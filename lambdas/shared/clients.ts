@@ -3,6 +3,7 @@
 // runs in Lambda and against the local stack.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -12,6 +13,10 @@ const MAX_ATTEMPTS = 3;
 
 export function kmsClient(): KMSClient {
   return new KMSClient({ maxAttempts: MAX_ATTEMPTS });
+}
+
+export function lambdaClient(): LambdaClient {
+  return new LambdaClient({ maxAttempts: MAX_ATTEMPTS });
 }
 
 export function documentClient(): DynamoDBDocumentClient {

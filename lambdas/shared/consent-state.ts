@@ -32,12 +32,24 @@ export type ConsentEventKind = (typeof EVENT_KINDS)[number];
 /**
  * Who made a change, named so an auditor can trace it to a person: the token's issuer and the
  * caller's id there. For an employee the subject is their pseudonymous employee id; for HR it is
- * the `sub` of HR's own token (a person or an HR system at the corporate IdP). The purge worker
- * records the service by name.
+ * the `sub` of HR's own token. The purge worker records the service by name. A change made over
+ * HTTP also records the evidence of the request (`RequestEvidence`); events recorded before it
+ * existed have none.
  */
 export type Actor =
-  | { readonly kind: 'employee' | 'hr'; readonly issuer: string | null; readonly subject: string | null }
+  | ({ readonly kind: 'employee' | 'hr'; readonly issuer: string | null; readonly subject: string | null } & Partial<RequestEvidence>)
   | { readonly kind: 'service'; readonly name: 'purge-worker' };
+
+/**
+ * What identifies the request behind a change, without the token itself: its `jti` and `iat`
+ * (null when the token has none) and a SHA-256 (hex) of the exact bearer token sent. Whoever holds
+ * the token (the IdP's logs, the caller) can prove which request it was; the ledger cannot replay it.
+ */
+export interface RequestEvidence {
+  readonly jti: string | null;
+  readonly iat: number | null;
+  readonly tokenSha256: string;
+}
 
 /**
  * Reads an event's actor, old or new. Events recorded before callers were named carry a bare
@@ -53,7 +65,10 @@ export function actorFromRecord(raw: unknown, employeeId: string): Actor {
     if (r['kind'] === 'service' && r['name'] === 'purge-worker') return { kind: 'service', name: 'purge-worker' };
     if (r['kind'] === 'employee' || r['kind'] === 'hr') {
       const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-      return { kind: r['kind'], issuer: text(r['issuer']), subject: text(r['subject']) };
+      const evidence = typeof r['tokenSha256'] === 'string'
+        ? { jti: text(r['jti']), iat: typeof r['iat'] === 'number' ? r['iat'] : null, tokenSha256: r['tokenSha256'] }
+        : {};
+      return { kind: r['kind'], issuer: text(r['issuer']), subject: text(r['subject']), ...evidence };
     }
   }
   throw new Error(`a ledger event of ${employeeId} has an actor this version cannot read`);

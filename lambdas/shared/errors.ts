@@ -154,6 +154,8 @@ const TRANSIENT = new Set([
  * and returns undefined otherwise (a bug or a misconfiguration: the caller answers 500).
  */
 export function asDependencyError(error: unknown, dependency: string): DependencyError | undefined {
+  // Already read (the key steward's answer, say): it names its dependency itself.
+  if (error instanceof DependencyError) return error;
   if (!(error instanceof Error)) return undefined;
   const meta = (error as { $metadata?: { httpStatusCode?: number }; code?: string; $retryable?: unknown }).$metadata;
   const code = (error as { code?: string }).code;

@@ -1,9 +1,11 @@
 // The HTTP edge shared by API functions: who is calling (JWT claims), body parsing with zod,
 // and the single place where errors become responses.
+import { createHash } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { z } from 'zod';
 import { ApiError, BadRequestError, ForbiddenError, PayloadTooLargeError, UnauthorizedError, type ErrorDetail } from './errors.js';
+import type { RequestEvidence } from './consent-state.js';
 import { ID_PATTERN } from './ids.js';
 
 export type HttpEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
@@ -70,6 +72,30 @@ export function scopesOfClaim(claim: unknown): string[] {
   const trimmed = claim.trim();
   const listed = trimmed.startsWith('[') && trimmed.endsWith(']') ? trimmed.slice(1, -1) : trimmed;
   return listed.split(/[\s,]+/).filter((s) => s !== '');
+}
+
+/** A `jti` we record: any printable ASCII, bounded, as IdPs issue (UUIDs, base64url). */
+const JTI_PATTERN = /^[\x21-\x7e]{1,256}$/;
+
+/**
+ * The evidence of the request for the ledger: the token's `jti` and `iat` and a SHA-256 (hex) of
+ * the exact bearer token sent (API Gateway passes the Authorization header on). Never the token:
+ * a ledger reader must not be able to replay it.
+ */
+export function evidenceOf(event: HttpEvent): RequestEvidence {
+  const header = event.headers?.['authorization'] ?? event.headers?.['Authorization'];
+  const token = header === undefined ? undefined : /^Bearer ([^\s,]+)$/i.exec(header)?.[1];
+  if (token === undefined) throw new UnauthorizedError('a bearer token is required');
+  const claims = event.requestContext?.authorizer?.jwt?.claims ?? {};
+  const jti = claims['jti'];
+  // API Gateway hands every claim over as a string; a number is accepted too (tests, other fronts).
+  const iatClaim = claims['iat'];
+  const iat = typeof iatClaim === 'number' ? iatClaim : typeof iatClaim === 'string' && /^\d{1,12}$/.test(iatClaim) ? Number(iatClaim) : null;
+  return {
+    jti: typeof jti === 'string' && JTI_PATTERN.test(jti) ? jti : null,
+    iat: iat !== null && Number.isSafeInteger(iat) ? iat : null,
+    tokenSha256: createHash('sha256').update(token, 'utf8').digest('hex'),
+  };
 }
 
 /** The gateway already checks route scopes; handlers check again so a misrouted call still fails closed. */

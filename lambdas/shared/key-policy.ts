@@ -1,5 +1,5 @@
-// Builds every employee key policy from the consent state. One pure function, used by the consent
-// Lambda at run time, by the local stack and by the tests, so what KMS enforces is what we tested.
+// Builds every employee key policy from the consent state. One pure function, used by the key
+// steward at run time, by the local stack and by the tests, so what KMS enforces is what we tested.
 import type { RoleName } from '../../contract/roles.js';
 import { SCOPES, type ConsentStatus, type Scope } from './consent-model.js';
 
@@ -18,8 +18,11 @@ export interface KeyPolicyDocument {
   readonly Statement: readonly PolicyStatementJson[];
 }
 
-/** The IAM roles that appear in employee key policies. All are role ARNs, never the account root. */
-export type KeyPolicyRoles = Readonly<Record<RoleName, string>> & {
+/**
+ * The IAM roles that appear in employee key policies. All are role ARNs, never the account root.
+ * The consent role is not one of them: the HTTP-facing function has no power over any key.
+ */
+export type KeyPolicyRoles = Readonly<Record<Exclude<RoleName, 'consent'>, string>> & {
   /** @default - no auditor statement */
   readonly auditor?: string;
 };
@@ -36,12 +39,12 @@ export interface KeyPolicyState {
 export const ENCRYPTION_CONTEXT_KEYS = ['employeeId', 'scope', 'batchId'] as const;
 
 /**
- * The tag that opens `Shredding` to the purge role. Only the consent role may set it, only to
+ * The tag that opens `Shredding` to the purge role. Only the steward role may set it, only to
  * this value, and nobody may remove it: the purge role alone cannot shred an active key.
  */
 export const ERASURE_TAG = { key: 'erasure', value: 'requested' } as const;
 
-/** What the consent role may do to a key: steward it, never use it for cryptography. */
+/** What the steward role may do to a key: steward it, never use it for cryptography. */
 export const STEWARDSHIP_ACTIONS = [
   'kms:PutKeyPolicy',
   'kms:GetKeyPolicy',
@@ -59,7 +62,7 @@ export const STEWARDSHIP_ACTIONS = [
 ] as const;
 
 export const SHREDDING_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion', 'kms:DescribeKey'] as const;
-/** What the consent role keeps on an erased key: enough to see that it is erased, nothing to undo it. */
+/** What the steward role keeps on an erased key: enough to see that it is erased, nothing to undo it. */
 export const SHREDDED_STEWARD_ACTIONS = ['kms:DescribeKey', 'kms:GetKeyPolicy'] as const;
 export const AUDITOR_ACTIONS = ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:ListGrants'] as const;
 
@@ -103,15 +106,15 @@ export function buildKeyPolicy(state: KeyPolicyState, roles: KeyPolicyRoles): Ke
 
 /**
  * The policy of an erased key: the purge role may disable it, schedule its deletion and describe
- * it; the consent role and auditors may only read it. Nobody may put a policy, enable the key or
- * cancel its deletion again, so not even this application can undo an erasure. The consent
- * role installs it with BypassPolicyLockoutSafetyCheck, because it locks the consent role out.
+ * it; the steward role and auditors may only read it. Nobody may put a policy, enable the key or
+ * cancel its deletion again, so not even this application can undo an erasure. The steward
+ * role installs it with BypassPolicyLockoutSafetyCheck, because it locks the steward role out.
  */
 export function buildShreddedKeyPolicy(employeeId: string, roles: KeyPolicyRoles): KeyPolicyDocument {
   assertEmployeeId(employeeId);
   assertRoles(roles);
   const statements: PolicyStatementJson[] = [
-    { Sid: 'ShreddedReadOnly', Effect: 'Allow', Principal: { AWS: roles.consent }, Action: [...SHREDDED_STEWARD_ACTIONS], Resource: '*' },
+    { Sid: 'ShreddedReadOnly', Effect: 'Allow', Principal: { AWS: roles.steward }, Action: [...SHREDDED_STEWARD_ACTIONS], Resource: '*' },
     shredding(roles),
   ];
   if (roles.auditor !== undefined) statements.push(auditors(roles.auditor));
@@ -126,14 +129,14 @@ function stewardship(roles: KeyPolicyRoles): PolicyStatementJson {
   return {
     Sid: 'KeyStewardship',
     Effect: 'Allow',
-    Principal: { AWS: roles.consent },
+    Principal: { AWS: roles.steward },
     Action: [...STEWARDSHIP_ACTIONS],
     Resource: '*',
   };
 }
 
 /**
- * Kept apart from stewardship: the consent role may mint only Decrypt grants, only for the export
+ * Kept apart from stewardship: the steward role may mint only Decrypt grants, only for the export
  * role, which must be able to retire them, and only constrained to this employee's encryption
  * context. For CreateGrant, `kms:EncryptionContext:employeeId` is read from the grant's
  * constraint, and `kms:GrantConstraintType` pins the constraint to a subset (the objects carry
@@ -143,7 +146,7 @@ function exportGrants(employeeId: string, roles: KeyPolicyRoles): PolicyStatemen
   return {
     Sid: 'ExportGrants',
     Effect: 'Allow',
-    Principal: { AWS: roles.consent },
+    Principal: { AWS: roles.steward },
     Action: 'kms:CreateGrant',
     Resource: '*',
     Condition: {
@@ -159,12 +162,12 @@ function exportGrants(employeeId: string, roles: KeyPolicyRoles): PolicyStatemen
   };
 }
 
-/** The consent role may set the erasure tag and nothing else; nobody may untag. */
+/** The steward role may set the erasure tag and nothing else; nobody may untag. */
 function erasureTag(roles: KeyPolicyRoles): PolicyStatementJson {
   return {
     Sid: 'ErasureTag',
     Effect: 'Allow',
-    Principal: { AWS: roles.consent },
+    Principal: { AWS: roles.steward },
     Action: 'kms:TagResource',
     Resource: '*',
     Condition: {
@@ -174,7 +177,7 @@ function erasureTag(roles: KeyPolicyRoles): PolicyStatementJson {
   };
 }
 
-/** Only once the consent role has tagged the key for erasure (it does so when it records one). */
+/** Only once the steward role has tagged the key for erasure (it does so when the ledger records one). */
 function shredding(roles: KeyPolicyRoles): PolicyStatementJson {
   return {
     Sid: 'Shredding',

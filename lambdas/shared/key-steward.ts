@@ -1,5 +1,5 @@
-// The consent role's dealings with employee keys: find or create the key, and write its policy.
-// Only this module writes key policies; the consent and key-sync functions both use it.
+// The steward role's dealings with employee keys: find or create the key, write its policy, tag
+// it for erasure, revoke and mint grants. Only the key-steward and key-sync functions use it.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
   CreateAliasCommand,
@@ -90,8 +90,8 @@ export class KeySteward {
       metadata = (await this.kms.send(new DescribeKeyCommand({ KeyId: aliasOf(employeeId) }))).KeyMetadata;
     } catch (error) {
       if (isAwsError(error, 'NotFoundException')) return undefined;
-      // A key whose policy does not let the consent role describe it is not one of ours.
-      if (isAwsError(error, 'AccessDeniedException')) throw this.conflict(employeeId, 'its key policy does not let the consent role describe it');
+      // A key whose policy does not let the steward role describe it is not one of ours.
+      if (isAwsError(error, 'AccessDeniedException')) throw this.conflict(employeeId, 'its key policy does not let the steward role describe it');
       throw error;
     }
     const arn = metadata?.Arn;
@@ -106,7 +106,7 @@ export class KeySteward {
       facts = { metadata, grantCount: (grants.Grants ?? []).length, policy: policy.Policy ?? '', rotationEnabled: rotation.KeyRotationEnabled === true };
     } catch (error) {
       if (isAwsError(error, 'AccessDeniedException', 'KMSInvalidStateException', 'DisabledException')) {
-        throw this.conflict(employeeId, `the consent role cannot read it (${(error as Error).name})`);
+        throw this.conflict(employeeId, `the steward role cannot read it (${(error as Error).name})`);
       }
       throw error;
     }
@@ -269,7 +269,7 @@ export function keyPolicyRolesFromEnv(env: NodeJS.ProcessEnv = process.env): Key
   const auditor = optionalEnv(ENV.auditorRoleArn, env);
   return {
     ingest: requireEnv(ENV.ingestRoleArn, env),
-    consent: requireEnv(ENV.consentRoleArn, env),
+    steward: requireEnv(ENV.stewardRoleArn, env),
     export: requireEnv(ENV.exportRoleArn, env),
     purge: requireEnv(ENV.purgeRoleArn, env),
     ...(auditor === undefined ? {} : { auditor }),

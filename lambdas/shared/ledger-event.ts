@@ -33,7 +33,7 @@ const windowsSchema = z.partialRecord(
 
 // Loose, not strict: a field added by a newer writer (a rolling deploy) must not make every
 // event unreadable; nothing reads a field this schema does not name.
-const consentStateSchema = z
+export const consentStateSchema = z
   .looseObject({
     employeeId: z.string().regex(ID_PATTERN),
     status: z.enum(CONSENT_STATUSES),
@@ -58,13 +58,19 @@ const consentStateSchema = z
     }
   });
 
-/**
- * Who made the change (consent-state.ts, Actor): a person at an issuer, or the purge worker. The
- * bare words are events written before callers were named; readLedgerEvent turns them into actors.
- */
+const nullableText = (max: number) => z.string().min(1).max(max).nullable();
+
+/** Bare words of events recorded before callers were named, or an actor with its evidence (consent-state.ts). */
 const actorSchema = z.union([
   z.enum(['employee', 'offboarding', 'purge-worker']),
-  z.strictObject({ kind: z.enum(['employee', 'hr']), issuer: z.string().min(1).max(2048).nullable(), subject: z.string().min(1).max(255).nullable() }),
+  z.strictObject({
+    kind: z.enum(['employee', 'hr']),
+    issuer: nullableText(2048),
+    subject: nullableText(255),
+    jti: nullableText(256).optional(),
+    iat: z.number().int().nonnegative().nullable().optional(),
+    tokenSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  }),
   z.strictObject({ kind: z.literal('service'), name: z.literal('purge-worker') }),
 ]);
 

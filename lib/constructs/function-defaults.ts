@@ -25,7 +25,8 @@ export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
  * - `queue`: by an SQS event source; failed messages return to the queue and its redrive policy
  *   moves them to that queue's dead-letter queue;
  * - `async`: by an asynchronous invoke; failed events go to a dead-letter queue this construct
- *   creates, both as the function's DLQ and as its on-failure destination.
+ *   creates, both as the function's DLQ and as its on-failure destination;
+ * - `invoke`: synchronously (RequestResponse) by another function, which gets the error.
  */
 export type FunctionInvocation =
   | { readonly kind: 'http' }
@@ -37,7 +38,8 @@ export type FunctionInvocation =
       /** Most concurrent invocations the queue may drive (2-1000). @default - no limit */
       readonly maxConcurrency?: number;
     }
-  | { readonly kind: 'async' };
+  | { readonly kind: 'async' }
+  | { readonly kind: 'invoke' };
 
 export interface FunctionDefaultsProps {
   /** Absolute path of the handler's TypeScript entry file; it must export `handler`. */
@@ -160,6 +162,12 @@ export class FunctionDefaults extends Construct {
             reason: 'SQS event source mappings do not support on-failure destinations; the source queue\'s redrive policy and DLQ keep failed messages.',
           },
         );
+        break;
+      case 'invoke':
+        Validations.of(this.fn).acknowledge({
+          id: 'Serverless-LambdaDLQ',
+          reason: 'Invoked synchronously (RequestResponse) by another function: the caller receives the error and decides, so a DLQ would never receive an event.',
+        });
         break;
       case 'async':
         break;

@@ -13,6 +13,7 @@ export class FunctionRoles extends Construct {
   public readonly consent: iam.Role;
   public readonly export: iam.Role;
   public readonly purge: iam.Role;
+  public readonly steward: iam.Role;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -21,6 +22,7 @@ export class FunctionRoles extends Construct {
     this.consent = roles.consent;
     this.export = roles.export;
     this.purge = roles.purge;
+    this.steward = roles.steward;
   }
 
   /** The role by its name in the contract (contract/roles.ts). */
@@ -49,13 +51,13 @@ export class FunctionRoles extends Construct {
       // A policy of its own keeps these statements apart from the grants CDK adds to the role's
       // default policy, so the acknowledgements below cover exactly them.
       const policy = new iam.Policy(this, `${id}KmsIdentity`, { statements, roles: [role] });
-      if (name === 'consent') acknowledgeConsentKmsStatements(policy);
+      if (name === 'steward') acknowledgeStewardKmsStatements(policy);
     }
     return role;
   }
 }
 
-function acknowledgeConsentKmsStatements(policy: iam.Policy): void {
+function acknowledgeStewardKmsStatements(policy: iam.Policy): void {
   Validations.of(policy).acknowledge(
     {
       id: 'AwsSolutions-IAM5[Resource::*]',

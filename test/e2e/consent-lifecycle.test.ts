@@ -29,12 +29,12 @@ async function kmsOutcome(employeeId: string, scope: string, keyId = `alias/cons
 }
 
 async function keyPolicy(employeeId: string): Promise<unknown> {
-  const result = await t.kms('consent').send(new GetKeyPolicyCommand({ KeyId: await keyArnOf(employeeId), PolicyName: 'default' }));
+  const result = await t.kms('steward').send(new GetKeyPolicyCommand({ KeyId: await keyArnOf(employeeId), PolicyName: 'default' }));
   return JSON.parse(result.Policy ?? '{}');
 }
 
 async function keyArnOf(employeeId: string): Promise<string> {
-  const described = await t.kms('consent').send(new DescribeKeyCommand({ KeyId: `alias/consent-capture/${employeeId}` }));
+  const described = await t.kms('steward').send(new DescribeKeyCommand({ KeyId: `alias/consent-capture/${employeeId}` }));
   return described.KeyMetadata?.Arn ?? '';
 }
 
@@ -85,8 +85,9 @@ describe('the consent lifecycle of one employee', () => {
     expect(response.body).toMatchObject({ status: 'revoked', scopes: [], sequence: 4 });
     expect(await kmsOutcome(id, 'clicks')).toBe('AccessDeniedException');
     expect(history.status).toBe(200);
-    const events = history.body['events'] as { sequence: number; kind: string; actor: unknown }[];
-    const self = { kind: 'employee', issuer: t.stack.issuer.issuer, subject: id };
+    const events = history.body['events'] as { sequence: number; kind: string; actor: Record<string, unknown> }[];
+    // Each change names the employee at the local issuer, with the evidence of its own request.
+    const self = { kind: 'employee', issuer: t.stack.issuer.issuer, subject: id, jti: expect.any(String), iat: expect.any(Number), tokenSha256: expect.stringMatching(/^[0-9a-f]{64}$/) };
     expect(events.map((e) => [e.sequence, e.kind, e.actor])).toEqual([
       [1, 'granted', self],
       [2, 'paused', self],
@@ -177,9 +178,10 @@ describe('offboarding', () => {
     expect(response.body).toEqual({ employeeId: 'e-leaver', status: 'purging' });
     expect(done?.state.status).toBe('purged');
     const events = await t.ledger.events('e-leaver');
+    const evidence = { jti: expect.any(String), iat: expect.any(Number), tokenSha256: expect.stringMatching(/^[0-9a-f]{64}$/) };
     expect(events.map((e) => [e.kind, e.actor])).toEqual([
-      ['granted', { kind: 'employee', issuer: t.stack.issuer.issuer, subject: 'e-leaver' }],
-      ['offboarded', { kind: 'hr', issuer: t.stack.issuer.issuer, subject: HR_SUBJECT }],
+      ['granted', { kind: 'employee', issuer: t.stack.issuer.issuer, subject: 'e-leaver', ...evidence }],
+      ['offboarded', { kind: 'hr', issuer: t.stack.issuer.issuer, subject: HR_SUBJECT, ...evidence }],
       ['purged', { kind: 'service', name: 'purge-worker' }],
     ]);
     expect((await t.kms('purge').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.KeyState).toBe('PendingDeletion');

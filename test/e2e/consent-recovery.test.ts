@@ -47,7 +47,7 @@ async function appendOnly(previous: ConsentEvent, kind: ConsentEvent['kind'], st
 
 /** What the consent function does right after recording an erasure: tag the key, which opens Shredding to the purge role. */
 async function tagForErasure(keyArn: string): Promise<void> {
-  await t.kms('consent').send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: 'erasure', TagValue: 'requested' }] }));
+  await t.kms('steward').send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: 'erasure', TagValue: 'requested' }] }));
 }
 
 function purgeEvent(...bodies: string[]): SQSEvent {

@@ -219,7 +219,7 @@ async function decryptedContains(key: string, employeeId: string, marker: string
   const ciphertext = Buffer.from(await object.Body!.transformToByteArray());
   expect(findMarker(ciphertext, marker)).toBeUndefined();
   const keyArn = (await t.ledger.latestEvent(employeeId))?.state.keyArn ?? '';
-  const { GrantToken } = await t.kms('consent').send(
+  const { GrantToken } = await t.kms('steward').send(
     new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: t.roles.export, RetiringPrincipal: t.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId } } }),
   );
   try {

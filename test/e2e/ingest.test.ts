@@ -152,7 +152,7 @@ describe('POST /v1/events', () => {
     const object = await t.s3.send(new GetObjectCommand({ Bucket: captures, Key: key }));
     const ciphertext = Buffer.from(await object.Body!.transformToByteArray());
     const keyArn = (await t.ledger.latestEvent('e-ing'))?.state.keyArn ?? '';
-    const { GrantToken } = await t.kms('consent').send(
+    const { GrantToken } = await t.kms('steward').send(
       new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: t.roles.export, RetiringPrincipal: t.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: 'e-ing' } } }),
     );
     const { accessKeyId, secretAccessKey } = t.stack.identity.principals.export;

@@ -53,7 +53,7 @@ describe('the purge role alone', () => {
 
     // Assert
     expect(results).toEqual(['AccessDeniedException', 'AccessDeniedException', 'AccessDeniedException']);
-    expect((await t.kms('consent').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.KeyState).toBe('Enabled');
+    expect((await t.kms('steward').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.KeyState).toBe('Enabled');
   });
 
   it('shreds the key once the employee erased: the consent role tagged it when recording the erasure', async () => {
@@ -76,7 +76,7 @@ describe('the consent role and tags', () => {
   it('may set erasure=requested and nothing else, and nobody may untag', async () => {
     // Arrange
     const keyArn = await consentTo('e-tags');
-    const c = t.kms('consent');
+    const c = t.kms('steward');
 
     // Act
     const results = await Promise.all([
@@ -95,7 +95,7 @@ describe('export grants', () => {
   it('are refused without the employee constraint, or for another employee', async () => {
     // Arrange
     const keyArn = await consentTo('e-grant-refused');
-    const c = t.kms('consent');
+    const c = t.kms('steward');
     const exportRole = t.roles.export;
     const grant = (extra: Record<string, unknown>) =>
       outcome(c.send(new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: exportRole, RetiringPrincipal: exportRole, Operations: ['Decrypt'], ...extra })));
@@ -118,7 +118,7 @@ describe('export grants', () => {
     // ciphertext under another employee id exists on the same key (ingest could never make one).
     const policy = buildKeyPolicy({ employeeId: 'e-export', status: 'active', scopes: ['clicks'] }, t.roles) as unknown as { Statement: object[] };
     policy.Statement.push({ Sid: 'TestEncrypt', Effect: 'Allow', Principal: { AWS: t.stack.identity.principals.admin.arn }, Action: 'kms:Encrypt', Resource: '*' });
-    const created = await t.kms('consent').send(
+    const created = await t.kms('steward').send(
       new CreateKeyCommand({ Policy: JSON.stringify(policy), Tags: [{ TagKey: APP_TAG.key, TagValue: APP_TAG.value }] }),
     );
     const keyArn = created.KeyMetadata?.Arn ?? '';

@@ -42,7 +42,7 @@ async function adminKey(): Promise<string> {
     Statement: [
       { Sid: 'Admin', Effect: 'Allow', Principal: { AWS: admin.arn }, Action: 'kms:*', Resource: '*' },
       { Sid: 'LetIngestIn', Effect: 'Allow', Principal: { AWS: t.roles.ingest }, Action: ['kms:GenerateDataKey', 'kms:DescribeKey'], Resource: '*' },
-      { Sid: 'LookLikeOurs', Effect: 'Allow', Principal: { AWS: t.roles.consent }, Action: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:PutKeyPolicy', 'kms:ListGrants'], Resource: '*' },
+      { Sid: 'LookLikeOurs', Effect: 'Allow', Principal: { AWS: t.roles.steward }, Action: ['kms:DescribeKey', 'kms:GetKeyPolicy', 'kms:PutKeyPolicy', 'kms:ListGrants'], Resource: '*' },
     ],
   };
   const created = await t.kms('admin').send(
@@ -187,13 +187,13 @@ describe('a key planted before first consent that names only our roles', () => {
     const permissive = {
       Version: '2012-10-17',
       Statement: [
-        { Sid: 'KeyStewardship', Effect: 'Allow', Principal: { AWS: t.roles.consent }, Action: ['kms:PutKeyPolicy', 'kms:GetKeyPolicy', 'kms:DescribeKey', 'kms:ListGrants', 'kms:GetKeyRotationStatus', 'kms:EnableKeyRotation'], Resource: '*' },
+        { Sid: 'KeyStewardship', Effect: 'Allow', Principal: { AWS: t.roles.steward }, Action: ['kms:PutKeyPolicy', 'kms:GetKeyPolicy', 'kms:DescribeKey', 'kms:ListGrants', 'kms:GetKeyRotationStatus', 'kms:EnableKeyRotation'], Resource: '*' },
         { Sid: 'Capture', Effect: 'Allow', Principal: { AWS: t.roles.ingest }, Action: ['kms:GenerateDataKey', 'kms:DescribeKey'], Resource: '*' },
         { Sid: 'Export', Effect: 'Allow', Principal: { AWS: t.roles.export }, Action: 'kms:Decrypt', Resource: '*' },
       ],
     };
     const arn = await plantKey('e-permissive', permissive);
-    expect((await t.kms('consent').send(new DescribeKeyCommand({ KeyId: 'alias/consent-capture/e-permissive' }))).KeyMetadata?.Arn).toBe(arn);
+    expect((await t.kms('steward').send(new DescribeKeyCommand({ KeyId: 'alias/consent-capture/e-permissive' }))).KeyMetadata?.Arn).toBe(arn);
     const alarmsBefore = metricLines('KeyConflict').length;
 
     // Act
@@ -225,7 +225,7 @@ describe('a key planted before first consent that names only our roles', () => {
     expect(response.status).toBe(409);
     expect(response.body.error).toBe('key-conflict');
     expect(latest).toBeUndefined();
-    expect((await t.kms('consent').send(new GetKeyPolicyCommand({ KeyId: arn }))).Policy).toBe(JSON.stringify(buildKeyPolicy({ employeeId, status: 'none', scopes: [] }, t.roles)));
+    expect((await t.kms('steward').send(new GetKeyPolicyCommand({ KeyId: arn }))).Policy).toBe(JSON.stringify(buildKeyPolicy({ employeeId, status: 'none', scopes: [] }, t.roles)));
   });
 });
 
@@ -245,8 +245,8 @@ describe('our own key left without rotation by a crash after CreateAlias', () =>
     // Assert
     expect(first).toBe('AccessDeniedException');
     const keyArn = second.keyArn ?? '';
-    expect((await t.kms('consent').send(new DescribeKeyCommand({ KeyId: 'alias/consent-capture/e-rotation' }))).KeyMetadata?.Arn).toBe(keyArn);
-    expect((await t.kms('consent').send(new GetKeyRotationStatusCommand({ KeyId: keyArn }))).KeyRotationEnabled).toBe(true);
+    expect((await t.kms('steward').send(new DescribeKeyCommand({ KeyId: 'alias/consent-capture/e-rotation' }))).KeyMetadata?.Arn).toBe(keyArn);
+    expect((await t.kms('steward').send(new GetKeyRotationStatusCommand({ KeyId: keyArn }))).KeyRotationEnabled).toBe(true);
     expect((await t.ledger.latestEvent('e-rotation'))?.state).toMatchObject({ status: 'active', keyArn });
   });
 });
@@ -356,7 +356,7 @@ describe('an admin who tries to move or remove an employee alias', () => {
     // Assert
     expect([moved, deleted]).toEqual(['AccessDeniedException', 'AccessDeniedException']);
     expect(stored.status).toBe(202);
-    const described = await t.kms('consent').send(new DescribeKeyCommand({ KeyId: 'alias/consent-capture/e-alias' }));
+    const described = await t.kms('steward').send(new DescribeKeyCommand({ KeyId: 'alias/consent-capture/e-alias' }));
     expect(described.KeyMetadata?.Arn).toBe((await t.ledger.latestEvent('e-alias'))?.state.keyArn);
   });
 });

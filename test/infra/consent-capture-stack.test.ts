@@ -6,6 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { API_ROUTES, routeKey } from '../../contract/routes.js';
+import type { RoleName } from '../../contract/roles.js';
 import { ConsentCaptureStack } from '../../lib/consent-capture-stack.js';
 import { HttpApi } from '../../lib/constructs/http-api.js';
 import { ENV } from '../../contract/environment.js';
@@ -31,7 +32,7 @@ function idOf(construct: IConstruct): string {
   return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
 }
 
-function roleId(stack: ConsentCaptureStack, name: 'ingest' | 'consent' | 'export' | 'purge'): string {
+function roleId(stack: ConsentCaptureStack, name: RoleName): string {
   return idOf(stack.roles.role(name));
 }
 
@@ -256,7 +257,7 @@ describe('job queues', () => {
     });
   });
 
-  it('feeds key-sync jobs to a key-sync function that runs as the consent role, at bounded concurrency', () => {
+  it('feeds key-sync jobs to a key-sync function that runs as the steward role, at bounded concurrency', () => {
     const { stack, template } = synthStack();
     const resources = template.toJSON()['Resources'] as Resources;
 
@@ -266,7 +267,7 @@ describe('job queues', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: 2 },
     });
-    expect(resources[idOf(stack.keySyncFunction.fn)]?.Properties?.['Role']).toEqual({ 'Fn::GetAtt': [roleId(stack, 'consent'), 'Arn'] });
+    expect(resources[idOf(stack.keySyncFunction.fn)]?.Properties?.['Role']).toEqual({ 'Fn::GetAtt': [roleId(stack, 'steward'), 'Arn'] });
   });
 
   it('accepts messages from the consent role, on both queues', () => {
@@ -303,7 +304,7 @@ describe('functions', () => {
     }
   });
 
-  it('give the consent function the ledger, the purge queue, every role ARN and the employee-id claim', () => {
+  it('give the consent function the ledger, both queues, the key steward\'s name and the employee-id claim, and no role ARN', () => {
     const { stack, template } = synthStack();
     const env = functionEnvironment(template, stack.consentFunction.fn);
 
@@ -311,22 +312,33 @@ describe('functions', () => {
       [ENV.ledgerTable]: { Ref: idOf(stack.ledger.table) },
       [ENV.purgeQueueUrl]: { Ref: idOf(stack.purgeQueue.queue) },
       [ENV.keySyncQueueUrl]: { Ref: idOf(stack.keySyncQueue.queue) },
+      [ENV.keyStewardFunction]: { Ref: idOf(stack.keyStewardFunction.fn) },
+      [ENV.employeeIdClaim]: 'sub',
+    });
+    // It builds no key policy, so it needs no role ARN.
+    expect(Object.keys(env).filter((name) => name.endsWith('_ROLE_ARN'))).toEqual([]);
+  });
+
+  it('give the key steward the ledger and every role ARN its key policies name', () => {
+    const { stack, template } = synthStack();
+    const env = functionEnvironment(template, stack.keyStewardFunction.fn);
+
+    expect(env).toMatchObject({
+      [ENV.ledgerTable]: { Ref: idOf(stack.ledger.table) },
       [ENV.ingestRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'ingest'), 'Arn'] },
-      [ENV.consentRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'consent'), 'Arn'] },
+      [ENV.stewardRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'steward'), 'Arn'] },
       [ENV.exportRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'export'), 'Arn'] },
       [ENV.purgeRoleArn]: { 'Fn::GetAtt': [roleId(stack, 'purge'), 'Arn'] },
-      [ENV.employeeIdClaim]: 'sub',
     });
     expect(env).not.toHaveProperty(ENV.auditorRoleArn);
   });
 
-  it('pass the auditor role ARN and a custom employee-id claim from context to the consent function', () => {
+  it('pass the auditor role ARN to the key steward, and a custom employee-id claim to the consent function, from context', () => {
     const auditor = 'arn:aws:iam::123456789012:role/compliance-auditor';
     const { stack, template } = synthStack({ auditorRoleArn: auditor, employeeIdClaim: 'employee_id' });
-    const env = functionEnvironment(template, stack.consentFunction.fn);
 
-    expect(env[ENV.auditorRoleArn]).toBe(auditor);
-    expect(env[ENV.employeeIdClaim]).toBe('employee_id');
+    expect(functionEnvironment(template, stack.keyStewardFunction.fn)[ENV.auditorRoleArn]).toBe(auditor);
+    expect(functionEnvironment(template, stack.consentFunction.fn)[ENV.employeeIdClaim]).toBe('employee_id');
   });
 
   it('give the purge function the ledger, both buckets and the key deletion days from context', () => {
@@ -369,11 +381,11 @@ describe('functions', () => {
 });
 
 describe('roles', () => {
-  it('are one Lambda role per function (ingest, consent, export, purge), kept when the stack goes', () => {
+  it('are one Lambda role per function (ingest, consent, export, purge, steward), kept when the stack goes', () => {
     const { template } = synthStack();
     const roles = template.findResources('AWS::IAM::Role') as Resources;
 
-    expect(Object.keys(roles)).toHaveLength(4);
+    expect(Object.keys(roles)).toHaveLength(5);
     for (const role of Object.values(roles)) {
       expect(role.DeletionPolicy).toBe('Retain');
       expect(role.Properties?.['AssumeRolePolicyDocument']).toMatchObject({

@@ -150,17 +150,17 @@ describe('identity policies and employee keys', () => {
     expect(cryptoOnWildcardFindings(Template.fromStack(stack))).toEqual([]);
   });
 
-  it('the consent role carries exactly the KMS statements of lib/role-policies.ts', () => {
+  it('the steward role carries exactly the KMS statements of lib/role-policies.ts', () => {
     const { stack, template } = synthStack();
     const expected = stack.resolve(
-      kmsIdentityStatements('consent', { partition: stack.partition, region: stack.region, account: stack.account }),
+      kmsIdentityStatements('steward', { partition: stack.partition, region: stack.region, account: stack.account }),
     ) as unknown[];
 
-    const consentRole = stack.getLogicalId(stack.roles.consent.node.defaultChild as CfnElement);
+    const stewardRole = stack.getLogicalId(stack.roles.steward.node.defaultChild as CfnElement);
     const kmsStatements = identityStatements(template)
       .filter(({ resource }) => {
         const policy = (template.toJSON()['Resources'] as Record<string, { Properties?: { Roles?: unknown } }>)[resource];
-        return JSON.stringify(policy?.Properties?.Roles).includes(`"${consentRole}"`);
+        return JSON.stringify(policy?.Properties?.Roles).includes(`"${stewardRole}"`);
       })
       .map(({ statement }) => statement)
       .filter((statement) => asArray(statement.Action).some((action) => render(action).startsWith('kms:')));
@@ -168,7 +168,7 @@ describe('identity policies and employee keys', () => {
     expect(kmsStatements).toEqual(expected);
   });
 
-  it('lets the consent role create and tag keys only with the request tag app=consent-capture', () => {
+  it('lets the steward role create and tag keys only with the request tag app=consent-capture', () => {
     const { template } = synthStack();
 
     const createKey = identityStatements(template)
@@ -180,11 +180,11 @@ describe('identity policies and employee keys', () => {
     expect(asArray(createKey[0]?.Action).sort()).toEqual(['kms:CreateKey', 'kms:TagResource']);
   });
 
-  it('gives the ingest, export and purge roles no KMS permission in IAM: key policies alone do', () => {
+  it('gives the consent, ingest, export and purge roles no KMS permission in IAM: key policies alone do', () => {
     const { stack, template } = synthStack();
     const resources = template.toJSON()['Resources'] as Record<string, { Properties?: { Roles?: unknown } }>;
 
-    for (const role of [stack.roles.ingest, stack.roles.export, stack.roles.purge]) {
+    for (const role of [stack.roles.consent, stack.roles.ingest, stack.roles.export, stack.roles.purge]) {
       const id = Stack.of(role).getLogicalId(role.node.defaultChild as CfnElement);
       const actions = identityStatements(template)
         .filter(({ resource }) => JSON.stringify(resources[resource]?.Properties?.Roles).includes(`"${id}"`))
@@ -192,5 +192,19 @@ describe('identity policies and employee keys', () => {
 
       expect(actions.filter((action) => action.toLowerCase().startsWith('kms:'))).toEqual([]);
     }
+  });
+
+  it('lets only the consent role invoke the key steward, and the consent role invoke nothing else', () => {
+    const { stack, template } = synthStack();
+    const resources = template.toJSON()['Resources'] as Record<string, { Properties?: { Roles?: unknown } }>;
+    const steward = stack.getLogicalId(stack.keyStewardFunction.fn.node.defaultChild as CfnElement);
+    const invokers = identityStatements(template)
+      .filter(({ statement }) => statement.Effect === 'Allow' && asArray(statement.Action).some((action) => globMatches(render(action), 'lambda:InvokeFunction', true)))
+      .map(({ resource, statement }) => ({ roles: JSON.stringify(resources[resource]?.Properties?.Roles), targets: asArray(statement.Resource).map(render) }));
+    const consentRole = stack.getLogicalId(stack.roles.consent.node.defaultChild as CfnElement);
+
+    expect(invokers).toHaveLength(1);
+    expect(invokers[0]?.roles).toContain(`"${consentRole}"`);
+    expect(invokers[0]?.targets.every((target) => target.includes(steward))).toBe(true);
   });
 });

@@ -19,16 +19,19 @@ import {
   envRefFor,
   FUNCTION_NAMES,
   FUNCTIONS,
+  INVOKED_FUNCTIONS,
   QUEUE_NAMES,
+  ROLE_NAMES,
   QUEUES,
   routeKey,
   type EnvRef,
   type FunctionName,
+  type InvokedFunction,
   type QueueName,
 } from '../../contract/index.js';
 import type { ConsentCaptureStack } from '../../lib/consent-capture-stack.js';
 import { loadOrCreateIdentity, type LocalIdentity } from '../../local/principals.js';
-import { LOCAL_RESOURCES, localQueueName } from '../../local/resource-names.js';
+import { LOCAL_RESOURCES, localFunctionName, localQueueName } from '../../local/resource-names.js';
 import { localFunctionDefinitions, localQueueDefinitions, localRoutes, localSettings, type LocalFunctionDefinition } from '../../local/stack.js';
 import { extractTemplatePolicies, loadTemplatePolicies, resolveRolePolicies } from '../../local/template-policies.js';
 import { contractResourcesOf } from '../../local/template-synth.js';
@@ -77,6 +80,7 @@ function cdkCanonical(value: unknown): Canonical {
   if (target?.kind === 'bucket' && ref !== undefined) return { bucket: target.name };
   if (target?.kind === 'queue' && ref !== undefined) return { queueUrl: target.name };
   if (target?.kind === 'role' && getAtt !== undefined) return { roleArn: target.name };
+  if (target?.kind === 'function' && ref !== undefined && (INVOKED_FUNCTIONS as readonly string[]).includes(target.name)) return { functionName: target.name as InvokedFunction };
   throw new Error(`the template value ${JSON.stringify(value)} is no contract resource`);
 }
 
@@ -85,7 +89,8 @@ function localCanonical(value: string): Canonical {
   for (const [name, local] of Object.entries(LOCAL_RESOURCES.tables)) if (value === local) return { table: name as 'ledger' };
   for (const [name, local] of Object.entries(LOCAL_RESOURCES.buckets)) if (value === local) return { bucket: name as 'captures' };
   for (const name of QUEUE_NAMES) if (value === `${QUEUE_ENDPOINT}${localQueueName(name)}`) return { queueUrl: name };
-  for (const name of ['ingest', 'consent', 'export', 'purge'] as const) if (value === identity.principals[name].arn) return { roleArn: name };
+  for (const name of ROLE_NAMES) if (value === identity.principals[name].arn) return { roleArn: name };
+  for (const name of INVOKED_FUNCTIONS) if (value === localFunctionName(name)) return { functionName: name };
   return { value };
 }
 
@@ -148,7 +153,7 @@ describe.each(FUNCTION_NAMES)('function %s', (fn) => {
     const trigger = declaration.trigger;
     const mapping = cdkEventSource(fn);
     const localQueue = localQueueDefinitions().find((q) => q.consumer === fn);
-    if (trigger.kind === 'http') {
+    if (trigger.kind === 'http' || trigger.kind === 'invoke') {
       expect(mapping).toBeUndefined();
       expect(localQueue).toBeUndefined();
       return;
@@ -166,6 +171,25 @@ describe.each(FUNCTION_NAMES)('function %s', (fn) => {
       batchSize: trigger.batchSize,
       maxConcurrency,
     });
+  });
+});
+
+describe.each(FUNCTION_NAMES.filter((fn) => FUNCTIONS[fn].trigger.kind === 'invoke'))('directly invoked function %s', (fn) => {
+  it('may be invoked by the contract invokers only (the local Lambda endpoint enforces the same template policies)', () => {
+    const trigger = FUNCTIONS[fn].trigger;
+    const arn = `arn:aws:lambda:${identity.region}:${identity.account}:function:${localFunctionName(fn)}`;
+    const policies = resolveRolePolicies(extractTemplatePolicies(template.toJSON() as never, contractResourcesOf(stack)), identity);
+    const cdkInvokers = Object.entries(policies)
+      .filter(([, docs]) =>
+        docs.some((doc) =>
+          doc.Statement.some((st) => st.Effect === 'Allow' && [st.Action].flat().includes('lambda:InvokeFunction') && [st.Resource].flat().includes(arn)),
+        ),
+      )
+      .map(([role]) => role)
+      .sort();
+    expect(cdkInvokers).toEqual(trigger.kind === 'invoke' ? [...trigger.invokers].sort() : []);
+    // No route reaches it.
+    expect(API_ROUTES.filter((route) => route.function === fn)).toEqual([]);
   });
 });
 

@@ -60,12 +60,19 @@ describe('local identity policies from the synthesized template', () => {
     policies = await loadTemplatePolicies();
   });
 
-  it('give the consent role the template\'s KMS statements, resolved to the local account and region', () => {
-    const consent = resolveRolePolicies(policies, TARGET).consent.flatMap((doc) => doc.Statement);
-    expect(consent).toContainEqual(
+  it('give the steward role the template\'s KMS statements, resolved to the local account and region, and the consent role none', () => {
+    const resolved = resolveRolePolicies(policies, TARGET);
+    const steward = resolved.steward.flatMap((doc) => doc.Statement);
+    expect(steward).toContainEqual(
       expect.objectContaining({ Sid: 'NameEmployeeKeys', Effect: 'Allow', Action: 'kms:CreateAlias', Resource: 'arn:aws:kms:eu-west-1:123456789012:alias/consent-capture/*' }),
     );
-    expect(consent).toContainEqual(expect.objectContaining({ Sid: 'CreateEmployeeKeys', Action: ['kms:CreateKey', 'kms:TagResource'] }));
+    expect(steward).toContainEqual(expect.objectContaining({ Sid: 'CreateEmployeeKeys', Action: ['kms:CreateKey', 'kms:TagResource'] }));
+    const consentActions = resolved.consent.flatMap((doc) => doc.Statement).flatMap((st) => [st.Action ?? []].flat());
+    expect(consentActions.filter((action) => action.startsWith('kms:'))).toEqual([]);
+    // What the consent role may do to the steward: invoke it, and nothing more.
+    expect(resolved.consent.flatMap((doc) => doc.Statement)).toContainEqual(
+      expect.objectContaining({ Action: 'lambda:InvokeFunction', Resource: ['arn:aws:lambda:eu-west-1:123456789012:function:consent-capture-key-steward', 'arn:aws:lambda:eu-west-1:123456789012:function:consent-capture-key-steward:*'] }),
+    );
   });
 
   it('resolve grants on tables, buckets and queues to the local resources\' ARNs', () => {
@@ -133,8 +140,8 @@ describe('a statement removed from the CDK code', () => {
   });
 
   it('is a local CreateKey that fails with AccessDenied, where the deployed statement allows it', async () => {
-    expect(await createEmployeeKey(full.client('consent'))).toBe('created');
-    expect(await createEmployeeKey(withoutCreateKey.client('consent'))).toBe('AccessDeniedException');
+    expect(await createEmployeeKey(full.client('steward'))).toBe('created');
+    expect(await createEmployeeKey(withoutCreateKey.client('steward'))).toBe('AccessDeniedException');
   });
 });
 

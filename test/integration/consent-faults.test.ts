@@ -29,10 +29,10 @@ afterAll(async () => {
 });
 
 const throttlePolicyWrites = (times: number) =>
-  faults.arm({ match: (c) => c.service === 'consent-kms' && c.command === 'PutKeyPolicyCommand', times, error: () => serviceError('ThrottlingException', 400) });
+  faults.arm({ match: (c) => c.service === 'steward-kms' && c.command === 'PutKeyPolicyCommand', times, error: () => serviceError('ThrottlingException', 400) });
 
 async function keyPolicySids(keyArn: string): Promise<string[]> {
-  const policy = await t.kms('consent').send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }));
+  const policy = await t.kms('steward').send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }));
   return (JSON.parse(policy.Policy ?? '{}') as { Statement: { Sid: string }[] }).Statement.map((s) => s.Sid);
 }
 
@@ -133,7 +133,7 @@ describe('KMS refusing PutKeyPolicy for good (not throttling)', () => {
     // Arrange
     await consent.service.apply('e-denied', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-denied'));
     const sentBefore = faults.calls.length;
-    faults.arm({ match: (c) => c.service === 'consent-kms' && c.command === 'PutKeyPolicyCommand', times: 10, error: () => serviceError('AccessDeniedException', 400) });
+    faults.arm({ match: (c) => c.service === 'steward-kms' && c.command === 'PutKeyPolicyCommand', times: 10, error: () => serviceError('AccessDeniedException', 400) });
 
     // Act
     const revoked = await consent.service.apply('e-denied', { type: 'revoke', erase: false }, employeeActor('e-denied'));
@@ -154,7 +154,7 @@ describe('KMS refusing PutKeyPolicy for good (not throttling)', () => {
   it('still fails a grant (nothing to enforce urgently, and the caller must know)', async () => {
     // Arrange
     await consent.service.apply('e-denied-grant', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-denied-grant'));
-    faults.arm({ match: (c) => c.service === 'consent-kms' && c.command === 'PutKeyPolicyCommand', error: () => serviceError('AccessDeniedException', 400) });
+    faults.arm({ match: (c) => c.service === 'steward-kms' && c.command === 'PutKeyPolicyCommand', error: () => serviceError('AccessDeniedException', 400) });
 
     // Act + Assert
     await expect(consent.service.apply('e-denied-grant', { type: 'grant', scopes: ['clicks', 'keystrokes'], ...NOTICE }, employeeActor('e-denied-grant'))).rejects.toMatchObject({ name: 'AccessDeniedException' });

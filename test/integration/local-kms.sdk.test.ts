@@ -177,7 +177,7 @@ describe('an admin with AdministratorAccess', () => {
         new PutKeyPolicyCommand({
           KeyId: k,
           BypassPolicyLockoutSafetyCheck: true,
-          Policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: kms.roles.consent.replace(/role\/.*/, 'root') }, Action: 'kms:*', Resource: '*' }] }),
+          Policy: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: kms.roles.steward.replace(/role\/.*/, 'root') }, Action: 'kms:*', Resource: '*' }] }),
         }),
     ],
   ])('is denied %s on an employee key', async (_label, command) => {
@@ -207,7 +207,7 @@ describe('export role and Decrypt grants', () => {
     kms.client('export').send(new DecryptCommand({ CiphertextBlob: ciphertext, EncryptionContext: context(employeeId, 'clicks') }));
 
   const grant = (KeyId: string, employeeId: string) =>
-    kms.client('consent').send(
+    kms.client('steward').send(
       new CreateGrantCommand({
         KeyId,
         GranteePrincipal: kms.roles.export,
@@ -240,15 +240,15 @@ describe('export role and Decrypt grants', () => {
 
     // Assert
     expect(await outcome(decrypt(blob, 'e-exp'))).toBe('AccessDeniedException');
-    const grants = await kms.client('consent').send(new ListGrantsCommand({ KeyId: keyArn }));
+    const grants = await kms.client('steward').send(new ListGrantsCommand({ KeyId: keyArn }));
     expect(grants.Grants?.map((g) => g.GrantId)).not.toContain(GrantId);
   });
 
-  it('is denied again after the consent role revokes the grant', async () => {
+  it('is denied again after the steward role revokes the grant', async () => {
     const { GrantId } = await grant(keyArn, 'e-exp');
     expect(await outcome(decrypt(blob, 'e-exp'))).toBe('allowed');
 
-    await kms.client('consent').send(new RevokeGrantCommand({ KeyId: keyArn, GrantId }));
+    await kms.client('steward').send(new RevokeGrantCommand({ KeyId: keyArn, GrantId }));
 
     expect(await outcome(decrypt(blob, 'e-exp'))).toBe('AccessDeniedException');
   });
@@ -264,9 +264,9 @@ describe('export role and Decrypt grants', () => {
   it.each([
     ['an Encrypt grant', { Operations: ['Decrypt', 'Encrypt'] as const, GranteePrincipal: 'export' as const }],
     ['a grant to the ingest role', { Operations: ['Decrypt'] as const, GranteePrincipal: 'ingest' as const }],
-    ['a grant to itself', { Operations: ['Decrypt'] as const, GranteePrincipal: 'consent' as const }],
-  ])('does not let the consent role mint %s', async (_label, shape) => {
-    const attempt = kms.client('consent').send(
+    ['a grant to itself', { Operations: ['Decrypt'] as const, GranteePrincipal: 'steward' as const }],
+  ])('does not let the steward role mint %s', async (_label, shape) => {
+    const attempt = kms.client('steward').send(
       new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: kms.roles[shape.GranteePrincipal], Operations: [...shape.Operations] }),
     );
 
@@ -305,7 +305,7 @@ describe('shredding: DisableKey and ScheduleKeyDeletion', () => {
   beforeAll(async () => {
     keyArn = await createEmployeeKey(kms, { employeeId: 'e-shred', status: 'active', scopes: ['clicks'] });
     blob = (await generate(kms.client('ingest'), keyArn, context('e-shred', 'clicks'))).CiphertextBlob;
-    await kms.client('consent').send(
+    await kms.client('steward').send(
       new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: kms.roles.export, RetiringPrincipal: kms.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: 'e-shred' } } }),
     );
   });
@@ -315,17 +315,17 @@ describe('shredding: DisableKey and ScheduleKeyDeletion', () => {
     outcome(kms.client('export').send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: context('e-shred', 'clicks') }))),
   ];
 
-  it('refuses the consent role: only the purge role may disable or delete the key', async () => {
-    expect(await outcome(kms.client('consent').send(new DisableKeyCommand({ KeyId: keyArn })))).toBe('AccessDeniedException');
-    expect(await outcome(kms.client('consent').send(new ScheduleKeyDeletionCommand({ KeyId: keyArn, PendingWindowInDays: 7 })))).toBe(
+  it('refuses the steward role: only the purge role may disable or delete the key', async () => {
+    expect(await outcome(kms.client('steward').send(new DisableKeyCommand({ KeyId: keyArn })))).toBe('AccessDeniedException');
+    expect(await outcome(kms.client('steward').send(new ScheduleKeyDeletionCommand({ KeyId: keyArn, PendingWindowInDays: 7 })))).toBe(
       'AccessDeniedException',
     );
   });
 
   it('fails every use with DisabledException once disabled', async () => {
-    // As the consent role records an erasure: the tag that opens Shredding, then the shredded policy.
-    await kms.client('consent').send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: 'erasure', TagValue: 'requested' }] }));
-    await kms.client('consent').send(
+    // As the steward role records an erasure: the tag that opens Shredding, then the shredded policy.
+    await kms.client('steward').send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: 'erasure', TagValue: 'requested' }] }));
+    await kms.client('steward').send(
       new PutKeyPolicyCommand({ KeyId: keyArn, Policy: JSON.stringify(buildShreddedKeyPolicy('e-shred', kms.roles)), BypassPolicyLockoutSafetyCheck: true }),
     );
     await kms.client('purge').send(new DisableKeyCommand({ KeyId: keyArn }));
@@ -346,13 +346,13 @@ describe('shredding: DisableKey and ScheduleKeyDeletion', () => {
     expect(await outcome(kms.client('purge').send(new DisableKeyCommand({ KeyId: keyArn })))).toBe('KMSInvalidStateException');
   });
 
-  it('cannot be undone by the consent role: no new policy, no EnableKey, no CancelKeyDeletion', async () => {
-    const consent = kms.client('consent');
+  it('cannot be undone by the steward role: no new policy, no EnableKey, no CancelKeyDeletion', async () => {
+    const steward = kms.client('steward');
     const active = JSON.stringify(buildKeyPolicy({ employeeId: 'e-shred', status: 'active', scopes: ['clicks'] }, kms.roles));
 
-    expect(await outcome(consent.send(new PutKeyPolicyCommand({ KeyId: keyArn, Policy: active, BypassPolicyLockoutSafetyCheck: true })))).toBe('AccessDeniedException');
-    expect(await outcome(consent.send(new CancelKeyDeletionCommand({ KeyId: keyArn })))).toBe('AccessDeniedException');
-    expect(await outcome(consent.send(new EnableKeyCommand({ KeyId: keyArn })))).toBe('AccessDeniedException');
+    expect(await outcome(steward.send(new PutKeyPolicyCommand({ KeyId: keyArn, Policy: active, BypassPolicyLockoutSafetyCheck: true })))).toBe('AccessDeniedException');
+    expect(await outcome(steward.send(new CancelKeyDeletionCommand({ KeyId: keyArn })))).toBe('AccessDeniedException');
+    expect(await outcome(steward.send(new EnableKeyCommand({ KeyId: keyArn })))).toBe('AccessDeniedException');
   });
 
   it('does not let the purge role cancel the deletion', async () => {
@@ -363,7 +363,7 @@ describe('shredding: DisableKey and ScheduleKeyDeletion', () => {
     kms.clock.advance(7 * DAY + 1000);
     try {
       expect(await Promise.all(uses())).toEqual(['NotFoundException', 'NotFoundException']);
-      const aliases = await kms.client('consent').send(new ListAliasesCommand({}));
+      const aliases = await kms.client('steward').send(new ListAliasesCommand({}));
       expect(aliases.Aliases?.map((a) => a.AliasName)).not.toContain('alias/consent-capture/e-shred');
     } finally {
       kms.clock.reset();
@@ -371,9 +371,9 @@ describe('shredding: DisableKey and ScheduleKeyDeletion', () => {
   });
 });
 
-describe('key creation by the consent role', () => {
+describe('key creation by the steward role', () => {
   it('refuses CreateKey without the app tag (identity policy condition)', async () => {
-    const attempt = kms.client('consent').send(
+    const attempt = kms.client('steward').send(
       new CreateKeyCommand({ Policy: JSON.stringify(buildKeyPolicy({ employeeId: 'e-x', status: 'none', scopes: [] }, kms.roles)) }),
     );
 
@@ -381,7 +381,7 @@ describe('key creation by the consent role', () => {
   });
 
   it('refuses CreateKey with an extra tag key', async () => {
-    const attempt = kms.client('consent').send(
+    const attempt = kms.client('steward').send(
       new CreateKeyCommand({
         Policy: JSON.stringify(buildKeyPolicy({ employeeId: 'e-x', status: 'none', scopes: [] }, kms.roles)),
         Tags: [
@@ -403,11 +403,11 @@ describe('key creation by the consent role', () => {
   it('creates a tagged, aliased, rotating key whose policy is the builder output', async () => {
     const state = { employeeId: 'e-new', status: 'active', scopes: ['clicks'] } as const;
     const arn = await createEmployeeKey(kms, state);
-    const consent = kms.client('consent');
+    const steward = kms.client('steward');
 
-    const policy = await consent.send(new GetKeyPolicyCommand({ KeyId: arn, PolicyName: 'default' }));
-    const tags = await consent.send(new ListResourceTagsCommand({ KeyId: arn }));
-    const rotation = await consent.send(new GetKeyRotationStatusCommand({ KeyId: arn }));
+    const policy = await steward.send(new GetKeyPolicyCommand({ KeyId: arn, PolicyName: 'default' }));
+    const tags = await steward.send(new ListResourceTagsCommand({ KeyId: arn }));
+    const rotation = await steward.send(new GetKeyRotationStatusCommand({ KeyId: arn }));
 
     expect(JSON.parse(policy.Policy ?? '{}')).toEqual(buildKeyPolicy(state, kms.roles));
     expect(tags.Tags).toEqual([
@@ -424,7 +424,7 @@ describe('key creation by the consent role', () => {
       Statement: [{ Sid: 'OnlyPurge', Effect: 'Allow', Principal: { AWS: kms.roles.purge }, Action: 'kms:DescribeKey', Resource: '*' }],
     };
 
-    const attempt = kms.client('consent').send(new PutKeyPolicyCommand({ KeyId: arn, Policy: JSON.stringify(withoutStewardship) }));
+    const attempt = kms.client('steward').send(new PutKeyPolicyCommand({ KeyId: arn, Policy: JSON.stringify(withoutStewardship) }));
 
     expect(await outcome(attempt)).toBe('MalformedPolicyDocumentException');
   });
@@ -433,7 +433,7 @@ describe('key creation by the consent role', () => {
     const arn = await createEmployeeKey(kms, { employeeId: 'e-ghost', status: 'none', scopes: [] });
     const roles = { ...kms.roles, ingest: kms.roles.ingest.replace(/role\/.*/, 'role/ghost') };
 
-    const attempt = kms.client('consent').send(
+    const attempt = kms.client('steward').send(
       new PutKeyPolicyCommand({ KeyId: arn, Policy: JSON.stringify(buildKeyPolicy({ employeeId: 'e-ghost', status: 'active', scopes: ['clicks'] }, roles)) }),
     );
 

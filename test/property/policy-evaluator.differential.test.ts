@@ -34,12 +34,14 @@ const sessionArn = (name: string, account = ACCOUNT): string => `arn:aws:sts::${
 
 const ROLES: KeyPolicyRoles = {
   ingest: roleArn('cc-ingest'),
-  consent: roleArn('cc-consent'),
+  steward: roleArn('cc-steward'),
   export: roleArn('cc-export'),
   purge: roleArn('cc-purge'),
   auditor: roleArn('cc-auditor'),
 };
 const FOREIGN_ROLE = roleArn('cc-ingest', OTHER_ACCOUNT);
+/** The HTTP-facing consent role: no key policy names it and it has no KMS identity statement. */
+const CONSENT_ROLE = roleArn('cc-consent');
 
 interface Caller {
   readonly arn: string;
@@ -48,14 +50,15 @@ interface Caller {
   readonly identityPolicies: readonly PolicyDocument[];
 }
 
-const consentIdentity: PolicyDocument = {
+const stewardIdentity: PolicyDocument = {
   Version: '2012-10-17',
-  Statement: kmsIdentityStatements('consent', { partition: 'aws', region: REGION, account: ACCOUNT }),
+  Statement: kmsIdentityStatements('steward', { partition: 'aws', region: REGION, account: ACCOUNT }),
 };
 const CALLERS: Readonly<Record<string, Caller>> = {
   ingest: { arn: ROLES.ingest, sessionArn: sessionArn('cc-ingest'), accountId: ACCOUNT, identityPolicies: [] },
   'ingest-without-session': { arn: ROLES.ingest, sessionArn: undefined, accountId: ACCOUNT, identityPolicies: [] },
-  consent: { arn: ROLES.consent, sessionArn: sessionArn('cc-consent'), accountId: ACCOUNT, identityPolicies: [consentIdentity] },
+  steward: { arn: ROLES.steward, sessionArn: sessionArn('cc-steward'), accountId: ACCOUNT, identityPolicies: [stewardIdentity] },
+  consent: { arn: CONSENT_ROLE, sessionArn: sessionArn('cc-consent'), accountId: ACCOUNT, identityPolicies: [] },
   export: { arn: ROLES.export, sessionArn: sessionArn('cc-export'), accountId: ACCOUNT, identityPolicies: [] },
   purge: { arn: ROLES.purge, sessionArn: sessionArn('cc-purge'), accountId: ACCOUNT, identityPolicies: [] },
   auditor: { arn: roleArn('cc-auditor'), sessionArn: sessionArn('cc-auditor'), accountId: ACCOUNT, identityPolicies: [] },
@@ -579,14 +582,14 @@ const builderCaseArb = fc
     grantOperations: fc.option(fc.subarray(['Decrypt', 'Encrypt', 'GenerateDataKey', 'RetireGrant']), { nil: undefined }),
     grantee: fc.constantFrom(ROLES.export, ROLES.ingest, FOREIGN_ROLE),
     grantIsForAwsResource: fc.option(fc.constantFrom('true', 'false'), { nil: undefined }),
-    retiringPrincipal: fc.option(fc.constantFrom(ROLES.export, ROLES.consent), { nil: undefined }),
+    retiringPrincipal: fc.option(fc.constantFrom(ROLES.export, ROLES.steward, CONSENT_ROLE), { nil: undefined }),
     grantConstraintType: fc.option(fc.constantFrom('EncryptionContextSubset', 'EncryptionContextEquals'), { nil: undefined }),
     // The key's tags as aws:ResourceTag/<key>: the erasure tag opens Shredding to the purge role.
     erasureTag: fc.option(fc.constantFrom('requested', 'Requested', 'no'), { nil: undefined }),
     requestTags: fc.option(fc.dictionary(fc.constantFrom('erasure', 'app'), fc.constantFrom('requested', 'no'), { minKeys: 1 }), { nil: undefined }),
   })
   .map((g): Case => {
-    const roles: KeyPolicyRoles = g.withAuditor ? ROLES : { ingest: ROLES.ingest, consent: ROLES.consent, export: ROLES.export, purge: ROLES.purge };
+    const roles: KeyPolicyRoles = g.withAuditor ? ROLES : { ingest: ROLES.ingest, steward: ROLES.steward, export: ROLES.export, purge: ROLES.purge };
     const state: KeyPolicyState =
       g.status === 'paused'
         ? { employeeId: g.employeeId, status: g.status, scopes: g.scopes, pausedUntil: new Date(g.nowMs + g.pauseOffsetMs).toISOString() }
@@ -747,14 +750,14 @@ const VOCABULARY: readonly VocabularyKey[] = [
     multivalued: false,
     policyValues: [
       ROLES.ingest,
-      ROLES.consent,
+      ROLES.steward,
       `arn:aws:iam::${ACCOUNT}:role/*`,
       'arn:aws:iam::*:role/cc-?ngest',
       'arn:aws:iam::${aws:PrincipalAccount}:role/cc-ingest',
       `arn:aws:iam::${ACCOUNT}:role/CC-INGEST`,
       'not-an-arn',
     ],
-    contextValues: [ROLES.ingest, ROLES.consent, FOREIGN_ROLE, 'not-an-arn'],
+    contextValues: [ROLES.ingest, ROLES.steward, FOREIGN_ROLE, 'not-an-arn'],
   },
 ];
 
@@ -828,7 +831,7 @@ const RESOURCES = [
 ];
 const PRINCIPAL_IDS = [
   ROLES.ingest,
-  ROLES.consent,
+  ROLES.steward,
   ACCOUNT,
   `arn:aws:iam::${ACCOUNT}:root`,
   OTHER_ACCOUNT,
@@ -904,7 +907,7 @@ const genericCaseArb: fc.Arbitrary<Case> = fc
   .record({
     resourcePolicy: documentArb('resource'),
     identityPolicies: fc.array(documentArb('identity'), { maxLength: 2 }),
-    caller: fc.constantFrom('ingest', 'ingest-without-session', 'consent', 'admin', 'foreign'),
+    caller: fc.constantFrom('ingest', 'ingest-without-session', 'steward', 'admin', 'foreign'),
     action: fc.constantFrom('kms:GenerateDataKey', 'kms:Decrypt', 'kms:Encrypt', 'kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext'),
     resource: fc.constantFrom(KEY_ARN, OTHER_KEY_ARN, `arn:aws:kms:${REGION}:${ACCOUNT}:key/alice`),
     context: contextArb,
@@ -994,16 +997,22 @@ describe('policy evaluator vs iam-simulate', () => {
       ['purge DisableKey, erasure=Requested', 'purge', 'kms:DisableKey', { 'aws:ResourceTag/erasure': 'Requested' }, 'implicit-deny'],
       ['purge DisableKey, erasure=requested', 'purge', 'kms:DisableKey', { 'aws:ResourceTag/erasure': 'requested' }, 'allow'],
       ['purge ScheduleKeyDeletion, erasure=requested', 'purge', 'kms:ScheduleKeyDeletion', { 'aws:ResourceTag/erasure': 'requested' }, 'allow'],
-      ['consent DisableKey, erasure=requested', 'consent', 'kms:DisableKey', { 'aws:ResourceTag/erasure': 'requested' }, 'implicit-deny'],
-      ['consent tags erasure=requested', 'consent', 'kms:TagResource', { 'aws:RequestTag/erasure': 'requested', 'aws:TagKeys': ['erasure'] }, 'allow'],
-      ['consent tags erasure=requested and app', 'consent', 'kms:TagResource', { 'aws:RequestTag/erasure': 'requested', 'aws:RequestTag/app': 'x', 'aws:TagKeys': ['erasure', 'app'] }, 'implicit-deny'],
-      ['consent tags erasure=no', 'consent', 'kms:TagResource', { 'aws:RequestTag/erasure': 'no', 'aws:TagKeys': ['erasure'] }, 'implicit-deny'],
+      ['steward DisableKey, erasure=requested', 'steward', 'kms:DisableKey', { 'aws:ResourceTag/erasure': 'requested' }, 'implicit-deny'],
+      ['steward tags erasure=requested', 'steward', 'kms:TagResource', { 'aws:RequestTag/erasure': 'requested', 'aws:TagKeys': ['erasure'] }, 'allow'],
+      ['steward tags erasure=requested and app', 'steward', 'kms:TagResource', { 'aws:RequestTag/erasure': 'requested', 'aws:RequestTag/app': 'x', 'aws:TagKeys': ['erasure', 'app'] }, 'implicit-deny'],
+      ['steward tags erasure=no', 'steward', 'kms:TagResource', { 'aws:RequestTag/erasure': 'no', 'aws:TagKeys': ['erasure'] }, 'implicit-deny'],
       ['purge tags erasure=requested', 'purge', 'kms:TagResource', { 'aws:RequestTag/erasure': 'requested', 'aws:TagKeys': ['erasure'] }, 'implicit-deny'],
-      ['consent untags erasure', 'consent', 'kms:UntagResource', { 'aws:TagKeys': ['erasure'] }, 'implicit-deny'],
-      ['consent grants, constrained to the employee', 'consent', 'kms:CreateGrant', grant, 'allow'],
-      ['consent grants, constrained to another employee', 'consent', 'kms:CreateGrant', { ...grant, 'kms:EncryptionContext:employeeId': 'e-7' }, 'implicit-deny'],
-      ['consent grants, EncryptionContextEquals', 'consent', 'kms:CreateGrant', { ...grant, 'kms:GrantConstraintType': 'EncryptionContextEquals' }, 'implicit-deny'],
-      ['consent grants, retirable by itself', 'consent', 'kms:CreateGrant', { ...grant, 'kms:RetiringPrincipal': ROLES.consent }, 'implicit-deny'],
+      ['steward untags erasure', 'steward', 'kms:UntagResource', { 'aws:TagKeys': ['erasure'] }, 'implicit-deny'],
+      ['steward grants, constrained to the employee', 'steward', 'kms:CreateGrant', grant, 'allow'],
+      ['steward grants, constrained to another employee', 'steward', 'kms:CreateGrant', { ...grant, 'kms:EncryptionContext:employeeId': 'e-7' }, 'implicit-deny'],
+      ['steward grants, EncryptionContextEquals', 'steward', 'kms:CreateGrant', { ...grant, 'kms:GrantConstraintType': 'EncryptionContextEquals' }, 'implicit-deny'],
+      ['steward grants, retirable by itself', 'steward', 'kms:CreateGrant', { ...grant, 'kms:RetiringPrincipal': ROLES.steward }, 'implicit-deny'],
+      // The HTTP-facing consent role: no key write of any kind, under any condition.
+      ['consent puts a policy', 'consent', 'kms:PutKeyPolicy', {}, 'implicit-deny'],
+      ['consent tags erasure=requested', 'consent', 'kms:TagResource', { 'aws:RequestTag/erasure': 'requested', 'aws:TagKeys': ['erasure'] }, 'implicit-deny'],
+      ['consent grants, constrained to the employee', 'consent', 'kms:CreateGrant', grant, 'implicit-deny'],
+      ['consent creates an alias', 'consent', 'kms:CreateAlias', {}, 'implicit-deny'],
+      ['consent revokes a grant', 'consent', 'kms:RevokeGrant', {}, 'implicit-deny'],
     ];
 
     it.each(cases)('%s: both evaluators decide as AWS documents', (_name, caller, action, extra, expected) => {

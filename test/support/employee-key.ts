@@ -1,12 +1,12 @@
-// Creates an employee key the way the consent function does: builder policy, tags, alias, rotation.
+// Creates an employee key the way the key steward does: builder policy, tags, alias, rotation.
 import { CreateAliasCommand, CreateKeyCommand, EnableKeyRotationCommand, PutKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { buildKeyPolicy, type KeyPolicyState } from '../../lambdas/shared/key-policy.js';
 import { APP_TAG, ALIAS_PREFIX } from '../../contract/app.js';
 import type { TestKms } from './local-kms.js';
 
 export async function createEmployeeKey(kms: TestKms, state: KeyPolicyState): Promise<string> {
-  const consent = kms.client('consent');
-  const created = await consent.send(
+  const steward = kms.client('steward');
+  const created = await steward.send(
     new CreateKeyCommand({
       Description: `consent-capture key for ${state.employeeId}`,
       Policy: JSON.stringify(buildKeyPolicy(state, kms.roles)),
@@ -18,11 +18,11 @@ export async function createEmployeeKey(kms: TestKms, state: KeyPolicyState): Pr
   );
   const arn = created.KeyMetadata?.Arn;
   if (arn === undefined) throw new Error('CreateKey returned no ARN');
-  await consent.send(new CreateAliasCommand({ AliasName: `${ALIAS_PREFIX}${state.employeeId}`, TargetKeyId: arn }));
-  await consent.send(new EnableKeyRotationCommand({ KeyId: arn }));
+  await steward.send(new CreateAliasCommand({ AliasName: `${ALIAS_PREFIX}${state.employeeId}`, TargetKeyId: arn }));
+  await steward.send(new EnableKeyRotationCommand({ KeyId: arn }));
   return arn;
 }
 
 export async function applyState(kms: TestKms, keyArn: string, state: KeyPolicyState): Promise<void> {
-  await kms.client('consent').send(new PutKeyPolicyCommand({ KeyId: keyArn, Policy: JSON.stringify(buildKeyPolicy(state, kms.roles)) }));
+  await kms.client('steward').send(new PutKeyPolicyCommand({ KeyId: keyArn, Policy: JSON.stringify(buildKeyPolicy(state, kms.roles)) }));
 }

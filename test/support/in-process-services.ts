@@ -11,6 +11,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConsentService } from '../../lambdas/consent/consent-service.js';
+import { lambdaTransport, StewardClient, type StewardTransport } from '../../lambdas/consent/steward-client.js';
+import { StewardService } from '../../lambdas/key-steward/steward-service.js';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { Actor } from '../../lambdas/shared/consent-state.js';
 import { LOCAL_ISSUER } from '../../local/issuer.js';
 import { BatchClaims } from '../../lambdas/ingest/batch-claims.js';
@@ -24,6 +27,7 @@ import { Ledger } from '../../lambdas/shared/ledger.js';
 import type { AlarmMetric, Alarms } from '../../lambdas/shared/alarm-metrics.js';
 import type { PrincipalName } from '../../local/principals.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
+import { localFunctionName } from '../../local/resource-names.js';
 import type { TestStack } from './local-stack.js';
 import type { FaultPlan } from './sdk-faults.js';
 
@@ -43,6 +47,13 @@ export interface InProcessOptions {
   readonly alarms?: RecordedAlarms;
   /** Delay of the sweep a withdrawal queues. @default 2, the local stack's */
   readonly revokeSweepDelaySeconds?: number;
+  /**
+   * How the consent service reaches the key steward: `in-process` (a StewardService in this
+   * process, signing as the steward principal, its KMS client carrying the faults as
+   * `steward-kms`), or `lambda` (the stack's key-steward function through the local Lambda
+   * endpoint, invoked as the consent principal). @default 'in-process'
+   */
+  readonly steward?: 'in-process' | 'lambda';
 }
 
 /** Alarms a test can read back: how often each metric was raised. */
@@ -80,30 +91,44 @@ function documents(client: DynamoDBClient): DynamoDBDocumentClient {
 
 export interface InProcessConsent extends Destroyable {
   readonly service: ConsentService;
+  /** The in-process steward's KeySteward, signing as the steward principal. */
   readonly steward: KeySteward;
+  readonly stewardService: StewardService;
   readonly ledger: Ledger;
   readonly alarms: RecordedAlarms;
 }
 
-/** ConsentService as the consent function builds it, signing as the consent principal. */
+/**
+ * ConsentService as the consent function builds it, signing as the consent principal, with its
+ * key steward (as lambdas/key-steward/index.ts builds it, signing as the steward principal).
+ */
 export function inProcessConsent(t: TestStack, options: InProcessOptions = {}): InProcessConsent {
   const maxAttempts = options.maxAttempts ?? 1;
   const config = clientConfig(t, 'consent', maxAttempts);
-  const kms = new KMSClient({ ...config, endpoint: t.stack.endpoints.kms });
+  const stewardConfig = clientConfig(t, 'steward', maxAttempts);
+  const kms = new KMSClient({ ...stewardConfig, endpoint: t.stack.endpoints.kms });
+  const stewardDynamodb = new DynamoDBClient({ ...stewardConfig, endpoint: t.stack.endpoints.dynamodb });
   const dynamodb = new DynamoDBClient({ ...config, endpoint: t.stack.endpoints.dynamodb });
   const sqs = new SQSClient({ ...config, endpoint: t.stack.endpoints.sqs });
-  options.faults?.attach(kms, 'consent-kms');
+  const lambda = new LambdaClient({ ...config, endpoint: t.stack.endpoints.lambda });
+  options.faults?.attach(kms, 'steward-kms');
+  options.faults?.attach(stewardDynamodb, 'steward-dynamodb');
   options.faults?.attach(dynamodb, 'consent-dynamodb');
   options.faults?.attach(sqs, 'consent-sqs');
+  options.faults?.attach(lambda, 'consent-lambda');
   const p = t.stack.identity.principals;
   const ledger = new Ledger(documents(dynamodb), LOCAL_RESOURCES.tables.ledger);
   const alarms = options.alarms ?? recordedAlarms();
   const logger = options.logger ?? silentLogger('consent');
-  const steward = new KeySteward(kms, { ingest: p.ingest.arn, consent: p.consent.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn }, { alarms, logger, backoffMs: () => 5 });
+  const stewardLedger = new Ledger(documents(stewardDynamodb), LOCAL_RESOURCES.tables.ledger);
+  const steward = new KeySteward(kms, { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn }, { alarms, logger, backoffMs: () => 5 });
+  const stewardService = new StewardService({ ledger: stewardLedger, steward, sync: new KeyPolicySync(stewardLedger, steward), logger, alarms, ...(options.now === undefined ? {} : { now: options.now }) });
+  // In process, the request and the answer still cross as JSON, as they do through Lambda.
+  const inProcess: StewardTransport = async (request) => JSON.parse(JSON.stringify(await stewardService.handle(JSON.parse(JSON.stringify(request))))) as unknown;
+  const transport = options.steward === 'lambda' ? lambdaTransport(lambda, localFunctionName('key-steward')) : inProcess;
   const service = new ConsentService({
     ledger,
-    steward,
-    sync: new KeyPolicySync(ledger, steward),
+    steward: new StewardClient(transport),
     sqs,
     purgeQueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.purge),
     keySyncQueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.keySync),
@@ -115,12 +140,15 @@ export function inProcessConsent(t: TestStack, options: InProcessOptions = {}): 
   return {
     service,
     steward,
+    stewardService,
     ledger,
     alarms,
     destroy() {
       kms.destroy();
+      stewardDynamodb.destroy();
       dynamodb.destroy();
       sqs.destroy();
+      lambda.destroy();
     },
   };
 }

@@ -62,7 +62,7 @@ export async function startTestKms(options: { localDir?: string; clock?: Adjusta
     clock,
     identity,
     localDir,
-    roles: { ingest: p.ingest.arn, consent: p.consent.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn },
+    roles: { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn },
     client(name) {
       let client = clients.get(name);
       if (!client) {

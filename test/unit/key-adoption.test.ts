@@ -7,7 +7,7 @@ import { buildKeyPolicy, type KeyPolicyRoles } from '../../lambdas/shared/key-po
 const ACCOUNT = '123456789012';
 const roles: KeyPolicyRoles = {
   ingest: `arn:aws:iam::${ACCOUNT}:role/cc-ingest`,
-  consent: `arn:aws:iam::${ACCOUNT}:role/cc-consent`,
+  steward: `arn:aws:iam::${ACCOUNT}:role/cc-steward`,
   export: `arn:aws:iam::${ACCOUNT}:role/cc-export`,
   purge: `arn:aws:iam::${ACCOUNT}:role/cc-purge`,
 };
@@ -61,7 +61,7 @@ describe('adoptionVerdict', () => {
     const permissive = {
       Version: '2012-10-17',
       Statement: [
-        { Sid: 'KeyStewardship', Effect: 'Allow', Principal: { AWS: roles.consent }, Action: ['kms:PutKeyPolicy', 'kms:GetKeyPolicy', 'kms:DescribeKey'], Resource: '*' },
+        { Sid: 'KeyStewardship', Effect: 'Allow', Principal: { AWS: roles.steward }, Action: ['kms:PutKeyPolicy', 'kms:GetKeyPolicy', 'kms:DescribeKey'], Resource: '*' },
         { Sid: 'Capture', Effect: 'Allow', Principal: { AWS: roles.ingest }, Action: 'kms:GenerateDataKey', Resource: '*' },
         { Sid: 'Export', Effect: 'Allow', Principal: { AWS: roles.export }, Action: 'kms:Decrypt', Resource: '*' },
       ],

@@ -15,7 +15,7 @@ import { CONSENT_STATUSES } from '../../lambdas/shared/consent-model.js';
 const ACCOUNT = '123456789012';
 const roles: KeyPolicyRoles = {
   ingest: `arn:aws:iam::${ACCOUNT}:role/cc-ingest`,
-  consent: `arn:aws:iam::${ACCOUNT}:role/cc-consent`,
+  steward: `arn:aws:iam::${ACCOUNT}:role/cc-steward`,
   export: `arn:aws:iam::${ACCOUNT}:role/cc-export`,
   purge: `arn:aws:iam::${ACCOUNT}:role/cc-purge`,
 };
@@ -108,7 +108,7 @@ describe('buildKeyPolicy', () => {
 
     const actions = doc.Statement.flatMap((s) => [s.Action].flat());
     expect(actions.filter((a) => /PutKeyPolicy|EnableKey$|CancelKeyDeletion|CreateGrant|Decrypt|GenerateDataKey|Encrypt/.test(a))).toEqual([]);
-    expect(statement(doc, 'ShreddedReadOnly')).toMatchObject({ Principal: { AWS: withAuditor.consent }, Action: ['kms:DescribeKey', 'kms:GetKeyPolicy'] });
+    expect(statement(doc, 'ShreddedReadOnly')).toMatchObject({ Principal: { AWS: withAuditor.steward }, Action: ['kms:DescribeKey', 'kms:GetKeyPolicy'] });
   });
 
   it('limits export grants to Decrypt for the export role, retirable by it, constrained to this employee', () => {
@@ -117,7 +117,7 @@ describe('buildKeyPolicy', () => {
     expect(statement(doc, 'ExportGrants')).toEqual({
       Sid: 'ExportGrants',
       Effect: 'Allow',
-      Principal: { AWS: roles.consent },
+      Principal: { AWS: roles.steward },
       Action: 'kms:CreateGrant',
       Resource: '*',
       Condition: {
@@ -140,7 +140,7 @@ describe('buildKeyPolicy', () => {
     expect(statement(buildShreddedKeyPolicy('e-42', roles), 'Shredding')?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/erasure': 'requested' } });
   });
 
-  it('lets only the consent role tag, and only with erasure=requested; nobody may untag', () => {
+  it('lets only the steward role tag, and only with erasure=requested; nobody may untag', () => {
     const doc = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, withAuditor);
 
     const tagging = doc.Statement.filter((s) => [s.Action].flat().some((a) => /Tag/.test(a) && a !== 'kms:ListResourceTags'));
@@ -150,7 +150,7 @@ describe('buildKeyPolicy', () => {
       {
         Sid: 'ErasureTag',
         Effect: 'Allow',
-        Principal: { AWS: roles.consent },
+        Principal: { AWS: roles.steward },
         Action: 'kms:TagResource',
         Resource: '*',
         Condition: { StringEquals: { 'aws:RequestTag/erasure': 'requested' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['erasure'] } },

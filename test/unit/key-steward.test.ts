@@ -14,7 +14,7 @@ import { serviceError } from '../support/sdk-faults.js';
 const ACCOUNT = '123456789012';
 const roles: KeyPolicyRoles = {
   ingest: `arn:aws:iam::${ACCOUNT}:role/cc-ingest`,
-  consent: `arn:aws:iam::${ACCOUNT}:role/cc-consent`,
+  steward: `arn:aws:iam::${ACCOUNT}:role/cc-steward`,
   export: `arn:aws:iam::${ACCOUNT}:role/cc-export`,
   purge: `arn:aws:iam::${ACCOUNT}:role/cc-purge`,
 };

@@ -10,7 +10,7 @@ const good: ConsentEvent = {
   sequence: 2,
   kind: 'paused',
   at,
-  actor: { kind: 'employee', issuer: 'https://idp.example', subject: 'e-1' },
+  actor: { kind: 'employee', issuer: 'https://idp.example', subject: 'e-1', jti: 'j-1', iat: 1_764_000_000, tokenSha256: 'a'.repeat(64) },
   state: { employeeId: 'e-1', status: 'paused', scopes: ['clicks'], pausedUntil: '2026-11-30T11:00:00.000Z', keyArn: KEY, sequence: 2, updatedAt: at },
 };
 const withState = (state: Record<string, unknown>) => ({ ...good, state: { ...good.state, ...state } });
@@ -28,6 +28,16 @@ describe('readLedgerEvent', () => {
     expect(readLedgerEvent('e-1', 2, good)).toEqual({ valid: true, event: good });
   });
 
+  it('reads the bare-word actors of events recorded before callers were named', () => {
+    expect(readLedgerEvent('e-1', 2, { ...good, actor: 'employee' })).toEqual({ valid: true, event: { ...good, actor: { kind: 'employee', issuer: null, subject: 'e-1' } } });
+    expect(readLedgerEvent('e-1', 2, { ...good, actor: 'offboarding' })).toMatchObject({ valid: true, event: { actor: { kind: 'hr', issuer: null, subject: null } } });
+  });
+
+  it('reads an actor without request evidence (recorded before evidence existed)', () => {
+    const { jti: _j, iat: _i, tokenSha256: _t, ...bare } = good.actor as Record<string, unknown>;
+    expect(readLedgerEvent('e-1', 2, { ...good, actor: bare })).toEqual({ valid: true, event: { ...good, actor: { kind: 'employee', issuer: 'https://idp.example', subject: 'e-1' } } });
+  });
+
   it.each<[string, unknown]>([
     ['an unknown scope', withState({ scopes: ['screenshots'] })],
     ['an unknown status', withState({ status: 'granted' })],
@@ -41,6 +51,9 @@ describe('readLedgerEvent', () => {
     ['a state of another sequence', withState({ sequence: 3 })],
     ['an unknown kind', { ...good, kind: 'forged' }],
     ['an unknown actor', { ...good, actor: 'admin' }],
+    ['an actor of an unknown kind', { ...good, actor: { kind: 'admin', issuer: 'https://idp.example', subject: 'root' } }],
+    ['a token digest that is not SHA-256 hex', { ...good, actor: { ...good.actor, tokenSha256: 'eyJhbGciOiJSUzI1NiJ9' } }],
+    ['a negative iat', { ...good, actor: { ...good.actor, iat: -1 } }],
     ['a time that is not an instant', { ...good, at: 'yesterday' }],
     ['no state', { ...good, state: undefined }],
     ['not an object', 'granted'],

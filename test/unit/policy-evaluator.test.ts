@@ -21,7 +21,7 @@ const session = (name: string, account = ACCOUNT): string => `arn:aws:sts::${acc
 
 const ROLES: KeyPolicyRoles = {
   ingest: role('cc-ingest'),
-  consent: role('cc-consent'),
+  steward: role('cc-steward'),
   export: role('cc-export'),
   purge: role('cc-purge'),
   auditor: role('cc-auditor'),
@@ -335,7 +335,7 @@ describe('principals', () => {
     ['"*"', '*' as const],
     ['{"AWS": "*"}', { AWS: '*' }],
     ['the role ARN', { AWS: ROLES.ingest }],
-    ['the role ARN among others', { AWS: [ROLES.consent, ROLES.ingest] }],
+    ['the role ARN among others', { AWS: [ROLES.steward, ROLES.ingest] }],
     ['the session ARN', { AWS: session('cc-ingest') }],
   ])('allows the caller directly when Principal is %s', (_name, principal) => {
     expect(decide(keyPolicy(principal))).toEqual({ decision: 'allow', allowedDirectly: true, allowedViaAccount: false });
@@ -368,7 +368,7 @@ describe('principals', () => {
     const otherSession = `arn:aws:sts::${ACCOUNT}:assumed-role/cc-ingest/someone-else`;
 
     // Act
-    const results = [decide(keyPolicy({ AWS: ROLES.consent })), decide(keyPolicy({ AWS: otherSession }))];
+    const results = [decide(keyPolicy({ AWS: ROLES.steward })), decide(keyPolicy({ AWS: otherSession }))];
 
     // Assert
     expect(results.map((r) => r.decision)).toEqual(['implicit-deny', 'implicit-deny']);
@@ -436,7 +436,7 @@ describe('principals', () => {
     });
 
     it('denies everyone it does not list', () => {
-      expect(decide(denyAllBut([ROLES.consent, ACCOUNT])).decision).toBe('explicit-deny');
+      expect(decide(denyAllBut([ROLES.steward, ACCOUNT])).decision).toBe('explicit-deny');
     });
 
     it('exempts a caller whose account and role are both listed', () => {
@@ -682,7 +682,7 @@ describe('ARN operators', () => {
     ['ArnLike', 'arn:*:iam::111122223333:*', ROLES.ingest, true],
     ['ArnLike', 'arn:aws:iam:*:role/cc-ingest', ROLES.ingest, false],
     ['ArnLike', 'not-an-arn', 'not-an-arn', false],
-    ['ArnNotEquals', ROLES.consent, ROLES.ingest, true],
+    ['ArnNotEquals', ROLES.steward, ROLES.ingest, true],
     ['ArnNotLike', `arn:aws:iam::${ACCOUNT}:role/*`, ROLES.ingest, false],
   ])('%s %j against %j is %s', (operator, value, actual, expected) => {
     expect(holds({ [operator]: { 'aws:PrincipalArn': value } }, { 'aws:PrincipalArn': actual })).toBe(expected);
@@ -912,7 +912,7 @@ describe('the key policies our builder emits', () => {
       expect(evaluateResourcePolicy(policy({}), ingestAsks({ context })).decision).toBe('implicit-deny');
     });
 
-    it.each(['consent', 'export', 'purge', 'auditor', 'admin'])('never lets the %s role generate a data key', (name) => {
+    it.each(['consent', 'steward', 'export', 'purge', 'auditor', 'admin'])('never lets the %s role generate a data key', (name) => {
       expect(evaluateResourcePolicy(policy({}), ingestAsks({ who: asRole(`cc-${name}`) })).decision).toBe('implicit-deny');
     });
 
@@ -960,8 +960,8 @@ describe('the key policies our builder emits', () => {
       expect(decisions).toEqual(['allow', 'allow']);
     });
 
-    it('still lets the consent role manage the key', () => {
-      expect(evaluateResourcePolicy(paused(), ingestAsks({ who: asRole('cc-consent'), action: 'kms:PutKeyPolicy' })).decision).toBe('allow');
+    it('still lets the steward role manage the key', () => {
+      expect(evaluateResourcePolicy(paused(), ingestAsks({ who: asRole('cc-steward'), action: 'kms:PutKeyPolicy' })).decision).toBe('allow');
     });
   });
 
@@ -981,7 +981,7 @@ describe('the key policies our builder emits', () => {
         evaluateResourcePolicy(shredded, tagged('kms:DisableKey')).decision,
         evaluateResourcePolicy(shredded, tagged('kms:ScheduleKeyDeletion')).decision,
         evaluateResourcePolicy(shredded, ingestAsks()).decision,
-        evaluateResourcePolicy(shredded, tagged('kms:CreateGrant', asRole('cc-consent'))).decision,
+        evaluateResourcePolicy(shredded, tagged('kms:CreateGrant', asRole('cc-steward'))).decision,
       ];
 
       // Assert
@@ -1019,14 +1019,14 @@ describe('the key policies our builder emits', () => {
   });
 
   describe('the erasure tag', () => {
-    const consent = asRole('cc-consent');
-    const tagRequest = (tags: Record<string, string>, who: Who = consent, action = 'kms:TagResource') => {
+    const steward = asRole('cc-steward');
+    const tagRequest = (tags: Record<string, string>, who: Who = steward, action = 'kms:TagResource') => {
       const context: Record<string, PolicyValue> = { 'aws:TagKeys': Object.keys(tags) };
       for (const [k, v] of Object.entries(tags)) context[`aws:RequestTag/${k}`] = v;
       return request({ who, action, context });
     };
 
-    it('lets the consent role set erasure=requested', () => {
+    it('lets the steward role set erasure=requested', () => {
       expect(evaluateResourcePolicy(policy({}), tagRequest({ erasure: 'requested' })).decision).toBe('allow');
     });
 
@@ -1034,7 +1034,7 @@ describe('the key policies our builder emits', () => {
       ['another value', { erasure: 'no' }],
       ['another tag beside it', { erasure: 'requested', app: 'x' }],
       ['another tag alone', { app: 'consent-capture' }],
-    ])('refuses the consent role %s', (_name, tags) => {
+    ])('refuses the steward role %s', (_name, tags) => {
       expect(evaluateResourcePolicy(policy({}), tagRequest(tags)).decision).toBe('implicit-deny');
     });
 
@@ -1045,7 +1045,7 @@ describe('the key policies our builder emits', () => {
     it('lets nobody untag', () => {
       const untag = (who: Who) => evaluateResourcePolicy(policy({}), request({ who, action: 'kms:UntagResource', context: { 'aws:TagKeys': ['erasure'] } })).decision;
 
-      expect(['consent', 'purge', 'ingest', 'export', 'auditor'].map((n) => untag(asRole(`cc-${n}`)))).toEqual(Array(5).fill('implicit-deny'));
+      expect(['consent', 'steward', 'purge', 'ingest', 'export', 'auditor'].map((n) => untag(asRole(`cc-${n}`)))).toEqual(Array(6).fill('implicit-deny'));
     });
   });
 
@@ -1067,7 +1067,7 @@ describe('the key policies our builder emits', () => {
 
   describe('export grants', () => {
     const grantRequest = (context: Record<string, PolicyValue>): EvaluationRequest =>
-      request({ who: asRole('cc-consent'), action: 'kms:CreateGrant', context });
+      request({ who: asRole('cc-steward'), action: 'kms:CreateGrant', context });
     const decide = (context: Record<string, PolicyValue>) => evaluateResourcePolicy(policy({}), grantRequest(context)).decision;
     const good: Record<string, PolicyValue> = {
       'kms:GrantOperations': ['Decrypt'],
@@ -1080,7 +1080,7 @@ describe('the key policies our builder emits', () => {
     };
     const without = (key: string) => Object.fromEntries(Object.entries(good).filter(([k]) => k !== key));
 
-    it('lets the consent role grant Decrypt to the export role, constrained to this employee', () => {
+    it('lets the steward role grant Decrypt to the export role, constrained to this employee', () => {
       expect(decide(good)).toBe('allow');
     });
 
@@ -1098,7 +1098,7 @@ describe('the key policies our builder emits', () => {
       ['a constraint on another employee', { ...good, 'kms:EncryptionContext:employeeId': 'e-7' }],
       ['a constraint without the employee', without('kms:EncryptionContext:employeeId')],
       ['no retiring principal', without('kms:RetiringPrincipal')],
-      ['another retiring principal', { ...good, 'kms:RetiringPrincipal': ROLES.consent }],
+      ['another retiring principal', { ...good, 'kms:RetiringPrincipal': ROLES.steward }],
     ])('refuses a grant with %s', (_name, context) => {
       expect(decide(context)).toBe('implicit-deny');
     });

@@ -1,0 +1,109 @@
+// The key steward's domain: given an employee id and an intent, do to the employee's key what the
+// newest valid ledger event implies, and answer with a typed result. It reads the ledger itself;
+// nothing in a request says what a key may allow, so a compromised caller cannot choose a policy.
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { stewardRequestSchema, type StewardErrorCode, type StewardRequest, type StewardResponse } from '../../contract/steward.js';
+import type { Alarms } from '../shared/alarm-metrics.js';
+import { initialState, type ConsentState } from '../shared/consent-state.js';
+import { asDependencyError, KeyQuotaExhaustedError } from '../shared/errors.js';
+import type { KeyPolicySync } from '../shared/key-policy-sync.js';
+import { AliasTakenError, ForeignKeyError, ShreddingDeniedError, type KeySteward } from '../shared/key-steward.js';
+import { InvalidLedgerEventError, type Ledger } from '../shared/ledger.js';
+
+export interface StewardServiceDeps {
+  readonly ledger: Ledger;
+  readonly steward: KeySteward;
+  readonly sync: KeyPolicySync;
+  readonly logger: Logger;
+  readonly alarms: Alarms;
+  readonly now?: () => Date;
+}
+
+/** Consent that lets the export role be granted Decrypt: the ExportGrants statement is present. */
+const GRANTABLE = new Set(['active', 'paused']);
+
+export class StewardService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: StewardServiceDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** Serves one request; every outcome, refusal included, is an answer rather than a thrown error. */
+  async handle(payload: unknown): Promise<StewardResponse> {
+    const parsed = stewardRequestSchema.safeParse(payload);
+    if (!parsed.success) {
+      // Issue paths only: the payload is untrusted and may carry anything.
+      this.deps.alarms.raise('StewardRequestRefused');
+      this.deps.logger.error('refused a request the key steward does not serve', { issues: parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.') || '(request)'}: ${i.code}`) });
+      return failure('invalid-request', 'the request is not one the key steward serves');
+    }
+    const request = parsed.data;
+    try {
+      return await this.serve(request);
+    } catch (error) {
+      return this.failed(request, error);
+    }
+  }
+
+  private async serve(request: StewardRequest): Promise<StewardResponse> {
+    const { employeeId } = request;
+    const state = await this.newestState(employeeId);
+    switch (request.action) {
+      case 'ensure-key': {
+        // The key recorded, or the one behind the alias if it is exactly ours for this state, or a new one.
+        const keyArn = state.keyArn ?? (await this.deps.steward.findKey(state)) ?? (await this.deps.steward.createKey(state));
+        return { ok: true, action: 'ensure-key', keyArn };
+      }
+      case 'apply': {
+        if (state.sequence === 0) return { ok: true, action: 'apply', sequence: 0 };
+        const applied = await this.deps.sync.applyNewest(employeeId, state);
+        return { ok: true, action: 'apply', sequence: applied.sequence, state: { ...applied } };
+      }
+      case 'export-grant': {
+        if (!GRANTABLE.has(state.status) || state.keyArn === undefined) {
+          return failure('not-consented', `employee ${employeeId} has no consent an export grant could rest on (status ${state.status})`);
+        }
+        const grant = await this.deps.steward.createExportGrant(state.keyArn, employeeId, `export-${request.exportId}`);
+        return { ok: true, action: 'export-grant', ...grant };
+      }
+    }
+  }
+
+  /** The newest valid event's state; an invalid newest event is never acted on. */
+  private async newestState(employeeId: string): Promise<ConsentState> {
+    const head = await this.deps.ledger.head(employeeId);
+    if (head.invalid !== undefined) throw head.invalid;
+    return head.newestValid?.state ?? initialState(employeeId, this.now().toISOString());
+  }
+
+  private failed(request: StewardRequest, error: unknown): StewardResponse {
+    const { employeeId, action } = request;
+    const name = error instanceof Error ? error.name : typeof error;
+    if (error instanceof InvalidLedgerEventError) {
+      this.deps.alarms.raise('LedgerEventInvalid');
+      this.deps.logger.error('invalid newest ledger event; nothing applied', { employeeId, action, sequence: error.sequence, issues: error.issues });
+      return failure('ledger-invalid', 'the newest ledger event is invalid; nothing was applied');
+    }
+    // KeySteward has already alarmed and logged conflicts and the key quota.
+    if (error instanceof ForeignKeyError) return failure('key-conflict', error.message);
+    if (error instanceof KeyQuotaExhaustedError) return failure('key-quota-exhausted', error.message);
+    if (error instanceof AliasTakenError) return failure('alias-taken', 'another request created the alias first');
+    if (error instanceof ShreddingDeniedError) {
+      this.deps.logger.error('KMS refused the shredded policy', { employeeId, action });
+      return failure('shredding-denied', 'KMS refused the shredded policy, and the key is not shredded');
+    }
+    const dependency = asDependencyError(error, 'KMS');
+    if (dependency !== undefined) {
+      const code: StewardErrorCode = dependency.code === 'dependency-throttled' ? 'throttled' : 'unavailable';
+      this.deps.logger.warn('a dependency failed the key write', { employeeId, action, code, cause: name });
+      return failure(code, code === 'throttled' ? 'a dependency is throttling the key write' : 'a dependency is unavailable');
+    }
+    this.deps.logger.error('key steward failed', { employeeId, action, cause: name });
+    return failure('internal', 'the key steward failed; its log has the cause');
+  }
+}
+
+function failure(error: StewardErrorCode, message: string): StewardResponse {
+  return { ok: false, error, message };
+}
