@@ -164,7 +164,7 @@ describe("an HR caller's subject", () => {
 
     expect(response.status).toBe(202);
     const offboarded = (await t.ledger.events('e-1')).find((e) => e.kind === 'offboarded');
-    expect(offboarded?.actor).toEqual({ kind: 'hr', issuer: t.stack.issuer.issuer, subject: HR_SUBJECT });
+    expect(offboarded?.actor).toEqual({ kind: 'hr', issuer: t.stack.issuer.issuer, subject: HR_SUBJECT, jti: expect.any(String), iat: expect.any(Number), tokenSha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
   });
 
   it('is refused with 403 invalid-subject on the offboard route when it is not printable', async () => {

@@ -68,9 +68,14 @@ describe('local stack', () => {
         api: t.api,
         region: 'us-east-1',
         account: expect.stringMatching(/^\d{12}$/),
-        endpoints: { kms: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), s3: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), dynamodb: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/) },
+        endpoints: {
+          kms: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+          s3: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+          dynamodb: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+          lambda: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+        },
         principals: Object.fromEntries(
-          ['ingest', 'consent', 'export', 'purge', 'admin', 'auditor'].map((name) => [
+          ['ingest', 'consent', 'export', 'purge', 'steward', 'admin', 'auditor'].map((name) => [
             name,
             { arn: expect.stringMatching(new RegExp(`^arn:aws:iam::\\d{12}:role/consent-capture-${name}$`)), accessKeyId: expect.any(String), secretAccessKey: expect.any(String) },
           ]),
@@ -481,7 +486,7 @@ describe('local stack', () => {
       }
     });
 
-    it('delivers key-sync jobs to the key-sync worker, which runs as the consent role', async () => {
+    it('delivers key-sync jobs to the key-sync worker, which runs as the steward role', async () => {
       // Arrange
       const QueueUrl = t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.keySync);
 
@@ -494,7 +499,7 @@ describe('local stack', () => {
       // Assert
       const [delivery, ...more] = deliveries(t, 'key-sync-job', 'key-sync');
       expect(more).toEqual([]);
-      expect(delivery?.principal).toBe(t.stackFile.principals.consent.accessKeyId);
+      expect(delivery?.principal).toBe(t.stackFile.principals.steward.accessKeyId);
       expect(delivery?.record.eventSourceARN).toBe(`arn:aws:sqs:us-east-1:${t.stackFile.account}:${LOCAL_RESOURCES.queues.keySync}`);
     });
 
