@@ -12,7 +12,7 @@ const employeeId = z.string().regex(ID_PATTERN);
  * - `apply`: write the newest valid event's policy (and its tag and grant revocations), then
  *   converge on any newer event;
  * - `export-grant`: a Decrypt grant for the export role, constrained to the employee, while the
- *   newest event says consent is active or paused.
+ *   newest event says consent is active, paused or revoked (the key policy's ExportGrants).
  * Strict: a field the steward does not read (a `policy`, a `state`) refuses the whole request.
  */
 export const stewardRequestSchema = z.discriminatedUnion('action', [

@@ -64,7 +64,8 @@ async function main(): Promise<void> {
   const stack: LocalStack = await startLocalStack({ localDir, port: 0, clock: new AdjustableClock(), onFunctionLog: () => undefined });
   const { principals, region } = stack.identity;
   const ingest = new KMSClient({ endpoint: stack.endpoints.kms, region, credentials: principals.ingest, maxAttempts: 1 });
-  const consent = new KMSClient({ endpoint: stack.endpoints.kms, region, credentials: principals.consent, maxAttempts: 1 });
+  // Reads key policies as the steward role: the consent role has no access to any key.
+  const steward = new KMSClient({ endpoint: stack.endpoints.kms, region, credentials: principals.steward, maxAttempts: 1 });
   const call = async (method: string, path: string, token: string, body?: unknown) => {
     const response = await fetch(`${stack.api}${path}`, {
       method,
@@ -142,8 +143,8 @@ async function main(): Promise<void> {
     let unapplied = 0;
     await pool(ids, 32, async (id) => {
       // GetKeyPolicy takes a key id or ARN, never an alias.
-      const described = await consent.send(new DescribeKeyCommand({ KeyId: `alias/consent-capture/${id}` }));
-      const policy = await consent.send(new GetKeyPolicyCommand({ KeyId: described.KeyMetadata?.Arn, PolicyName: 'default' }));
+      const described = await steward.send(new DescribeKeyCommand({ KeyId: `alias/consent-capture/${id}` }));
+      const policy = await steward.send(new GetKeyPolicyCommand({ KeyId: described.KeyMetadata?.Arn, PolicyName: 'default' }));
       if (!policy?.Policy?.includes('"Sid":"Paused"')) unapplied += 1;
     });
     process.stdout.write(
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
     if (unapplied > 0 || failures.length > 0) process.exitCode = 1;
   } finally {
     ingest.destroy();
-    consent.destroy();
+    steward.destroy();
     await stack.close();
     rmSync(localDir, { recursive: true, force: true });
   }

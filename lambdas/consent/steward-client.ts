@@ -14,7 +14,7 @@ export interface KeyStewardPort {
   ensureKey(employeeId: string): Promise<string>;
   /** Writes the newest valid ledger event's policy; answers the state now on the key (undefined for an empty ledger). */
   applyNewest(employeeId: string): Promise<ConsentState | undefined>;
-  /** A Decrypt grant for the export role, constrained to the employee, while consent is active or paused. */
+  /** A Decrypt grant for the export role, constrained to the employee, while consent is active, paused or revoked. */
   exportGrant(employeeId: string, exportId: string): Promise<{ grantId: string; grantToken: string }>;
 }
 

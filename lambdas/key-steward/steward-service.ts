@@ -19,8 +19,11 @@ export interface StewardServiceDeps {
   readonly now?: () => Date;
 }
 
-/** Consent that lets the export role be granted Decrypt: the ExportGrants statement is present. */
-const GRANTABLE = new Set(['active', 'paused']);
+/**
+ * Consent that lets the export role be granted Decrypt: the ExportGrants statement is present
+ * (a revoked employee may still export; before any consent or after an erasure there is nothing).
+ */
+const GRANTABLE = new Set(['active', 'paused', 'revoked']);
 
 export class StewardService {
   private readonly now: () => Date;

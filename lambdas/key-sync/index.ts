@@ -1,6 +1,7 @@
 // The key-sync worker: makes an employee's key policy match the newest ledger event. The consent
 // function queues a job here when KMS throttles its policy write (a storm of changes outruns
-// KMS's PutKeyPolicy quota). It runs as the consent role, the only one that may write policies.
+// KMS's PutKeyPolicy quota). It runs as the steward role, the only one key policies let write them;
+// like the key-steward function, it takes only an employee id and reads what to write from the ledger.
 import { processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { keySyncJobSchema } from '../../contract/jobs.js';

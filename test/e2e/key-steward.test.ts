@@ -156,19 +156,21 @@ describe('invoking the key steward', () => {
     expect(answers).toEqual(Array(4).fill({ ok: false, error: 'invalid-request', message: 'the request is not one the key steward serves' }));
   });
 
-  it('mints an export grant only while the newest event says consent is active', async () => {
+  it('mints an export grant only where the newest event leaves ExportGrants: not before any consent, not after an erasure', async () => {
     // Arrange
     const employeeId = 'e-steward-grant';
+    const beforeConsent = await invokeSteward('consent', { action: 'export-grant', employeeId, exportId: 'x-0' });
     await consentTo(employeeId);
 
     // Act
     const granted = await invokeSteward('consent', { action: 'export-grant', employeeId, exportId: 'x-1' });
-    await t.call('POST', '/v1/consent/revoke', { token: await t.token(employeeId, 'consent:manage'), body: { erase: false } });
-    const afterRevoke = await invokeSteward('consent', { action: 'export-grant', employeeId, exportId: 'x-2' });
+    await t.call('POST', '/v1/consent/revoke', { token: await t.token(employeeId, 'consent:manage'), body: { erase: true } });
+    const afterErasure = await invokeSteward('consent', { action: 'export-grant', employeeId, exportId: 'x-2' });
 
     // Assert
+    expect(beforeConsent).toMatchObject({ ok: false, error: 'not-consented' });
     expect(granted).toMatchObject({ ok: true, action: 'export-grant', grantId: expect.any(String), grantToken: expect.any(String) });
-    expect(afterRevoke).toMatchObject({ ok: false, error: 'not-consented' });
+    expect(afterErasure).toMatchObject({ ok: false, error: 'not-consented' });
   });
 });
 
