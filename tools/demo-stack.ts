@@ -20,7 +20,7 @@ const stackFileSchema = z.object({
   region: z.string(),
   account: z.string(),
   endpoints: z.object({ kms: z.url() }),
-  principals: z.object({ ingest: principal, consent: principal, auditor: principal }),
+  principals: z.object({ ingest: principal, steward: principal, auditor: principal }),
   trail: z.string().min(1),
 });
 

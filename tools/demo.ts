@@ -241,7 +241,8 @@ async function tellStory(stack: DemoStack, trailDir: string): Promise<void> {
     customUserAgent: DEMO_USER_AGENT,
   });
   const ingestRole = stack.file.principals.ingest.arn.split('/').pop() ?? 'ingest';
-  const consentRole = stack.file.principals.consent.arn.split('/').pop() ?? 'consent';
+  // Keys are written by the key steward's role; the consent function the employee calls has no KMS access.
+  const stewardRole = stack.file.principals.steward.arn.split('/').pop() ?? 'steward';
 
   /** Not what the agent does: the demo signs as the ingest role and asks KMS itself, to show the key refuses too. */
   async function crossCheck(scope: string): Promise<void> {
@@ -279,8 +280,8 @@ async function tellStory(stack: DemoStack, trailDir: string): Promise<void> {
   }
 
   async function expectPolicyWrite(): Promise<void> {
-    const records = await story.kms('no key policy change recorded', (r) => allowed(r, 'PutKeyPolicy', consentRole));
-    story.expect(allowed(records, 'PutKeyPolicy', consentRole), `an allowed PutKeyPolicy by ${consentRole}`, listed(records));
+    const records = await story.kms('no key policy change recorded', (r) => allowed(r, 'PutKeyPolicy', stewardRole));
+    story.expect(allowed(records, 'PutKeyPolicy', stewardRole), `an allowed PutKeyPolicy by ${stewardRole}`, listed(records));
   }
 
   out(bold(`consent-capture demo: employee ${employeeId}, API ${stack.file.api}`));
@@ -298,8 +299,8 @@ async function tellStory(stack: DemoStack, trailDir: string): Promise<void> {
   story.keyArn = byAlias ?? keyCreatedFor(story.peek(), employeeId);
   story.expect(story.keyArn !== undefined, `a key behind alias/consent-capture/${employeeId}`, 'no such alias and no CreateKey record tagged with the employee');
   story.say(`the employee's own key: ${story.keyArn} ${dim(byAlias === undefined ? '(from the CreateKey record tagged with the employee)' : '(found with kms:ListAliases, as the auditor)')}`);
-  const created = await story.kms(`no record names the key in ${trailDir}`, (r) => allowed(r, 'CreateKey', consentRole) && allowed(r, 'PutKeyPolicy', consentRole));
-  story.expect(allowed(created, 'CreateKey', consentRole), `an allowed CreateKey by ${consentRole} in the trail`, listed(created));
+  const created = await story.kms(`no record names the key in ${trailDir}`, (r) => allowed(r, 'CreateKey', stewardRole) && allowed(r, 'PutKeyPolicy', stewardRole));
+  story.expect(allowed(created, 'CreateKey', stewardRole), `an allowed CreateKey by ${stewardRole} in the trail`, listed(created));
 
   // 2. The agent polls, then captures; redaction happens before encryption.
   story.begin('the agent checks consent, then sends keystrokes and clicks, one with an email and a card number');

@@ -224,7 +224,7 @@ describe.skipIf(!hasAws)(`the AWS CLI (${hasAws ? probe.version : 'absent'}) get
     const [cliBefore, sdkBefore] = await decryptBoth();
 
     // Act: the consent role mints the export grant, as an export job does.
-    await kms.client('consent').send(
+    await kms.client('steward').send(
       new CreateGrantCommand({
         KeyId: exportKey,
         GranteePrincipal: kms.roles.export,

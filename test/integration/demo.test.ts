@@ -122,10 +122,10 @@ describe('npm run demo against a running local stack', () => {
     );
   });
 
-  it("shows the ingest role's allowed data keys, the consent role's policy writes and KMS's refusals in the table", () => {
+  it("shows the ingest role's allowed data keys, the key steward's policy writes and KMS's refusals in the table", () => {
     const rows = tableRows(run.stdout);
     const allowedDataKeys = rows.filter(([, who, event, , outcome]) => who === 'consent-capture-ingest' && event === 'GenerateDataKey' && outcome === 'allowed');
-    const policyWrites = rows.filter(([, who, event]) => who === 'consent-capture-consent' && event === 'PutKeyPolicy');
+    const policyWrites = rows.filter(([, who, event]) => who === 'consent-capture-steward' && event === 'PutKeyPolicy');
     const refusals = rows.filter(([, , event, , outcome]) => event === 'GenerateDataKey' && outcome === 'AccessDeniedException');
 
     // Within a step the scopes are sealed concurrently, so their order is not part of the story.
@@ -184,7 +184,7 @@ describe('npm run demo without a running stack', () => {
         region: 'us-east-1',
         account: '123456789012',
         endpoints: { kms: `http://127.0.0.1:${port}` },
-        principals: { ingest: principal, consent: principal, auditor: principal },
+        principals: { ingest: principal, steward: principal, auditor: principal },
         trail: join(localDir, 'cloudtrail'),
       }),
     );

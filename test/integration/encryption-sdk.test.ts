@@ -35,7 +35,7 @@ describe('AWS Encryption SDK round trip', () => {
       encryptionContext: CONTEXT,
       suiteId: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY,
     });
-    const { GrantToken } = await kms.client('consent').send(
+    const { GrantToken } = await kms.client('steward').send(
       new CreateGrantCommand({
         KeyId: keyArn,
         GranteePrincipal: kms.roles.export,

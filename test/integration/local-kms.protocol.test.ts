@@ -227,7 +227,7 @@ describe('CloudTrail-shaped records', () => {
   it('stamps records with the adjustable clock', async () => {
     kms.clock.advance(3 * 86_400_000);
     try {
-      await kms.client('consent').send(new DescribeKeyCommand({ KeyId: keyArn }));
+      await kms.client('steward').send(new DescribeKeyCommand({ KeyId: keyArn }));
       const last = kms.trail().at(-1);
       expect(Math.abs(Date.parse(last?.eventTime ?? '') - kms.clock.now().getTime())).toBeLessThan(5_000);
     } finally {
@@ -273,7 +273,7 @@ describe('state on disk', () => {
     const arn = await createEmployeeKey(restartable, { employeeId: 'e-restart', status: 'active', scopes: ['clicks'] });
     const ctx = { employeeId: 'e-restart', scope: 'clicks', batchId: 'b' };
     const generated = await restartable.client('ingest').send(new GenerateDataKeyCommand({ KeyId: arn, KeySpec: 'AES_256', EncryptionContext: ctx }));
-    await restartable.client('consent').send(
+    await restartable.client('steward').send(
       new CreateGrantCommand({ KeyId: arn, GranteePrincipal: restartable.roles.export, RetiringPrincipal: restartable.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: 'e-restart' } } }),
     );
     await restartable.close({ keepFiles: true });
@@ -281,7 +281,7 @@ describe('state on disk', () => {
     // Act
     const again = await startTestKms({ localDir: restartable.localDir });
     try {
-      const aliases = await again.client('consent').send(new ListAliasesCommand({}));
+      const aliases = await again.client('steward').send(new ListAliasesCommand({}));
       const decrypted = await again.client('export').send(new DecryptCommand({ CiphertextBlob: generated.CiphertextBlob, EncryptionContext: ctx }));
       const byAdmin = await again
         .client('admin')
