@@ -220,7 +220,7 @@ describe('the sweep after a withdrawal', () => {
 
 describe('an erasure with an invalid event planted above it', () => {
   it('is purged from its own valid event: key shredded, objects gone, alarmed, purged recorded on top', async () => {
-    // Arrange: e-plant erased (recorded and tagged as the consent function does), then an admin
+    // Arrange: e-plant erased (recorded, and tagged as the key steward does), then an admin
     // plants an invalid event on top before the purge job runs.
     const id = 'e-plant-purge';
     await grant(id);
@@ -230,7 +230,7 @@ describe('an erasure with an invalid event planted above it', () => {
     const at = new Date().toISOString();
     const erase: ConsentEvent = { employeeId: id, sequence: 2, kind: 'erase-requested', at, actor: { kind: 'employee', issuer: 'https://issuer.example', subject: id }, state: { ...(granted?.state ?? { employeeId: id, sequence: 0, updatedAt: at }), status: 'purging', scopes: [], sequence: 2, updatedAt: at } };
     await t.ledger.append(erase);
-    await t.kms('consent').send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: 'erasure', TagValue: 'requested' }] }));
+    await t.kms('steward').send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: 'erasure', TagValue: 'requested' }] }));
     await t.local.documents('admin').send(
       new PutCommand({ TableName: LOCAL_RESOURCES.tables.ledger, Item: { pk: id, sk: eventSortKey(3), employeeId: id, sequence: 3, kind: 'granted', at, actor: 'employee', state: { status: 'active', scopes: ['screen'] } } }),
     );
