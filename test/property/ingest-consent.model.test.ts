@@ -15,10 +15,13 @@
 // for the model (clock read just before the call), the ingest service and KMS.
 import fc from 'fast-check';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { CreateAliasCommand, CreateKeyCommand } from '@aws-sdk/client-kms';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPE_OF_EVENT_KIND, SCOPES, type Scope } from '../../lambdas/shared/consent-model.js';
 import { effectiveState } from '../../lambdas/shared/consent-state.js';
 import { ConflictError } from '../../lambdas/shared/errors.js';
+import { eventSortKey, Ledger } from '../../lambdas/shared/ledger.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch, newBatchId } from '../support/capture-batches.js';
 import { inProcessConsent, inProcessIngest, type InProcessConsent, type InProcessIngest, employeeActor } from '../support/in-process-services.js';
@@ -57,7 +60,16 @@ type Command =
    * Sends an earlier batchId of the employee again: a stored batch with its own body (an agent's
    * retry) or with another body (a reused batchId); a refused one with fresh events.
    */
-  | { readonly type: 'resend'; readonly e: number; readonly pick: number; readonly kinds: readonly Kind[]; readonly sameBody: boolean; readonly dates: readonly Dating[] };
+  | { readonly type: 'resend'; readonly e: number; readonly pick: number; readonly kinds: readonly Kind[]; readonly sameBody: boolean; readonly dates: readonly Dating[] }
+  /**
+   * An insider with AdministratorAccess plants a key of theirs (one that lets ingest generate data
+   * keys unconditioned). Before the employee's first consent it goes behind the employee's alias:
+   * every later grant must answer 409 key-conflict and record nothing. Once the employee has a
+   * key, the insider writes the ledger instead: a copy of the newest event naming their key, then
+   * an ingest attempt (which must refuse, 503, storing nothing, wherever it would have stored),
+   * then the forged event is deleted again.
+   */
+  | { readonly type: 'plant'; readonly e: number; readonly kinds: readonly Kind[]; readonly dates: readonly Dating[] };
 
 /** When an event happened: just now, whole minutes back (up to 7 days), or right at one of the employee's past changes. */
 type Dating = { readonly type: 'now' } | { readonly type: 'ago'; readonly minutes: number } | { readonly type: 'change'; readonly pick: number; readonly delta: -1 | 0 | 1 };
@@ -83,6 +95,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ type: fc.constant('lapse' as const), extraMinutes: fc.constantFrom(-1, 0, 1), kinds, retry: fc.boolean(), dates }) },
   { weight: 4, arbitrary: fc.record({ type: fc.constant('ingest' as const), e: employee, kinds, dates }) },
   { weight: 3, arbitrary: fc.record({ type: fc.constant('resend' as const), e: employee, pick: fc.nat(), kinds, sameBody: fc.boolean(), dates }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('plant' as const), e: employee, kinds, dates }) },
 );
 const MAX_COMMANDS = 10;
 /** Most runs start with a grant or two, so that later commands have consent to pause, change and revoke. */
@@ -117,6 +130,8 @@ interface EmployeeModel {
   readonly batches: SentBatch[];
   /** One snapshot per ledger event, oldest first. */
   readonly history: Snapshot[];
+  /** An insider's key sits behind the alias since before the first consent: no grant may succeed. */
+  planted: boolean;
 }
 
 /** The status as of `now`: a pause whose end has passed is active. */
@@ -184,6 +199,10 @@ const coverage = {
   finalEmpty: 0,
   conflicts: 0,
   partial: 0,
+  /** A grant refused with 409 key-conflict because an insider's key was behind the alias first. */
+  plantedKeyRefused: 0,
+  /** An ingest that would have stored, refused (503) while a forged ledger event named another key. */
+  redirectRefused: 0,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -193,6 +212,7 @@ let consent: InProcessConsent;
 let ingest: InProcessIngest;
 let s3: S3Client;
 let run = 0;
+let ledgerAsAdmin: Ledger;
 
 beforeAll(async () => {
   t = await startTestStack();
@@ -203,6 +223,7 @@ beforeAll(async () => {
   consent = inProcessConsent(t, { now, revokeSweepDelaySeconds: 900 });
   ingest = inProcessIngest(t, { now });
   s3 = t.s3('admin');
+  ledgerAsAdmin = new Ledger(t.documents('admin'), LOCAL_RESOURCES.tables.ledger);
 }, 60_000);
 
 afterAll(async () => {
@@ -232,6 +253,13 @@ async function applyConsent(m: EmployeeModel, cmd: Extract<Command, { e: number 
   const status = effective(m, now);
   switch (cmd.type) {
     case 'grant': {
+      if (m.planted) {
+        const before = await ledgerAsAdmin.latestEvent(m.id);
+        await expectConflict(consent.service.apply(m.id, { type: 'grant', scopes: cmd.scopes, ...NOTICE }, employeeActor(m.id)), 'key-conflict');
+        coverage.plantedKeyRefused += 1;
+        expect(await ledgerAsAdmin.latestEvent(m.id), `nothing recorded over a planted key (${log.join(' → ')})`).toEqual(before);
+        return;
+      }
       const state = await consent.service.apply(m.id, { type: 'grant', scopes: cmd.scopes, ...NOTICE }, employeeActor(m.id));
       m.scopes = [...new Set(cmd.scopes)];
       // A grant during a running pause changes the scopes and keeps the pause.
@@ -314,7 +342,14 @@ function dateOf(m: EmployeeModel, d: Dating | undefined, i: number, now: number)
   return change.at + d.delta;
 }
 
-async function attemptIngest(m: EmployeeModel, batchKinds: readonly Kind[], dates: readonly Dating[], resend: { batch: SentBatch; sameBody: boolean } | undefined, log: string[]): Promise<void> {
+async function attemptIngest(
+  m: EmployeeModel,
+  batchKinds: readonly Kind[],
+  dates: readonly Dating[],
+  resend: { batch: SentBatch; sameBody: boolean } | undefined,
+  log: string[],
+  redirected = false,
+): Promise<void> {
   const now = t.clock.now();
   const sent = resend?.batch;
   const reuseBody = sent?.completed === true && resend?.sameBody === true;
@@ -346,8 +381,17 @@ async function attemptIngest(m: EmployeeModel, batchKinds: readonly Kind[], date
   }
   const events = batch.events.map((e) => ({ kind: e['kind'] as Kind, ts: typeof e['ts'] === 'number' ? e['ts'] : Date.parse(String(e['ts'])) }));
   const expected = expectedOutcome(m, events, now.getTime());
-  const storedList = Object.keys(expected.stored).sort() as Scope[];
   const refusedForNow = Object.values(expected.refused).some((r) => typeof r === 'string');
+  // Ingest checks the alias against the ledger's key whenever some scope may be stored now.
+  const storableNow = [...new Set(events.map((e) => SCOPE_OF_EVENT_KIND[e.kind]))].some((scope) => typeof expected.refused[scope] !== 'string');
+  if (redirected && storableNow) {
+    coverage.redirectRefused += 1;
+    expect({ status: response.statusCode, error: body['error'] }, what).toEqual({ status: 503, error: 'consent-state-unavailable' });
+    expect(await storedScopes(m.id, batch.batchId), `${what}: nothing stored under a forged key`).toEqual([]);
+    if (sent === undefined) m.batches.push({ batchId: batch.batchId, completed: false, storedScopes: [], body: batch });
+    return;
+  }
+  const storedList = Object.keys(expected.stored).sort() as Scope[];
   if (storedList.length === 0 && refusedForNow) {
     expect({ status: response.statusCode, error: body['error'], refused: body['refused'] }, what).toEqual({ status: 403, error: 'capture-not-permitted', refused: expected.refused });
   } else {
@@ -383,9 +427,44 @@ async function attemptIngest(m: EmployeeModel, batchKinds: readonly Kind[], date
   if (sent === undefined) m.batches.push(record);
 }
 
+/** A key the admin controls that also lets the ingest role generate data keys, with no condition. */
+async function insiderKey(): Promise<string> {
+  const { admin, ingest: ingestRole } = t.stack.identity.principals;
+  const policy = {
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'Admin', Effect: 'Allow', Principal: { AWS: admin.arn }, Action: 'kms:*', Resource: '*' },
+      { Sid: 'LetIngestIn', Effect: 'Allow', Principal: { AWS: ingestRole.arn }, Action: ['kms:GenerateDataKey', 'kms:DescribeKey'], Resource: '*' },
+    ],
+  };
+  const created = await t.kms('admin').send(new CreateKeyCommand({ Policy: JSON.stringify(policy), Tags: [{ TagKey: 'app', TagValue: 'consent-capture' }] }));
+  const arn = created.KeyMetadata?.Arn;
+  if (arn === undefined) throw new Error('CreateKey answered without an ARN');
+  return arn;
+}
+
+async function plant(m: EmployeeModel, cmd: Extract<Command, { type: 'plant' }>, log: string[]): Promise<void> {
+  if (m.planted) return;
+  const keyArn = await insiderKey();
+  if (m.history.length === 0) {
+    await t.kms('admin').send(new CreateAliasCommand({ AliasName: `alias/consent-capture/${m.id}`, TargetKeyId: keyArn }));
+    m.planted = true;
+    return;
+  }
+  const real = await ledgerAsAdmin.latestEvent(m.id);
+  if (real === undefined) throw new Error(`the model has history for ${m.id} but the ledger has no event`);
+  const sequence = real.sequence + 1;
+  await ledgerAsAdmin.append({ ...real, sequence, state: { ...real.state, keyArn, sequence } });
+  try {
+    await attemptIngest(m, cmd.kinds, cmd.dates, undefined, [...log, 'forged keyArn'], true);
+  } finally {
+    await t.documents('admin').send(new DeleteCommand({ TableName: LOCAL_RESOURCES.tables.ledger, Key: { pk: m.id, sk: eventSortKey(sequence) } }));
+  }
+}
+
 async function runScenario({ employees, commands }: { employees: number; commands: Command[] }): Promise<void> {
   run += 1;
-  const models: EmployeeModel[] = Array.from({ length: employees }, (_, i) => ({ id: `m${run}-${i}`, status: 'none', scopes: [], batches: [], history: [] }));
+  const models: EmployeeModel[] = Array.from({ length: employees }, (_, i) => ({ id: `m${run}-${i}`, status: 'none', scopes: [], batches: [], history: [], planted: false }));
   const log: string[] = [];
   try {
     for (const cmd of commands) {
@@ -410,6 +489,7 @@ async function runScenario({ employees, commands }: { employees: number; command
       const m = models[cmd.e % employees];
       if (m === undefined) throw new Error('unreachable: employee index');
       if (cmd.type === 'ingest') await attemptIngest(m, cmd.kinds, cmd.dates, undefined, log);
+      else if (cmd.type === 'plant') await plant(m, cmd, log);
       else if (cmd.type === 'resend') {
         const earlier = m.batches.length === 0 ? undefined : m.batches[cmd.pick % m.batches.length];
         await attemptIngest(m, cmd.kinds, cmd.dates, earlier === undefined ? undefined : { batch: earlier, sameBody: cmd.sameBody }, log);
@@ -455,6 +535,8 @@ describe('ingest against a model of the consent ledger (invariant 1)', () => {
     expect(coverage.splitByTime).toBeGreaterThan(0);
     expect(coverage.storedBackdated).toBeGreaterThan(0);
     expect(coverage.finalEmpty).toBeGreaterThan(0);
+    expect(coverage.plantedKeyRefused).toBeGreaterThan(0);
+    expect(coverage.redirectRefused).toBeGreaterThan(0);
   }, 180_000);
 
   it('the model itself: a lapsed pause is active, a running one refuses everything as paused, and event time decides', () => {
@@ -465,6 +547,7 @@ describe('ingest against a model of the consent ledger (invariant 1)', () => {
       scopes: ['clicks'],
       pausedUntil: 1_000,
       batches: [],
+      planted: false,
       history: [
         { at: 100, status: 'active', scopes: ['clicks'] },
         { at: 500, status: 'paused', scopes: ['clicks'], pausedUntil: 1_000 },
