@@ -45,10 +45,15 @@ function canonicalJson(value: unknown): string {
 /**
  * SHA-256 (hex) of what the agent sent, as parsed: deviceId and events in order. Timestamps are
  * compared as instants (an ISO string and its epoch milliseconds are the same event), key order
- * and whitespace do not count; any other difference does.
+ * and whitespace do not count; any other difference does, except in secure-field keystrokes.
+ * Those are dropped unread and never stored, so they are left out of the digest too: an unkeyed
+ * digest of a password would let whoever reads the claims table confirm guesses of it offline.
+ * (Typed text that is stored can still be confirmed by a guess of the whole batch; a digest keyed
+ * by a KMS HMAC key only ingest may use would close that too.)
  */
 export function batchDigest(batch: Pick<CaptureBatch, 'deviceId' | 'events'>): string {
-  return createHash('sha256').update(canonicalJson({ deviceId: batch.deviceId, events: batch.events }), 'utf8').digest('hex');
+  const kept = batch.events.filter((event) => !(event.kind === 'keystroke' && event.secureField === true));
+  return createHash('sha256').update(canonicalJson({ deviceId: batch.deviceId, events: kept }), 'utf8').digest('hex');
 }
 
 function isConditionFailure(error: unknown): boolean {
