@@ -35,7 +35,10 @@ const TARGET_BYTES = 450 * KIB;
  */
 const OVER_TARGET: Partial<Record<FunctionName, { readonly ceiling: number; readonly why: string }>> = {
   ingest: { ceiling: 820 * KIB, why: 'three SDK clients (S3 among them), zod and the Encryption SDK' },
-  purge: { ceiling: 600 * KIB, why: 'four SDK clients (S3 among them) and zod' },
+  purge: { ceiling: 620 * KIB, why: 'four SDK clients (S3 among them) and zod' },
+  // 463,561 bytes since the revoke sweep landed, 1% over; moving key stewardship to its own
+  // function (issue 8) takes about 5 KB of it out.
+  consent: { ceiling: 465 * KIB, why: 'three SDK clients, zod and the key steward' },
 };
 
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
