@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSmoke as runSmokeCheck } from '../../tools/smoke-check.js';
 import { NOTICE, startTestStack, type ConsentTestStack } from '../support/consent-api.js';
 
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -18,8 +19,16 @@ interface SmokeRun {
   readonly stderr: string;
 }
 
+/** The check in this process, its lines collected as the command would print them. */
+async function runSmoke(args: readonly string[]): Promise<SmokeRun> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runSmokeCheck(args, { out: (line) => (stdout += `${line}\n`), err: (line) => (stderr += `${line}\n`) });
+  return { code, stdout, stderr };
+}
+
 /** Runs `tsx tools/smoke.ts` (what `npm run smoke` runs); asynchronous, since the stack it calls runs in this process. */
-function runSmoke(args: readonly string[]): Promise<SmokeRun> {
+function runSmokeCommand(args: readonly string[]): Promise<SmokeRun> {
   const child = spawn(process.execPath, ['--import', TSX, 'tools/smoke.ts', ...args], {
     cwd: process.cwd(),
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp' },
@@ -56,6 +65,13 @@ afterAll(async () => {
 });
 
 describe('npm run smoke against a running stack', () => {
+  it('exits 0 as a command when every answer is the expected one', async () => {
+    const run = await runSmokeCommand(['--api', api, '--token', await t.token('e-smoke-0', BOTH)]);
+
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(/smoke test passed\n$/);
+  }, 60_000);
+
   it('passes every step with one token, waits for purged, and leaves the employee erased', async () => {
     const run = await runSmoke(['--api', api, '--token', await t.token('e-smoke-1', BOTH), '--wait-purged', '--purge-timeout', '60']);
 
@@ -106,11 +122,11 @@ describe('npm run smoke against a running stack', () => {
     expect(['purging', 'purged']).toContain((await t.ledger.latestEvent('e-smoke-3'))?.state.status);
   }, 60_000);
 
-  it('answers an unreachable API and bad arguments with one sentence, no stack trace', async () => {
+  it('answers an unreachable API and bad arguments with one sentence and exit 2, no stack trace, as a command', async () => {
     const token = await t.token('e-smoke-4', BOTH);
 
-    const unreachable = await runSmoke(['--api', `http://127.0.0.1:${await closedPort()}`, '--token', token]);
-    const noToken = await runSmoke(['--api', api]);
+    const unreachable = await runSmokeCommand(['--api', `http://127.0.0.1:${await closedPort()}`, '--token', token]);
+    const noToken = await runSmokeCommand(['--api', api]);
 
     expect(unreachable.code).toBe(2);
     expect(unreachable.stderr).toMatch(/^smoke: the API at http:\/\/127\.0\.0\.1:\d+ does not answer \(ECONNREFUSED\)\n$/);
