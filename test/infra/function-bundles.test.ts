@@ -36,9 +36,8 @@ const TARGET_BYTES = 450 * KIB;
 const OVER_TARGET: Partial<Record<FunctionName, { readonly ceiling: number; readonly why: string }>> = {
   ingest: { ceiling: 820 * KIB, why: 'three SDK clients (S3 among them), zod and the Encryption SDK' },
   purge: { ceiling: 620 * KIB, why: 'four SDK clients (S3 among them) and zod' },
-  // 463,561 bytes since the revoke sweep landed, 1% over; moving key stewardship to its own
-  // function (issue 8) takes about 5 KB of it out.
-  consent: { ceiling: 465 * KIB, why: 'three SDK clients, zod and the key steward' },
+  // It calls the key steward through the Lambda client, whose schemas alone are 74 KB.
+  consent: { ceiling: 520 * KIB, why: 'the Lambda, DynamoDB and SQS clients, and zod' },
 };
 
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
@@ -115,7 +114,7 @@ describe('the bundles on the local stack', () => {
     await t?.close();
   });
 
-  it('grant, seal a batch the export role can decrypt, erase and purge, each by its bundled function', async () => {
+  it('grant, seal a batch the export role can decrypt, erase and purge, each function bundled', async () => {
     // Arrange
     const employee = 'e-bundled';
     const manage = await t.token(employee, 'consent:manage');
@@ -135,7 +134,7 @@ describe('the bundles on the local stack', () => {
     const object = await t.s3.send(new GetObjectCommand({ Bucket: LOCAL_RESOURCES.buckets.captures, Key: key }));
     const ciphertext = Buffer.from(await object.Body!.transformToByteArray());
     const keyArn = (await t.ledger.latestEvent(employee))?.state.keyArn ?? '';
-    await t.kms('consent').send(
+    await t.kms('steward').send(
       new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: t.roles.export, RetiringPrincipal: t.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: employee } } }),
     );
     const { accessKeyId, secretAccessKey } = t.stack.identity.principals.export;
