@@ -56,13 +56,14 @@ function readStackFile(localDir: string): DemoStackFile {
   return parsed.data;
 }
 
-function unreachable(api: string, error: unknown): StackNotRunningError {
-  if (error instanceof Error && error.name === 'TimeoutError') return new StackNotRunningError(`the API at ${api} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`);
+function unreachable(api: string, error: unknown, timeoutMs: number): StackNotRunningError {
+  if (error instanceof Error && error.name === 'TimeoutError') return new StackNotRunningError(`the API at ${api} did not answer within ${timeoutMs / 1000} s`);
   const cause = error instanceof Error && error.cause instanceof Error ? ((error.cause as NodeJS.ErrnoException).code ?? error.cause.message) : undefined;
   return new StackNotRunningError(`the API at ${api} does not answer${cause === undefined ? '' : ` (${cause})`}`);
 }
 
-async function send(api: string, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<ApiAnswer> {
+/** One JSON call; an API that does not answer (refused, reset, silent past `timeoutMs`) is a StackNotRunningError. `npm run smoke` uses it too. */
+export async function sendJson(api: string, method: string, path: string, headers: Record<string, string>, body?: unknown, timeoutMs = REQUEST_TIMEOUT_MS): Promise<ApiAnswer> {
   let response: Response;
   let text: string;
   try {
@@ -70,11 +71,11 @@ async function send(api: string, method: string, path: string, headers: Record<s
       method,
       headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     text = await response.text();
   } catch (error) {
-    throw unreachable(api, error);
+    throw unreachable(api, error, timeoutMs);
   }
   let parsed: unknown;
   try {
@@ -96,11 +97,11 @@ export async function connectToStack(localDir: string): Promise<DemoStack> {
     if (error instanceof IssuerMissingError) throw new StackNotRunningError(error.message);
     throw error;
   }
-  await send(file.api, 'GET', '/v1/consent', {});
+  await sendJson(file.api, 'GET', '/v1/consent', {});
   return {
     localDir,
     file,
     token: (employeeId, scope) => issuer.mint({ subject: employeeId, scope, ttlSeconds: 600 }),
-    call: (method, path, token, body) => send(file.api, method, path, { authorization: `Bearer ${token}` }, body),
+    call: (method, path, token, body) => sendJson(file.api, method, path, { authorization: `Bearer ${token}` }, body),
   };
 }

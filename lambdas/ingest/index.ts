@@ -1,7 +1,5 @@
 // The ingest function, POST /v1/events: agents' capture batches. Wires IngestService from the
 // environment at module load (a missing variable fails before the first request).
-import { KMS } from '@aws-sdk/client-kms';
-import { cacheClients, getClient, KmsKeyringNode } from '@aws-crypto/client-node';
 import { documentClient, kmsClient, s3Client } from '../shared/clients.js';
 import { metricAlarms } from '../shared/alarm-metrics.js';
 import { ENV, optionalEnv, requireEnv } from '../shared/environment.js';
@@ -11,17 +9,17 @@ import { createLogger } from '../shared/logger.js';
 import { BatchClaims } from './batch-claims.js';
 import { createIngestHandler } from './ingest-handler.js';
 import { IngestService } from './ingest-service.js';
+import { kmsKeyrings } from './keyring.js';
 
 function fromEnvironment(): (event: HttpEvent) => Promise<HttpResult> {
   const logger = createLogger('ingest');
   const db = documentClient();
-  const clientProvider = cacheClients(getClient(KMS, { maxAttempts: 3 }));
   const service = new IngestService({
     ledger: new Ledger(db, requireEnv(ENV.ledgerTable)),
     claims: new BatchClaims(db, requireEnv(ENV.batchesTable)),
     s3: s3Client(),
     bucket: requireEnv(ENV.capturesBucket),
-    keyringFor: (keyArn) => new KmsKeyringNode({ generatorKeyId: keyArn, clientProvider }),
+    keyringFor: kmsKeyrings({ maxAttempts: 3 }),
     kms: kmsClient(),
     logger,
     alarms: metricAlarms('ingest'),

@@ -4,7 +4,7 @@
 // fresh data key and store ciphertext. Consent is judged at both instants: the ledger at event
 // time, KMS at upload time (a scope whose GenerateDataKey is denied is refused).
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { KeyringNode } from '@aws-crypto/client-node';
+import type { KeyringNode } from '@aws-crypto/material-management-node';
 import { DescribeKeyCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Alarms } from '../shared/alarm-metrics.js';

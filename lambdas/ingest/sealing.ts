@@ -2,12 +2,13 @@
 // (committing, non-signing suite) under a fresh data key from the employee's KMS key. The data
 // key is never cached: each batch and scope asks KMS again, so a revocation binds at once.
 import { gzipSync } from 'node:zlib';
-import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, type KeyringNode } from '@aws-crypto/client-node';
+import { buildEncrypt } from '@aws-crypto/encrypt-node';
+import { AlgorithmSuiteIdentifier, CommitmentPolicy, type KeyringNode } from '@aws-crypto/material-management-node';
 import { CAPTURES_PREFIX } from '../../contract/resources.js';
 import type { Scope } from '../shared/consent-model.js';
 import type { CaptureEvent } from './schemas.js';
 
-const { encrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
+const { encrypt } = buildEncrypt(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 
 /**
  * The non-signing committing suite: key commitment protects against a ciphertext that decrypts

@@ -59,6 +59,28 @@ export interface FunctionDefaultsProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
+/**
+ * Modules left out of every bundle because Lambda never reaches them. The AWS SDK's default
+ * credential chain tries the environment first, and Lambda always sets AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, so the chain's later links (SSO, shared files,
+ * credential processes, web identity, container and instance metadata) never run; the chain loads
+ * each with a dynamic `import()` only when it gets there. Bundled, they and their STS, SSO and
+ * OIDC clients cost about 95 KB in every function; left out, reaching one fails closed
+ * (ERR_MODULE_NOT_FOUND: no credentials) instead of finding credentials elsewhere. `bowser` is
+ * the SDK's browser user-agent parser, also a dynamic import. A module some bundle imports
+ * statically must never be listed (S3 imports `@smithy/core/event-streams` statically, for one):
+ * test/infra/function-bundles.test.ts checks that every bundle reaches these only dynamically.
+ */
+export const UNREACHABLE_IN_LAMBDA: readonly string[] = [
+  '@aws-sdk/credential-provider-sso',
+  '@aws-sdk/credential-provider-ini',
+  '@aws-sdk/credential-provider-process',
+  '@aws-sdk/credential-provider-web-identity',
+  '@aws-sdk/credential-provider-http',
+  '@smithy/credential-provider-imds',
+  'bowser',
+];
+
 /** Environment every function starts with; `props.environment` and `addEnvironment` add to it. */
 const DEFAULT_ENVIRONMENT: Readonly<Record<string, string>> = {
   // Stack traces point at the TypeScript sources through the bundled source maps.
@@ -133,7 +155,7 @@ export class FunctionDefaults extends Construct {
         sourcesContent: false,
         // The SDK versions are pinned in package.json and tested; the runtime's bundled SDK is not.
         bundleAwsSDK: true,
-        externalModules: [],
+        externalModules: [...UNREACHABLE_IN_LAMBDA],
       },
     });
 

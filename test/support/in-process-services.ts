@@ -4,9 +4,8 @@
 // (optionally) a FaultPlan attached. In-process services see the clock the test moves; the
 // stack's workers only ever see wall-clock time.
 import { Logger } from '@aws-lambda-powertools/logger';
-import { cacheClients, getClient, KmsKeyringNode } from '@aws-crypto/client-node';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KMS, KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -19,6 +18,7 @@ import { LOCAL_ISSUER } from '../../local/issuer.js';
 import { BatchClaims } from '../../lambdas/ingest/batch-claims.js';
 import { createIngestHandler } from '../../lambdas/ingest/ingest-handler.js';
 import { IngestService } from '../../lambdas/ingest/ingest-service.js';
+import { KeyringKmsClient, kmsKeyrings } from '../../lambdas/ingest/keyring.js';
 import { purgeEmployee, type PurgeJob, type PurgeOutcome } from '../../lambdas/purge/purge-employee.js';
 import type { HttpEvent, HttpResult } from '../../lambdas/shared/http.js';
 import { KeyPolicySync } from '../../lambdas/shared/key-policy-sync.js';
@@ -203,7 +203,7 @@ export interface InProcessIngest extends Destroyable {
   readonly service: IngestService;
   readonly handler: (event: HttpEvent) => Promise<HttpResult>;
   /** KMS clients the keyring's client provider has built so far (one per region). */
-  readonly kmsClients: readonly KMS[];
+  readonly kmsClients: readonly KeyringKmsClient[];
   readonly alarms: RecordedAlarms;
 }
 
@@ -221,17 +221,16 @@ export function inProcessIngest(t: TestStack, options: InProcessOptions = {}): I
   options.faults?.attach(kms, 'ingest-kms');
   options.faults?.attach(dynamodb, 'ingest-dynamodb');
   options.faults?.attach(s3, 'ingest-s3');
-  const kmsClients: KMS[] = [];
+  const kmsClients: KeyringKmsClient[] = [];
   const faults = options.faults;
   // The keyring builds its KMS clients itself (getClient): a subclass attaches the faults to each.
-  class TestKms extends KMS {
+  class TestKms extends KeyringKmsClient {
     constructor(kmsConfig: KMSClientConfig) {
       super(kmsConfig);
       faults?.attach(this, 'ingest-kms');
       kmsClients.push(this);
     }
   }
-  const clientProvider = cacheClients(getClient(TestKms, { ...config, endpoint: t.stack.endpoints.kms }));
   const db = documents(dynamodb);
   const logger = options.logger ?? silentLogger('ingest');
   const alarms = options.alarms ?? recordedAlarms();
@@ -240,7 +239,7 @@ export function inProcessIngest(t: TestStack, options: InProcessOptions = {}): I
     claims: new BatchClaims(db, LOCAL_RESOURCES.tables.batches),
     s3,
     bucket: LOCAL_RESOURCES.buckets.captures,
-    keyringFor: (keyArn) => new KmsKeyringNode({ generatorKeyId: keyArn, clientProvider }),
+    keyringFor: kmsKeyrings({ ...config, endpoint: t.stack.endpoints.kms }, TestKms),
     kms,
     logger,
     alarms,
