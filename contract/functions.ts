@@ -73,6 +73,18 @@ export interface FunctionDeclaration {
   readonly memoryMb: number;
   readonly trigger: FunctionTrigger;
   readonly environment: Readonly<Partial<Record<EnvName, EnvEntry>>>;
+  /**
+   * Concurrent executions reserved for this function (also its ceiling), so that a flood of
+   * other calls (slow ingests) cannot take the account's concurrency from it. The ingest
+   * function's comes from the deployer (CDK context `ingestConcurrency`) instead.
+   * @default - none: the CDK app's NIST 800-53 check reports the function
+   */
+  readonly reservedConcurrency?: number;
+}
+
+/** A function's fixed name in AWS, `<prefix>-<function>`, so an SCP can fence it by name. */
+export function functionNameFor(prefix: string, name: string): string {
+  return `${prefix}-${name}`;
 }
 
 /** Variables every function gets, besides its own `environment`. */
@@ -114,6 +126,9 @@ export const FUNCTIONS = {
     timeoutSeconds: 29,
     memoryMb: 512,
     trigger: { kind: 'http' },
+    // Consent changes are rare (a few per employee per month) and take well under a second; 25
+    // serve about 100 changes per second, more than KMS's PutKeyPolicy quota (15/s) can write.
+    reservedConcurrency: 25,
     environment: {
       [ENV.ledgerTable]: { table: 'ledger' },
       [ENV.purgeQueueUrl]: { queueUrl: 'purge' },
@@ -163,6 +178,9 @@ export const FUNCTIONS = {
     memoryMb: 512,
     // One employee per invocation, so the whole timeout is that purge's budget.
     trigger: { kind: 'queue', queue: 'purge', batchSize: 1 },
+    // Erasures are rare; five at a time keep DisableKey and ScheduleKeyDeletion far below their
+    // quotas, and a flood of ingests can never leave an erasure without a slot.
+    reservedConcurrency: 5,
     environment: {
       [ENV.ledgerTable]: { table: 'ledger' },
       [ENV.capturesBucket]: { bucket: 'captures' },
@@ -185,8 +203,12 @@ export const FUNCTIONS = {
     // KMS allows a few PutKeyPolicy calls per second per account; a small batch and the queue's
     // retries keep a storm of changes inside that quota instead of throttling every request.
     trigger: { kind: 'queue', queue: 'keySync', batchSize: 10, maxConcurrency: 2 },
+    // As many as the queue drives: deferred withdrawals are enforced here, so they get their own slots.
+    reservedConcurrency: 2,
     environment: {
       [ENV.ledgerTable]: { table: 'ledger' },
+      // A job KMS keeps throttling is queued again with a delay rather than dead-lettered.
+      [ENV.keySyncQueueUrl]: { queueUrl: 'keySync' },
       ...KEY_POLICY_ROLES,
     },
   },

@@ -1,6 +1,7 @@
 // consent-capture's application manifest: what the application is (functions, queues and their
 // jobs, tables, buckets, routes, roles, names), declared once with no AWS dependency. The CDK app
 // (lib/) and the local stack (local/) both read it; the functions (lambdas/) import it.
+export * from './alarms.js';
 export * from './app.js';
 export * from './capture-batch.js';
 export * from './consent-requests.js';

@@ -44,6 +44,10 @@ export type RevokeSweepJob = z.infer<typeof revokeSweepJobSchema>;
 export const purgeQueueJobSchema = z.union([revokeSweepJobSchema, purgeJobSchema]);
 export type PurgeQueueJob = z.infer<typeof purgeQueueJobSchema>;
 
-/** Make the employee's key policy match the newest ledger event (queued when KMS throttled a write). */
-export const keySyncJobSchema = z.object({ employeeId, sequence });
+/**
+ * Make the employee's key policy match the newest ledger event (queued when KMS throttled a
+ * write). `deferrals` counts how often the worker queued the job again because KMS kept
+ * throttling: a fresh message, so a throttling storm never spends the queue's maxReceiveCount.
+ */
+export const keySyncJobSchema = z.object({ employeeId, sequence, deferrals: count.optional() });
 export type KeySyncJob = z.infer<typeof keySyncJobSchema>;

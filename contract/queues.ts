@@ -13,8 +13,14 @@ export interface QueueDeclaration {
   readonly senders: readonly RoleName[];
   /** Receives before a job moves to the dead-letter queue. */
   readonly maxReceiveCount: number;
-  /** Days a job (and a dead-lettered job) is kept. */
+  /**
+   * Days a job is kept in the queue. SQS counts a dead-lettered job's retention from its ORIGINAL
+   * enqueue time, so this must be shorter than the dead-letter queue's (always SQS's maximum,
+   * 14 days): a job that fails for days still spends a week in the DLQ, where an alarm sees it.
+   */
   readonly retentionDays: number;
+  /** The oldest job may wait this long before the queue's age alarm fires. */
+  readonly maxAgeSeconds: number;
   /**
    * The visibility timeout is this many times the consumer's timeout: AWS's guidance for SQS event
    * sources is at least six, so a message is not redelivered while an invocation may still hold it.
@@ -31,7 +37,9 @@ export const QUEUES = {
     // and, delayed, the sweep after a withdrawal.
     senders: ['consent', 'purge'],
     maxReceiveCount: 5,
-    retentionDays: 14,
+    retentionDays: 7,
+    // A purge takes minutes, its re-sweep waits 6; an hour means the worker is failing or starved.
+    maxAgeSeconds: 3600,
     visibilityTimeoutFactor: 6,
     schema: purgeQueueJobSchema,
   },
@@ -42,11 +50,17 @@ export const QUEUES = {
     // never re-queues: a failed job returns to the queue by itself.
     senders: ['consent'],
     maxReceiveCount: 5,
-    retentionDays: 14,
+    retentionDays: 7,
+    // 100,000 policies at PutKeyPolicy's 15/s take under two hours; a job older than 15 minutes
+    // outside such a re-sync means a pause or withdrawal is not yet in its key.
+    maxAgeSeconds: 900,
     visibilityTimeoutFactor: 6,
     schema: keySyncJobSchema,
   },
 } as const satisfies Record<string, QueueDeclaration>;
 
 export type QueueName = keyof typeof QUEUES;
+
+/** Dead-letter queues keep a job SQS's maximum, 14 days from its original enqueue. */
+export const DEAD_LETTER_RETENTION_DAYS = 14;
 export const QUEUE_NAMES = Object.keys(QUEUES) as QueueName[];

@@ -19,6 +19,20 @@ export const ROLES = {
 export type RoleName = keyof typeof ROLES;
 export const ROLE_NAMES = Object.keys(ROLES) as RoleName[];
 
+/** IAM's limit on a role name, and its characters. */
+export const MAX_ROLE_NAME_LENGTH = 64;
+export const ROLE_NAME_PATTERN = /^[\w+=,.@-]+$/;
+
+/**
+ * A role's fixed name in AWS: `<prefix>-<role>`, the prefix being the deployment's (CDK context
+ * `rolePrefix`). Employee key policies name these ARNs, so the name must never depend on a
+ * construct path: a role replaced under the same name keeps the ARN the key policies hold (KMS
+ * still has to be told again, see the runbook), a generated name would not even do that.
+ */
+export function roleNameFor(prefix: string, role: RoleName): string {
+  return `${prefix}-${role}`;
+}
+
 /** Principals the local stack makes: the function roles, an administrator and a compliance auditor. */
 export const PRINCIPAL_NAMES = [...(ROLE_NAMES as readonly RoleName[]), 'admin', 'auditor'] as const;
 export type PrincipalName = RoleName | 'admin' | 'auditor';

@@ -1,0 +1,94 @@
+// What the key-sync worker does with a batch of jobs: sync each employee's key policy once, back
+// off inside the invocation when KMS throttles, and when KMS is still throttling, queue the job
+// again with a delay instead of failing it, so a storm delays a job but never dead-letters it.
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { processPartialResponse } from '@aws-lambda-powertools/batch';
+import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { keySyncJobSchema, type KeySyncJob } from '../../contract/jobs.js';
+import { asDependencyError } from '../shared/errors.js';
+import { jsonOrUndefined, MalformedJobError, newProcessor } from '../shared/jobs.js';
+import type { KeyPolicySync } from '../shared/key-policy-sync.js';
+
+export interface KeySyncWorkerDeps {
+  readonly sync: Pick<KeyPolicySync, 'syncNewest'>;
+  readonly sqs: SQSClient;
+  /** The key-sync queue itself: a throttled job goes back to it. */
+  readonly queueUrl: string;
+  readonly logger: Logger;
+  /** Syncs of one job per invocation while KMS throttles (each already has the SDK's own retries). @default 3 */
+  readonly attemptsPerInvocation?: number;
+  /** Wait before in-invocation attempt n+1. @default 1 s doubling, with full jitter */
+  readonly backoffMs?: (attempt: number) => number;
+  /** DelaySeconds of the job's n-th deferral (1-based). @default 30 s doubling, at most SQS's 900 */
+  readonly deferSeconds?: (deferral: number) => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+/** Time kept back for the sync itself and the re-queue, so a backoff never runs into the timeout. */
+const RESERVE_MS = 15_000;
+
+const defaultBackoff = (attempt: number): number => Math.random() * 1_000 * 2 ** (attempt - 1);
+const defaultDefer = (deferral: number): number => Math.min(900, 30 * 2 ** (deferral - 1));
+const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function isThrottling(error: unknown): boolean {
+  return asDependencyError(error, 'KMS')?.code === 'dependency-throttled';
+}
+
+export function createKeySyncHandler(deps: KeySyncWorkerDeps): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> {
+  const attempts = deps.attemptsPerInvocation ?? 3;
+  const backoffMs = deps.backoffMs ?? defaultBackoff;
+  const deferSeconds = deps.deferSeconds ?? defaultDefer;
+  const sleep = deps.sleep ?? defaultSleep;
+  const { logger } = deps;
+
+  /** Syncs, retrying throttles while the invocation has time. Returns false when KMS is still throttling. */
+  async function syncWithBackoff(job: KeySyncJob, context: Context): Promise<boolean> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        const state = await deps.sync.syncNewest(job.employeeId);
+        logger.info('key policy synced', { employeeId: job.employeeId, sequence: state?.sequence, deferrals: job.deferrals ?? 0 });
+        return true;
+      } catch (error) {
+        if (!isThrottling(error)) throw error;
+        const wait = backoffMs(attempt);
+        if (attempt >= attempts || context.getRemainingTimeInMillis() < wait + RESERVE_MS) return false;
+        await sleep(wait);
+      }
+    }
+  }
+
+  return (event, context) => {
+    const done = new Set<string>();
+    const syncRecord = async (record: SQSRecord): Promise<void> => {
+      const parsed = keySyncJobSchema.safeParse(jsonOrUndefined(record.body));
+      if (!parsed.success) {
+        logger.error('malformed key-sync job', { messageId: record.messageId });
+        throw new MalformedJobError(record.messageId);
+      }
+      const job = parsed.data;
+      // Jobs of one employee collapse: one sync applies the newest event, whatever was queued.
+      if (done.has(job.employeeId)) return;
+      let synced: boolean;
+      try {
+        synced = await syncWithBackoff(job, context);
+      } catch (error) {
+        logger.warn('key sync failed; it will be retried', { employeeId: job.employeeId, error: error instanceof Error ? error.name : String(error) });
+        throw error;
+      }
+      if (synced) {
+        done.add(job.employeeId);
+        return;
+      }
+      // Still throttled: a fresh message with a delay. The original then succeeds, so its receive
+      // count (which dead-letters after maxReceiveCount) is not spent on KMS's storm. If the send
+      // fails, the record fails and SQS redelivers it: the job is never dropped.
+      const deferrals = (job.deferrals ?? 0) + 1;
+      const next: KeySyncJob = { ...job, deferrals };
+      await deps.sqs.send(new SendMessageCommand({ QueueUrl: deps.queueUrl, MessageBody: JSON.stringify(next), DelaySeconds: deferSeconds(deferrals) }));
+      logger.warn('KMS is throttling; key sync deferred', { employeeId: job.employeeId, deferrals });
+    };
+    return processPartialResponse(event, syncRecord, newProcessor(), { context, processInParallel: false, throwOnFullBatchFailure: false });
+  };
+}
