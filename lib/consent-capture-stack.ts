@@ -3,13 +3,18 @@
 
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, Stack, Validations, type CfnElement, type StackProps } from 'aws-cdk-lib';
-import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct, Node } from 'constructs';
 import {
   API_ROUTES,
+  APP_NAME,
   envRefFor,
+  functionNameFor,
+  MAX_ROLE_NAME_LENGTH,
+  ROLE_NAMES,
+  roleNameFor,
   FUNCTION_NAMES,
   INVOKED_FUNCTIONS,
   FUNCTIONS,
@@ -33,6 +38,8 @@ import { HttpApi } from './constructs/http-api.js';
 import { LedgerTable } from './constructs/ledger-table.js';
 import { BatchesTable } from './constructs/batches-table.js';
 import { JobQueue } from './constructs/job-queue.js';
+import { OperationsAlarms } from './constructs/operations-alarms.js';
+import { PermissionsBoundary } from './constructs/permissions-boundary.js';
 
 /** The repository root: function entries in the contract are relative to it. */
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -45,13 +52,59 @@ export const CONTEXT_KEYS = {
   retentionDays: 'retentionDays',
   keyDeletionDays: 'keyDeletionDays',
   auditorRoleArn: 'auditorRoleArn',
+  rolePrefix: 'rolePrefix',
+  alarmEmail: 'alarmEmail',
+  permissionsBoundary: 'permissionsBoundary',
+  ingestConcurrency: 'ingestConcurrency',
+  apiRateLimit: 'apiRateLimit',
+  apiBurstLimit: 'apiBurstLimit',
+  accountConcurrency: 'accountConcurrency',
 } as const;
 
-export const CONTEXT_DEFAULTS = SETTING_DEFAULTS;
+/**
+ * Defaults of the deploy-only settings. Concurrency: Lambda keeps at least 100 executions of an
+ * account's quota unreserved, and a new account's quota is 1,000; the reservations (the
+ * contract's plus ingest's) must leave those 100.
+ */
+export const DEPLOY_DEFAULTS = {
+  ingestConcurrency: 200,
+  apiRateLimit: 200,
+  apiBurstLimit: 400,
+  accountConcurrency: 1000,
+} as const;
+
+/** Lambda refuses a reservation that leaves fewer unreserved executions than this. */
+export const UNRESERVED_CONCURRENCY_MINIMUM = 100;
+
+export const CONTEXT_DEFAULTS = { ...SETTING_DEFAULTS, ...DEPLOY_DEFAULTS };
 
 export interface ConsentCaptureSettings extends AppSettings {
   readonly oidcIssuer: string;
   readonly oidcAudience: readonly string[];
+  /** Roles are `<rolePrefix>-<role>`, functions `<rolePrefix>-<function>`. */
+  readonly rolePrefix: string;
+  /** @default - no email subscription */
+  readonly alarmEmail?: string;
+  /** `create`: the stack's own boundary policy; an ARN: that policy. @default - no boundary */
+  readonly permissionsBoundary?: 'create' | string;
+  readonly ingestConcurrency: number;
+  readonly apiRateLimit: number;
+  readonly apiBurstLimit: number;
+  readonly accountConcurrency: number;
+}
+
+/** `ConsentCapture` → `consent-capture`: the role prefix a stack gets when none is given. */
+export function defaultRolePrefix(stackName: string): string {
+  return stackName
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/[^A-Za-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .toLowerCase() || APP_NAME;
+}
+
+/** The longest name a prefix is put in front of: every role and every function of the contract. */
+function longestNamedThing(): string {
+  return [...ROLE_NAMES, ...FUNCTION_NAMES, 'boundary'].reduce((a, b) => (b.length > a.length ? b : a));
 }
 
 export class ContextError extends Error {
@@ -59,7 +112,7 @@ export class ContextError extends Error {
 }
 
 /** Reads and validates the stack's settings from CDK context; a bad value fails synth before any resource exists. */
-export function readSettings(node: Node): ConsentCaptureSettings {
+export function readSettings(node: Node, stackName: string = node.id): ConsentCaptureSettings {
   const issuer = requiredString(node, CONTEXT_KEYS.oidcIssuer, 'https://login.example.com/');
   let issuerUrl: URL | undefined;
   try {
@@ -98,6 +151,46 @@ export function readSettings(node: Node): ConsentCaptureSettings {
     );
   }
 
+  const rolePrefix = optionalString(node, CONTEXT_KEYS.rolePrefix) ?? defaultRolePrefix(stackName);
+  const longest = `${rolePrefix}-${longestNamedThing()}`;
+  // Lambda function names allow fewer characters than IAM role names; the prefix names both.
+  if (!/^[A-Za-z0-9-]+$/.test(rolePrefix) || longest.length > MAX_ROLE_NAME_LENGTH) {
+    throw new ContextError(
+      `context "${CONTEXT_KEYS.rolePrefix}" must be letters, digits and dashes, at most ${MAX_ROLE_NAME_LENGTH - longest.length + rolePrefix.length} characters ` +
+        `(the longest name it starts, "${longest}", must fit IAM's and Lambda's ${MAX_ROLE_NAME_LENGTH}), got ${JSON.stringify(rolePrefix)}: ` +
+        `e.g. -c ${CONTEXT_KEYS.rolePrefix}=consent-capture-prod`,
+    );
+  }
+
+  const alarmEmail = optionalString(node, CONTEXT_KEYS.alarmEmail);
+  if (alarmEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(alarmEmail)) {
+    throw new ContextError(
+      `context "${CONTEXT_KEYS.alarmEmail}" must be an email address, got ${JSON.stringify(alarmEmail)}: e.g. -c ${CONTEXT_KEYS.alarmEmail}=platform-oncall@example.com, or leave it unset`,
+    );
+  }
+
+  const boundaryRaw = node.tryGetContext(CONTEXT_KEYS.permissionsBoundary) as unknown;
+  let permissionsBoundary: string | undefined;
+  if (boundaryRaw === true || boundaryRaw === 'true') permissionsBoundary = 'create';
+  else if (boundaryRaw === undefined || boundaryRaw === null || boundaryRaw === false || boundaryRaw === 'false' || boundaryRaw === '') permissionsBoundary = undefined;
+  else if (typeof boundaryRaw === 'string' && /^arn:aws[a-z-]*:iam::\d{12}:policy\/[\w+=,.@/-]{1,512}$/.test(boundaryRaw.trim())) permissionsBoundary = boundaryRaw.trim();
+  else {
+    throw new ContextError(
+      `context "${CONTEXT_KEYS.permissionsBoundary}" must be true, false or a managed policy ARN, got ${JSON.stringify(boundaryRaw)}: ` +
+        `e.g. -c ${CONTEXT_KEYS.permissionsBoundary}=true (the stack's own boundary) or -c ${CONTEXT_KEYS.permissionsBoundary}=arn:aws:iam::123456789012:policy/app-boundary`,
+    );
+  }
+
+  const ingestConcurrency = wholeNumber(node, CONTEXT_KEYS.ingestConcurrency, DEPLOY_DEFAULTS.ingestConcurrency, 1, 10_000, 'concurrent executions');
+  const accountConcurrency = wholeNumber(node, CONTEXT_KEYS.accountConcurrency, DEPLOY_DEFAULTS.accountConcurrency, 1, 1_000_000, 'concurrent executions');
+  const reserved = reservedConcurrency(ingestConcurrency);
+  if (accountConcurrency - reserved.total < UNRESERVED_CONCURRENCY_MINIMUM) {
+    throw new ContextError(
+      `the functions would reserve ${reserved.total} concurrent executions (${reserved.parts}), which leaves ${accountConcurrency - reserved.total} of the account's ${accountConcurrency}; ` +
+        `Lambda keeps at least ${UNRESERVED_CONCURRENCY_MINIMUM} unreserved: lower -c ${CONTEXT_KEYS.ingestConcurrency}=…, or raise the account's quota and set -c ${CONTEXT_KEYS.accountConcurrency}=<the new quota>`,
+    );
+  }
+
   return {
     oidcIssuer: issuer,
     oidcAudience: audience,
@@ -105,6 +198,29 @@ export function readSettings(node: Node): ConsentCaptureSettings {
     retentionDays: wholeNumber(node, CONTEXT_KEYS.retentionDays, CONTEXT_DEFAULTS.retentionDays, 1, 3650),
     keyDeletionDays: wholeNumber(node, CONTEXT_KEYS.keyDeletionDays, CONTEXT_DEFAULTS.keyDeletionDays, 7, 30),
     ...(auditorRoleArn === undefined ? {} : { auditorRoleArn }),
+    rolePrefix,
+    ...(alarmEmail === undefined ? {} : { alarmEmail }),
+    ...(permissionsBoundary === undefined ? {} : { permissionsBoundary }),
+    ingestConcurrency,
+    apiRateLimit: wholeNumber(node, CONTEXT_KEYS.apiRateLimit, DEPLOY_DEFAULTS.apiRateLimit, 1, 100_000, 'requests per second'),
+    apiBurstLimit: wholeNumber(node, CONTEXT_KEYS.apiBurstLimit, DEPLOY_DEFAULTS.apiBurstLimit, 1, 100_000, 'requests'),
+    accountConcurrency,
+  };
+}
+
+/** The concurrency each function reserves: the contract's, and ingest's from context. */
+export function reservedConcurrency(ingestConcurrency: number): { readonly byFunction: Readonly<Record<FunctionName, number | undefined>>; readonly total: number; readonly parts: string } {
+  const byFunction = Object.fromEntries(
+    FUNCTION_NAMES.map((name) => {
+      const declared: FunctionDeclaration = FUNCTIONS[name];
+      return [name, name === 'ingest' ? ingestConcurrency : declared.reservedConcurrency];
+    }),
+  ) as Record<FunctionName, number | undefined>;
+  const entries = Object.entries(byFunction).filter((entry): entry is [string, number] => entry[1] !== undefined);
+  return {
+    byFunction,
+    total: entries.reduce((sum, [, n]) => sum + n, 0),
+    parts: entries.map(([name, n]) => `${name} ${n}`).join(', '),
   };
 }
 
@@ -128,13 +244,13 @@ function optionalString(node: Node, key: string): string | undefined {
   return trimmed === '' ? undefined : trimmed;
 }
 
-function wholeNumber(node: Node, key: string, fallback: number, min: number, max: number): number {
+function wholeNumber(node: Node, key: string, fallback: number, min: number, max: number, unit = 'days'): number {
   const raw = node.tryGetContext(key) as unknown;
   if (raw === undefined || raw === null || raw === '') return fallback;
   const value = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ContextError(
-      `context "${key}" must be a whole number of days from ${min} to ${max}, got ${JSON.stringify(raw)}: ` +
+      `context "${key}" must be a whole number of ${unit} from ${min} to ${max}, got ${JSON.stringify(raw)}: ` +
         `e.g. -c ${key}=${fallback} (the default)`,
     );
   }
@@ -159,15 +275,29 @@ export class ConsentCaptureStack extends Stack {
   public readonly ingestFunction: FunctionDefaults;
   public readonly keyStewardFunction: FunctionDefaults;
   public readonly httpApi: HttpApi;
+  public readonly alarms: OperationsAlarms;
+  /** Present with -c permissionsBoundary=true. */
+  public readonly permissionsBoundary?: PermissionsBoundary;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, {
       description: 'consent-capture: consent-gated capture where each employee\'s consent is their own KMS key',
       ...props,
     });
-    this.settings = readSettings(this.node);
+    this.settings = readSettings(this.node, this.stackName);
+    const prefix = this.settings.rolePrefix;
 
-    this.roles = new FunctionRoles(this, 'Roles');
+    let boundary: iam.IManagedPolicy | undefined;
+    if (this.settings.permissionsBoundary === 'create') {
+      this.permissionsBoundary = new PermissionsBoundary(this, 'PermissionsBoundary', {
+        managedPolicyName: `${prefix}-boundary`,
+        shredderRoleName: roleNameFor(prefix, 'purge'),
+      });
+      boundary = this.permissionsBoundary.policy;
+    } else if (this.settings.permissionsBoundary !== undefined) {
+      boundary = iam.ManagedPolicy.fromManagedPolicyArn(this, 'ImportedPermissionsBoundary', this.settings.permissionsBoundary);
+    }
+    this.roles = new FunctionRoles(this, 'Roles', { namePrefix: prefix, ...(boundary === undefined ? {} : { permissionsBoundary: boundary }) });
     this.ledger = new LedgerTable(this, TABLES.ledger.constructId);
     this.batches = new BatchesTable(this, TABLES.batches.constructId);
     this.buckets = new DataBuckets(this, 'Buckets', { retentionDays: this.settings.retentionDays });
@@ -197,7 +327,7 @@ export class ConsentCaptureStack extends Stack {
     // The key steward reads the newest event itself; key-sync (the same role) caches the state it applied.
     this.ledger.grantAppend(this.roles.steward);
     this.ledger.grantRead(this.roles.ingest);
-    this.batches.table.grantReadWriteData(this.roles.ingest);
+    this.batches.grantClaims(this.roles.ingest);
     // No KMS permission: employee key policies alone let ingest generate data keys.
     this.buckets.grantCaptureWrites(this.roles.ingest);
     for (const name of QUEUE_NAMES) {
@@ -207,10 +337,11 @@ export class ConsentCaptureStack extends Stack {
 
     // Functions others name in their environment first, so those names resolve; construct ids,
     // not this order, decide the template.
+    const reservations = reservedConcurrency(this.settings.ingestConcurrency).byFunction;
     const created: Partial<Record<FunctionName, FunctionDefaults>> = {};
     this.functions = created as Record<FunctionName, FunctionDefaults>;
     const order = [...INVOKED_FUNCTIONS, ...FUNCTION_NAMES.filter((name) => !(INVOKED_FUNCTIONS as readonly string[]).includes(name))];
-    for (const name of order) created[name] = this.createFunction(FUNCTIONS[name]);
+    for (const name of order) created[name] = this.createFunction(name, FUNCTIONS[name], reservations[name]);
     for (const name of FUNCTION_NAMES) {
       const trigger: FunctionDeclaration['trigger'] = FUNCTIONS[name].trigger;
       if (trigger.kind !== 'invoke') continue;
@@ -232,7 +363,23 @@ export class ConsentCaptureStack extends Stack {
       handlers,
       jwtIssuer: this.settings.oidcIssuer,
       jwtAudience: this.settings.oidcAudience,
+      throttleRateLimit: this.settings.apiRateLimit,
+      throttleBurstLimit: this.settings.apiBurstLimit,
     });
+
+    this.alarms = new OperationsAlarms(this, 'Alarms', {
+      namePrefix: prefix,
+      queues: Object.fromEntries(
+        QUEUE_NAMES.map((name) => [
+          name,
+          { queue: this.queues[name].queue, deadLetterQueue: this.queues[name].deadLetterQueue, maxAge: Duration.seconds(QUEUES[name].maxAgeSeconds) },
+        ]),
+      ),
+      functions: Object.fromEntries(FUNCTION_NAMES.map((name) => [name, this.functions[name].fn])),
+      ...(this.settings.alarmEmail === undefined ? {} : { email: this.settings.alarmEmail }),
+    });
+
+    this.roles.acknowledgeInlinePolicies();
 
     const table = this.ledger.table;
     new CfnOutput(this, 'ApiUrl', { value: this.httpApi.url, description: 'Base URL of the HTTP API' });
@@ -273,7 +420,7 @@ export class ConsentCaptureStack extends Stack {
     return ref.value;
   }
 
-  private createFunction(declaration: FunctionDeclaration): FunctionDefaults {
+  private createFunction(name: FunctionName, declaration: FunctionDeclaration, reserved: number | undefined): FunctionDefaults {
     const environment: Record<string, string> = {};
     for (const [name, entry] of Object.entries(declaration.environment)) {
       const value = entry === undefined ? undefined : this.resolveEnvRef(envRefFor(entry, 'aws'));
@@ -298,6 +445,8 @@ export class ConsentCaptureStack extends Stack {
       timeout: Duration.seconds(declaration.timeoutSeconds),
       memorySize: declaration.memoryMb,
       environment,
+      functionName: functionNameFor(this.settings.rolePrefix, name),
+      ...(reserved === undefined ? {} : { reservedConcurrentExecutions: reserved }),
     });
   }
 }

@@ -21,10 +21,30 @@ export function kmsIdentityStatements(role: RoleName, scope: RolePolicyScope): I
   return [
     {
       // CreateKey has no key yet, so only an identity policy can allow it. The request tag keeps
-      // the steward from minting keys for anything but employees' consent.
+      // the steward from minting keys for anything but employees' consent, and the key's shape is
+      // pinned to what KeySteward creates: a symmetric key whose material KMS made, in one
+      // Region. An EXTERNAL key could be made unusable (or usable) by whoever holds the imported
+      // material, and a multi-Region key could be replicated out of reach of the purge.
       Sid: 'CreateEmployeeKeys',
       Effect: 'Allow',
-      Action: ['kms:CreateKey', 'kms:TagResource'],
+      Action: 'kms:CreateKey',
+      Resource: '*',
+      Condition: {
+        StringEquals: {
+          [`aws:RequestTag/${APP_TAG.key}`]: APP_TAG.value,
+          'kms:KeySpec': 'SYMMETRIC_DEFAULT',
+          'kms:KeyOrigin': 'AWS_KMS',
+        },
+        Bool: { 'kms:MultiRegion': 'false' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': [APP_TAG.key, 'employeeId'] },
+      },
+    },
+    {
+      // CreateKey with Tags also needs TagResource from an identity policy (the key does not
+      // exist yet); the same request-tag conditions bound it.
+      Sid: 'TagNewEmployeeKeys',
+      Effect: 'Allow',
+      Action: 'kms:TagResource',
       Resource: '*',
       Condition: {
         StringEquals: { [`aws:RequestTag/${APP_TAG.key}`]: APP_TAG.value },
@@ -37,12 +57,6 @@ export function kmsIdentityStatements(role: RoleName, scope: RolePolicyScope): I
       Effect: 'Allow',
       Action: 'kms:CreateAlias',
       Resource: aliasArn,
-    },
-    {
-      Sid: 'FindEmployeeKeys',
-      Effect: 'Allow',
-      Action: 'kms:ListAliases',
-      Resource: '*',
     },
   ];
 }

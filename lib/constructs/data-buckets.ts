@@ -62,6 +62,23 @@ export class DataBuckets extends Construct {
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
+
+    acknowledgeErasableBucket(this.captures, 'a capture');
+    acknowledgeErasableBucket(this.exports, 'an export');
+    Validations.of(this.accessLogs).acknowledge(
+      {
+        id: 'NIST.800.53.R5-S3BucketVersioningEnabled',
+        reason: 'Access log objects are written once by the S3 logging service and expire by lifecycle; versions would keep expired logs, which name employee prefixes, beyond their retention.',
+      },
+      {
+        id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
+        reason: 'Access logs name employee object keys; a replica would be one more copy an erasure request has to reach. The logs are kept in this Region for their retention only.',
+      },
+      {
+        id: 'NIST.800.53.R5-S3DefaultEncryptionKMS',
+        reason: 'S3 server access logging delivers only to buckets encrypted with SSE-S3; it cannot write to an SSE-KMS bucket.',
+      },
+    );
   }
 
   /** The bucket by its name in the contract (contract/resources.ts). */
@@ -103,6 +120,30 @@ export class DataBuckets extends Construct {
     ]);
     return grant;
   }
+}
+
+/**
+ * The NIST 800-53 findings a bucket of employee data gets on purpose: it must be erasable. A
+ * purge deletes objects; versioning would keep the deleted ciphertext as noncurrent versions (and
+ * the purge role would need DeleteObjectVersion on every one), replication would put a copy where
+ * the purge does not reach, and SSE-KMS under a shared key adds nothing over each object's
+ * envelope encryption under its employee's own key, while adding a key IAM could grant.
+ */
+function acknowledgeErasableBucket(bucket: s3.Bucket, what: string): void {
+  Validations.of(bucket).acknowledge(
+    {
+      id: 'NIST.800.53.R5-S3BucketVersioningEnabled',
+      reason: `Off on purpose, for erasure: a purge deletes ${what}, and versioning would keep the deleted ciphertext as a noncurrent version. Objects are write-once (keys derive from the batch), so there is nothing to roll back.`,
+    },
+    {
+      id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
+      reason: `A replica would hold a copy of ${what} that an erasure's purge does not reach; the data is recoverable only as long as the employee consents, by design.`,
+    },
+    {
+      id: 'NIST.800.53.R5-S3DefaultEncryptionKMS',
+      reason: 'Every object is already envelope-encrypted under its employee\'s own KMS key (or, for exports, short-lived by design); SSE-KMS with a shared bucket key would add a key IAM could grant and nothing the employee key does not give. SSE-S3 covers the disks.',
+    },
+  );
 }
 
 const privateBucketDefaults = {

@@ -4,6 +4,7 @@
 import { Duration } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { DEAD_LETTER_RETENTION_DAYS } from '../../contract/queues.js';
 import { acknowledgeDeadLetterQueue } from './function-defaults.js';
 
 export interface JobQueueProps {
@@ -13,7 +14,11 @@ export interface JobQueueProps {
   readonly consumerTimeout: Duration;
   /** @default 5 */
   readonly maxReceiveCount?: number;
-  /** How long a job, and a dead-lettered job, is kept. @default Duration.days(14) */
+  /**
+   * How long a job is kept in the queue. SQS counts a dead-lettered job's retention from its
+   * original enqueue, so this must be shorter than the dead-letter queue's, which is always the
+   * maximum, 14 days. @default Duration.days(7)
+   */
   readonly retentionPeriod?: Duration;
   /**
    * The visibility timeout in consumer timeouts. AWS's guidance for SQS event sources is at least
@@ -30,7 +35,14 @@ export class JobQueue extends Construct {
   constructor(scope: Construct, id: string, props: JobQueueProps) {
     super(scope, id);
     const maxReceiveCount = props.maxReceiveCount ?? 5;
-    const retentionPeriod = props.retentionPeriod ?? Duration.days(14);
+    const retentionPeriod = props.retentionPeriod ?? Duration.days(7);
+    const deadLetterRetention = Duration.days(DEAD_LETTER_RETENTION_DAYS);
+    if (retentionPeriod.toSeconds() >= deadLetterRetention.toSeconds()) {
+      throw new Error(
+        `${props.jobs} queue: retentionPeriod must be shorter than the dead-letter queue's ${DEAD_LETTER_RETENTION_DAYS} days, got ${retentionPeriod.toDays()} days: ` +
+          'SQS counts a dead-lettered job\'s retention from its original enqueue, so an equal retention could expire a failed job the moment it is dead-lettered',
+      );
+    }
     const factor = props.visibilityTimeoutFactor ?? 6;
     if (!Number.isInteger(factor) || factor < 1) {
       throw new Error(`${props.jobs} queue: visibilityTimeoutFactor must be a whole number of at least 1, got ${factor}`);
@@ -42,7 +54,7 @@ export class JobQueue extends Construct {
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      retentionPeriod,
+      retentionPeriod: deadLetterRetention,
     });
     acknowledgeDeadLetterQueue(this.deadLetterQueue, `${props.jobs} that failed every attempt`);
 

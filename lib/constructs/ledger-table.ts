@@ -1,7 +1,7 @@
 // The consent ledger: one partition per employee, holding the append-only events
 // (sk = "event#<zero-padded sequence>") and the folded current state (sk = "state").
 
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
@@ -29,6 +29,10 @@ export class LedgerTable extends Construct {
       // so the AWS managed key (aws/dynamodb, usage visible in CloudTrail) is enough. A customer
       // managed key would be one more key whose policy IAM could open up.
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    });
+    Validations.of(this.table).acknowledge({
+      id: 'NIST.800.53.R5-DynamoDBInBackupPlan',
+      reason: 'The ledger has point-in-time recovery (35 days), deletion protection and RETAIN; an AWS Backup plan is the account\'s to add (its vault, retention and cross-account copy are organisation policy), and this stack cannot choose them.',
     });
   }
 

@@ -3,16 +3,20 @@
 
 import { type App, type CfnResource, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { AwsSolutionsChecks, NagPack, ServerlessChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, NagPack, NIST80053R5Checks, ServerlessChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { ConsentCaptureStack } from '../../lib/consent-capture-stack.js';
 import { testApp } from './fixtures/test-app.js';
 
+/** The packs bin/app.ts registers. */
+const packs = () => [new AwsSolutionsChecks(), new ServerlessChecks(), new NIST80053R5Checks()];
+
 function violations(app: App) {
-  return [new AwsSolutionsChecks(), new ServerlessChecks()].flatMap((pack) =>
+  return packs().flatMap((pack) =>
     pack.validateScope(app).violations.map((v) => ({
       rule: v.ruleName,
       severity: v.severity,
@@ -21,8 +25,11 @@ function violations(app: App) {
   );
 }
 
-function buildApp(): { app: App; stack: ConsentCaptureStack } {
-  const app = testApp();
+/** Every optional construct on (boundary, alarm email), so every acknowledgement has its resource. */
+const EVERYTHING_ON = { permissionsBoundary: true, alarmEmail: 'platform-oncall@example.com' };
+
+function buildApp(context: Record<string, unknown> = {}): { app: App; stack: ConsentCaptureStack } {
+  const app = testApp(context);
   return { app, stack: new ConsentCaptureStack(app, 'ConsentCapture') };
 }
 
@@ -37,6 +44,27 @@ describe('cdk-nag', () => {
     const { app } = buildApp();
 
     expect(new ServerlessChecks().validateScope(app).violations).toEqual([]);
+  });
+
+  it('finds nothing in the stack with the NIST 800-53 R5 pack', () => {
+    const { app } = buildApp();
+
+    expect(new NIST80053R5Checks().validateScope(app).violations).toEqual([]);
+  });
+
+  it('finds nothing with the permissions boundary and an alarm email, in any pack', () => {
+    const { app } = buildApp(EVERYTHING_ON);
+
+    expect(violations(app)).toEqual([]);
+  });
+
+  it('reports a function without reserved concurrency under NIST 800-53 R5', () => {
+    const { app, stack } = buildApp();
+    (stack.purgeFunction.fn.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = undefined;
+
+    expect(violations(app)).toEqual([
+      { rule: 'NIST.800.53.R5-LambdaConcurrency', severity: 'error', paths: ['ConsentCapture/PurgeFunction/Function/Resource'] },
+    ]);
   });
 
   it('reports a bucket added without SSL enforcement or access logs', () => {
@@ -77,13 +105,15 @@ describe('cdk-nag', () => {
     const { app, stack } = buildApp();
     stack.roles.export.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['xray:PutTraceSegments'], resources: ['*'] }));
 
+    // NIST's no-inline-policy finding too: the default policy appeared after the stack acknowledged its own.
     expect(violations(app)).toEqual([
       { rule: 'AwsSolutions-IAM5[Resource::*]', severity: 'error', paths: ['ConsentCapture/Roles/Export/DefaultPolicy/Resource'] },
+      { rule: 'NIST.800.53.R5-IAMNoInlinePolicy', severity: 'error', paths: ['ConsentCapture/Roles/Export/DefaultPolicy/Resource'] },
     ]);
   });
 
   it('has no acknowledgement that suppresses nothing', () => {
-    const { app } = buildApp();
+    const { app } = buildApp(EVERYTHING_ON);
     const acknowledged = acknowledgements(app);
     const used = acknowledgementsUsed(app);
 
@@ -95,7 +125,7 @@ describe('cdk-nag', () => {
   });
 
   it('gives every acknowledgement a reason of at least one sentence', () => {
-    const { app } = buildApp();
+    const { app } = buildApp(EVERYTHING_ON);
 
     for (const ack of acknowledgements(app)) expect(ack.reason.length, `${ack.path} ${ack.rule}`).toBeGreaterThan(40);
   });
@@ -144,8 +174,7 @@ function acknowledgementsUsed(app: App): Array<{ resourcePath: string; rule: str
     return hit;
   };
   try {
-    new AwsSolutionsChecks().validateScope(app);
-    new ServerlessChecks().validateScope(app);
+    for (const pack of packs()) pack.validateScope(app);
   } finally {
     proto.isAcknowledged = original;
   }

@@ -168,7 +168,7 @@ describe('identity policies and employee keys', () => {
     expect(kmsStatements).toEqual(expected);
   });
 
-  it('lets the steward role create and tag keys only with the request tag app=consent-capture', () => {
+  it('lets the steward role create only single-Region symmetric AWS_KMS keys, with the request tag app=consent-capture', () => {
     const { template } = synthStack();
 
     const createKey = identityStatements(template)
@@ -176,8 +176,22 @@ describe('identity policies and employee keys', () => {
       .filter((statement) => asArray(statement.Action).includes('kms:CreateKey'));
 
     expect(createKey).toHaveLength(1);
-    expect(createKey[0]?.Condition?.['StringEquals']).toEqual({ 'aws:RequestTag/app': 'consent-capture' });
-    expect(asArray(createKey[0]?.Action).sort()).toEqual(['kms:CreateKey', 'kms:TagResource']);
+    expect(asArray(createKey[0]?.Action)).toEqual(['kms:CreateKey']);
+    expect(createKey[0]?.Condition).toEqual({
+      StringEquals: { 'aws:RequestTag/app': 'consent-capture', 'kms:KeySpec': 'SYMMETRIC_DEFAULT', 'kms:KeyOrigin': 'AWS_KMS' },
+      Bool: { 'kms:MultiRegion': 'false' },
+      'ForAllValues:StringEquals': { 'aws:TagKeys': ['app', 'employeeId'] },
+    });
+  });
+
+  it('lets the steward role tag only with the request tag app=consent-capture, and list no aliases', () => {
+    const { template } = synthStack();
+    const statements = identityStatements(template).map(({ statement }) => statement as Statement & { Condition?: Record<string, Record<string, unknown>> });
+
+    const tagging = statements.filter((statement) => asArray(statement.Action).includes('kms:TagResource'));
+    expect(tagging).toHaveLength(1);
+    expect(tagging[0]?.Condition?.['StringEquals']).toEqual({ 'aws:RequestTag/app': 'consent-capture' });
+    expect(statements.filter((statement) => asArray(statement.Action).includes('kms:ListAliases'))).toEqual([]);
   });
 
   it('gives the consent, ingest, export and purge roles no KMS permission in IAM: key policies alone do', () => {

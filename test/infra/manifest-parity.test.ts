@@ -16,6 +16,7 @@ import {
   API_ROUTES,
   COMMON_ENVIRONMENT,
   consumerOf,
+  DEAD_LETTER_RETENTION_DAYS,
   envRefFor,
   FUNCTION_NAMES,
   FUNCTIONS,
@@ -202,7 +203,8 @@ describe.each(QUEUE_NAMES)('queue %s', (queue: QueueName) => {
     expect(props['RedrivePolicy']).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: declaration.maxReceiveCount });
     expect(props['VisibilityTimeout']).toBe(FUNCTIONS[consumerOf(queue)].timeoutSeconds * declaration.visibilityTimeoutFactor);
     expect(props['MessageRetentionPeriod']).toBe(declaration.retentionDays * 86_400);
-    expect(propsOf(dlq)['MessageRetentionPeriod']).toBe(declaration.retentionDays * 86_400);
+    // The DLQ keeps a job SQS's maximum, longer than the source queue (retention counts from the original enqueue).
+    expect(propsOf(dlq)['MessageRetentionPeriod']).toBe(DEAD_LETTER_RETENTION_DAYS * 86_400);
     // Locally a message moves to the dead-letter file after the same number of receives.
     expect(localQueueDefinitions().find((q) => q.queue === queue)?.maxReceiveCount).toBe(declaration.maxReceiveCount);
   });
