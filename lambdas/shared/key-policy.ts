@@ -44,14 +44,15 @@ export const ENCRYPTION_CONTEXT_KEYS = ['employeeId', 'scope', 'batchId'] as con
  */
 export const ERASURE_TAG = { key: 'erasure', value: 'requested' } as const;
 
-/** What the steward role may do to a key: steward it, never use it for cryptography. */
+/**
+ * What the steward role may do to a key: steward it, never use it for cryptography. Only what
+ * KeySteward calls: no EnableKey (it could undo a purge's DisableKey), no ListResourceTags.
+ */
 export const STEWARDSHIP_ACTIONS = [
   'kms:PutKeyPolicy',
   'kms:GetKeyPolicy',
   'kms:DescribeKey',
-  'kms:EnableKey',
   // TagResource is not here: the ErasureTag statement allows exactly one tag.
-  'kms:ListResourceTags',
   // CreateAlias and EnableKeyRotation are needed right after CreateKey, and KMS authorizes both
   // against the new key's policy. Without them first consent fails (docs/design.md, change 1).
   'kms:CreateAlias',

@@ -281,7 +281,7 @@ describe('state on disk', () => {
     // Act
     const again = await startTestKms({ localDir: restartable.localDir });
     try {
-      const aliases = await again.client('steward').send(new ListAliasesCommand({}));
+      const aliases = await again.client('auditor').send(new ListAliasesCommand({}));
       const decrypted = await again.client('export').send(new DecryptCommand({ CiphertextBlob: generated.CiphertextBlob, EncryptionContext: ctx }));
       const byAdmin = await again
         .client('admin')

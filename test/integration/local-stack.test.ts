@@ -104,7 +104,7 @@ describe('local stack', () => {
 
       // Act
       const [aliases, table, captures, exportsBucket, queue, api] = await Promise.all([
-        t.kms('steward').send(new ListAliasesCommand({})),
+        t.kms('auditor').send(new ListAliasesCommand({})),
         t.dynamodb('admin').send(new DescribeTableCommand({ TableName: stackFile.tables?.ledger })),
         // HeadBucket is s3:ListBucket without a prefix: no function role may, the administrator may.
         t.s3('admin').send(new HeadBucketCommand({ Bucket: stackFile.buckets?.captures })),

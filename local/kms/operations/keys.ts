@@ -108,40 +108,49 @@ export const keyOperations = {
     input: z.object({
       Policy: z.string().min(1).max(131_072).optional(),
       Description: z.string().max(8192).optional(),
-      KeyUsage: z.literal('ENCRYPT_DECRYPT').optional(),
+      KeyUsage: z.enum(['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT']).optional(),
       KeySpec: z.string().optional(),
       CustomerMasterKeySpec: z.string().optional(),
-      Origin: z.literal('AWS_KMS').optional(),
+      // Every origin and MultiRegion value AWS accepts, so IAM conditions on kms:KeyOrigin and
+      // kms:MultiRegion are evaluated first, as in AWS; what the local KMS cannot make is refused after.
+      Origin: z.enum(['AWS_KMS', 'EXTERNAL', 'AWS_CLOUDHSM', 'EXTERNAL_KEY_STORE']).optional(),
       Tags: tagsInput.optional(),
       BypassPolicyLockoutSafetyCheck: z.boolean().optional(),
-      MultiRegion: z.literal(false).optional(),
+      MultiRegion: z.boolean().optional(),
     }),
     handle(ctx, input) {
       const spec = input.KeySpec ?? input.CustomerMasterKeySpec ?? 'SYMMETRIC_DEFAULT';
+      const origin = input.Origin ?? 'AWS_KMS';
+      const usage = input.KeyUsage ?? 'ENCRYPT_DECRYPT';
+      const multiRegion = input.MultiRegion ?? false;
       ctx.trail.requestParameters = {
         description: input.Description ?? '',
-        keyUsage: 'ENCRYPT_DECRYPT',
+        keyUsage: usage,
         keySpec: spec,
-        origin: 'AWS_KMS',
+        origin,
+        multiRegion,
         bypassPolicyLockoutSafetyCheck: input.BypassPolicyLockoutSafetyCheck ?? false,
         ...(input.Policy === undefined ? {} : { policy: input.Policy }),
         ...(input.Tags === undefined ? {} : { tags: input.Tags }),
       };
-      if (spec !== 'SYMMETRIC_DEFAULT') {
-        throw new KmsException('UnsupportedOperationException', `KeySpec ${spec} is not supported by the local KMS; use SYMMETRIC_DEFAULT.`);
-      }
       const tags = validateTags(input.Tags ?? []);
       const extra = {
         ...tagContext(tags),
         'kms:KeySpec': spec,
-        'kms:KeyUsage': 'ENCRYPT_DECRYPT',
-        'kms:KeyOrigin': 'AWS_KMS',
-        'kms:MultiRegion': 'false',
+        'kms:KeyUsage': usage,
+        'kms:KeyOrigin': origin,
+        'kms:MultiRegion': String(multiRegion),
         'kms:BypassPolicyLockoutSafetyCheck': String(input.BypassPolicyLockoutSafetyCheck ?? false),
       };
       authorizeByIdentity(ctx, 'kms:CreateKey', '*', extra);
       // Tagging at creation also needs kms:TagResource in an identity policy, as in AWS.
       if (tags.length > 0) authorizeByIdentity(ctx, 'kms:TagResource', '*', extra);
+      if (spec !== 'SYMMETRIC_DEFAULT' || usage !== 'ENCRYPT_DECRYPT' || origin !== 'AWS_KMS' || multiRegion) {
+        throw new KmsException(
+          'UnsupportedOperationException',
+          `The local KMS makes only single-Region SYMMETRIC_DEFAULT keys with origin AWS_KMS; got KeySpec ${spec}, Origin ${origin}, MultiRegion ${String(multiRegion)}.`,
+        );
+      }
       const keyId = randomUUID();
       const arn = keyArn(ctx, keyId);
       const policy = input.Policy ?? defaultKeyPolicy(ctx.identity.account);
