@@ -526,6 +526,18 @@ describe('ingest', () => {
     });
   });
 
+  it('may on the batches table only what batch-claims.ts calls: PutItem, GetItem, UpdateItem, DeleteItem', () => {
+    const { stack, template } = synthStack();
+    const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId(stack, 'ingest') }] } }) as Resources;
+    const batchesArn = { 'Fn::GetAtt': [idOf(stack.batches.table), 'Arn'] };
+
+    const onBatches = Object.values(policies)
+      .flatMap((p) => (p.Properties?.['PolicyDocument'] as { Statement: Array<{ Action: string | string[]; Resource: unknown }> }).Statement)
+      .filter((st) => JSON.stringify(st.Resource).includes(JSON.stringify(batchesArn)));
+
+    expect(onBatches.flatMap((st) => [st.Action].flat()).sort()).toEqual(['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+  });
+
   it('gets the ledger, batches table, captures bucket and employee-id claim, and nothing about keys', () => {
     const { stack, template } = synthStack();
     const env = functionEnvironment(template, stack.ingestFunction.fn);
