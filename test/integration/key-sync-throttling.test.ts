@@ -14,7 +14,7 @@ import { createKeySyncHandler } from '../../lambdas/key-sync/key-sync-worker.js'
 import { KeyPolicySync } from '../../lambdas/shared/key-policy-sync.js';
 import { startLocalQueues, type LocalQueues } from '../../local/queue.js';
 import { localQueueName } from '../../local/resource-names.js';
-import { inProcessConsent, silentLogger, type InProcessConsent } from '../support/in-process-services.js';
+import { employeeActor, inProcessConsent, silentLogger, type InProcessConsent } from '../support/in-process-services.js';
 import { startTestStack, type TestStack } from '../support/local-stack.js';
 import { FaultPlan, serviceError } from '../support/sdk-faults.js';
 
@@ -77,8 +77,8 @@ async function keyPolicySids(keyArn: string): Promise<string[]> {
 describe('key-sync under a KMS throttling storm', () => {
   it('applies the job after more throttles than maxReceiveCount allows, without dead-lettering it', async () => {
     // Arrange: a pause recorded in the ledger whose key still carries the granted policy.
-    const granted = await consent.service.apply('e-storm', { type: 'grant', scopes: ['clicks'], ...NOTICE });
-    const paused = await consent.service.apply('e-storm', { type: 'pause', until: new Date(Date.now() + 3_600_000) });
+    const granted = await consent.service.apply('e-storm', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-storm'));
+    const paused = await consent.service.apply('e-storm', { type: 'pause', until: new Date(Date.now() + 3_600_000) }, employeeActor('e-storm'));
     await consent.steward.applyPolicy(granted.keyArn ?? '', granted);
     expect(await keyPolicySids(granted.keyArn ?? '')).not.toContain('Paused');
     const throttles = maxReceiveCount * ATTEMPTS * 2;
@@ -99,7 +99,7 @@ describe('key-sync under a KMS throttling storm', () => {
   it('still dead-letters a job that fails for another reason, after maxReceiveCount receives', async () => {
     // Arrange
     faults.clear();
-    const granted = await consent.service.apply('e-broken', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    const granted = await consent.service.apply('e-broken', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-broken'));
     faults.arm({ match: (c) => c.command === 'PutKeyPolicyCommand', times: 100, error: () => serviceError('KMSInvalidStateException', 400) });
 
     // Act

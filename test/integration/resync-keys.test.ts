@@ -4,7 +4,7 @@ import { GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { resyncKeys } from '../../tools/resync-keys/resync.js';
-import { inProcessConsent, type InProcessConsent } from '../support/in-process-services.js';
+import { employeeActor, inProcessConsent, type InProcessConsent } from '../support/in-process-services.js';
 import { pollUntil, startTestStack, type TestStack } from '../support/local-stack.js';
 
 const NOTICE = { noticeVersion: 'v1', noticeSha256: 'f'.repeat(64) };
@@ -29,9 +29,9 @@ describe('resync-keys', () => {
     // Arrange: three employees; two keys no longer match their newest event (as after a role change).
     const stale: string[] = [];
     for (const id of ['e-r1', 'e-r2', 'e-r3']) {
-      const granted = await consent.service.apply(id, { type: 'grant', scopes: ['clicks'], ...NOTICE });
+      const granted = await consent.service.apply(id, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(id));
       if (id === 'e-r3') continue;
-      await consent.service.apply(id, { type: 'pause', until: new Date(Date.now() + 3_600_000) });
+      await consent.service.apply(id, { type: 'pause', until: new Date(Date.now() + 3_600_000) }, employeeActor(id));
       await consent.steward.applyPolicy(granted.keyArn ?? '', granted);
       stale.push(granted.keyArn ?? '');
     }
@@ -64,7 +64,7 @@ describe('resync-keys', () => {
   });
 
   it('skips erased employees and queues nothing on a dry run', async () => {
-    await consent.service.apply('e-r4', { type: 'grant', scopes: ['clicks'], ...NOTICE });
+    await consent.service.apply('e-r4', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-r4'));
     const state = await consent.ledger.readState('e-r4');
     if (state === undefined) throw new Error('no state for e-r4');
     await consent.ledger.writeState({ ...state, status: 'purged', sequence: 99 });
