@@ -148,6 +148,9 @@ export const FUNCTIONS = {
     timeoutSeconds: 25,
     memoryMb: 512,
     trigger: { kind: 'invoke', invokers: ['consent'] },
+    // Each consent change waits for one steward invocation: as many as the consent function may
+    // run, so a consent call never finds its steward throttled.
+    reservedConcurrency: 25,
     environment: {
       [ENV.ledgerTable]: { table: 'ledger' },
       ...KEY_POLICY_ROLES,

@@ -47,8 +47,9 @@ export const QUEUES = {
     constructId: 'KeySyncQueue',
     jobs: 'key-policy sync jobs',
     // The consent function queues a key write that KMS throttled; key-sync (the steward role)
-    // never re-queues: a failed job returns to the queue by itself.
-    senders: ['consent'],
+    // queues a job again, with a delay, when KMS keeps throttling it (a failed job otherwise
+    // returns to the queue by itself), so a storm never spends the job's maxReceiveCount.
+    senders: ['consent', 'steward'],
     maxReceiveCount: 5,
     retentionDays: 7,
     // 100,000 policies at PutKeyPolicy's 15/s take under two hours; a job older than 15 minutes

@@ -291,6 +291,7 @@ export class ConsentCaptureStack extends Stack {
     if (this.settings.permissionsBoundary === 'create') {
       this.permissionsBoundary = new PermissionsBoundary(this, 'PermissionsBoundary', {
         managedPolicyName: `${prefix}-boundary`,
+        functionNamePrefix: prefix,
         shredderRoleName: roleNameFor(prefix, 'purge'),
       });
       boundary = this.permissionsBoundary.policy;

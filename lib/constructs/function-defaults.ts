@@ -209,12 +209,11 @@ export class FunctionDefaults extends Construct {
           },
         );
         break;
-      case 'invoke':
-        Validations.of(this.fn).acknowledge({
-          id: 'Serverless-LambdaDLQ',
-          reason: 'Invoked synchronously (RequestResponse) by another function: the caller receives the error and decides, so a DLQ would never receive an event.',
-        });
+      case 'invoke': {
+        const reason = 'Invoked synchronously (RequestResponse) by another function: the caller receives the error and decides, so a DLQ would never receive an event.';
+        Validations.of(this.fn).acknowledge({ id: 'Serverless-LambdaDLQ', reason }, { id: 'NIST.800.53.R5-LambdaDLQ', reason });
         break;
+      }
       case 'async':
         break;
     }

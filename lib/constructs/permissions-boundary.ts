@@ -1,8 +1,9 @@
 // The optional permissions boundary every application role carries (CDK context
 // `permissionsBoundary=true`): whatever is added to a role later, it can never touch IAM, manage
-// functions, undo an erasure, or disable and delete keys unless it is the purge role.
+// functions (it may only invoke the application's own), undo an erasure, or disable and delete
+// keys unless it is the purge role.
 
-import { Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 
@@ -26,8 +27,15 @@ export const SHREDDER_ONLY_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion
 export interface PermissionsBoundaryProps {
   /** The policy's name: `<prefix>-boundary`. */
   readonly managedPolicyName: string;
+  /** The application's function names start with it: the only functions a role may invoke (the consent function invokes the key steward). */
+  readonly functionNamePrefix: string;
   /** The purge role's name, the only one that may disable keys and schedule their deletion. */
   readonly shredderRoleName: string;
+}
+
+/** How cdk-nag writes a value in a finding id: a pseudo parameter as `<AWS::Region>`, a literal as itself. */
+function nagValue(value: string, pseudo: string): string {
+  return Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value;
 }
 
 export class PermissionsBoundary extends Construct {
@@ -47,9 +55,15 @@ export class PermissionsBoundary extends Construct {
           resources: ['*'],
         }),
         new iam.PolicyStatement({
-          sid: 'NoIdentityOrFunctionChanges',
+          // Nothing else of Lambda is allowed, so no role may change or create a function.
+          sid: 'InvokeApplicationFunctions',
+          actions: ['lambda:InvokeFunction'],
+          resources: [stack.formatArn({ service: 'lambda', resource: 'function', resourceName: `${props.functionNamePrefix}-*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+        }),
+        new iam.PolicyStatement({
+          sid: 'NoIdentityChanges',
           effect: iam.Effect.DENY,
-          actions: ['iam:*', 'sts:*', 'lambda:*', 'organizations:*'],
+          actions: ['iam:*', 'sts:*', 'organizations:*'],
           resources: ['*'],
         }),
         new iam.PolicyStatement({
@@ -74,6 +88,10 @@ export class PermissionsBoundary extends Construct {
       { id: 'NIST.800.53.R5-IAMPolicyNoStatementsWithFullAccess', reason },
       { id: 'AwsSolutions-IAM5[Resource::*]', reason },
       ...BOUNDARY_SERVICES.map((service) => ({ id: `AwsSolutions-IAM5[Action::${service}:*]`, reason })),
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:${nagValue(stack.partition, 'Partition')}:lambda:${nagValue(stack.region, 'Region')}:${nagValue(stack.account, 'AccountId')}:function:${props.functionNamePrefix}-*]`,
+        reason: 'The application\'s functions share the name prefix; the boundary lets a role invoke only those (the consent role\'s own policy names the key steward alone).',
+      },
     );
   }
 }

@@ -8,6 +8,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { FUNCTION_NAMES } from '../../contract/functions.js';
 import { ROLE_NAMES, type RoleName } from '../../contract/roles.js';
 import { buildKeyPolicy, type KeyPolicyRoles } from '../../lambdas/shared/key-policy.js';
 import { evaluateIdentityPolicies, type Decision, type PolicyDocument } from '../../local/kms/policy-evaluator.js';
@@ -42,15 +43,26 @@ function underScp(principal: string, action: string, resource: string, context: 
 }
 
 describe('deploy/scp.json', () => {
-  it.each(['UpdateFunctionCode', 'UpdateFunctionConfiguration', 'InvokeFunction', 'DeleteFunction', 'AddPermission'])(
+  it.each(['UpdateFunctionCode', 'UpdateFunctionConfiguration', 'InvokeFunction', 'DeleteFunction', 'AddPermission', 'PublishVersion'])(
     'denies an administrator lambda:%s on every application function, and allows the deployment role',
     (action) => {
-      for (const fn of ['consent', 'ingest', 'purge', 'key-sync']) {
+      for (const fn of FUNCTION_NAMES) {
         expect(underScp(ADMIN, `lambda:${action}`, functionArn(fn))).toBe('explicit-deny');
         expect(underScp(DEPLOYMENT_ROLE, `lambda:${action}`, functionArn(fn))).toBe('allow');
       }
     },
   );
+
+  it('lets the application\'s own roles invoke its functions (the consent function invokes the key steward), and nobody else', () => {
+    expect(underScp(roleArn('consent'), 'lambda:InvokeFunction', functionArn('key-steward'))).toBe('allow');
+    expect(underScp(ADMIN, 'lambda:InvokeFunction', functionArn('key-steward'))).toBe('explicit-deny');
+    expect(underScp(`arn:aws:iam::${ACCOUNT}:role/consent-capture-staging-consent`, 'lambda:InvokeFunction', functionArn('key-steward'))).toBe('explicit-deny');
+  });
+
+  it('denies an administrator a new role under the prefix, which would pass for an application role', () => {
+    expect(underScp(ADMIN, 'iam:CreateRole', roleArn('impostor'))).toBe('explicit-deny');
+    expect(underScp(DEPLOYMENT_ROLE, 'iam:CreateRole', roleArn('impostor'))).toBe('allow');
+  });
 
   it('leaves other applications\' functions alone', () => {
     expect(underScp(ADMIN, 'lambda:UpdateFunctionCode', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:payroll-api`)).toBe('allow');
@@ -94,13 +106,22 @@ describe('deploy/scp.json', () => {
   });
 });
 
+/** The boundary test's template resources, for render to read function names from. */
+let templateResources: Record<string, { Type: string; Properties: Record<string, unknown> }> = {};
+
 /** Renders the template's intrinsics with a concrete account and Region (the boundary holds a Fn::Join). */
 function render(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(render);
   if (value && typeof value === 'object') {
     const object = value as Record<string, unknown>;
     if ('Ref' in object) return { 'AWS::Partition': 'aws', 'AWS::Region': REGION, 'AWS::AccountId': ACCOUNT, 'AWS::URLSuffix': 'amazonaws.com' }[String(object['Ref'])] ?? `ref-${String(object['Ref'])}`;
-    if ('Fn::GetAtt' in object) return `arn:aws:unknown:${REGION}:${ACCOUNT}:${JSON.stringify(object['Fn::GetAtt'])}`;
+    if ('Fn::GetAtt' in object) {
+      // A function's ARN from its fixed name, as AWS will have it; anything else an opaque ARN.
+      const [id] = object['Fn::GetAtt'] as [string, string];
+      const fn = templateResources[id];
+      if (fn?.Type === 'AWS::Lambda::Function') return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${String(fn.Properties['FunctionName'])}`;
+      return `arn:aws:unknown:${REGION}:${ACCOUNT}:${JSON.stringify(object['Fn::GetAtt'])}`;
+    }
     if ('Fn::Join' in object) {
       const [delimiter, parts] = object['Fn::Join'] as [string, unknown[]];
       return parts.map((part) => String(render(part))).join(delimiter);
@@ -113,6 +134,7 @@ function render(value: unknown): unknown {
 describe('the permissions boundary', () => {
   const { stack, template } = synthStack({ permissionsBoundary: true, rolePrefix: PREFIX });
   const resources = template.toJSON()['Resources'] as Record<string, { Type: string; Properties: Record<string, unknown> }>;
+  templateResources = resources;
   const boundaryId = stack.getLogicalId(stack.permissionsBoundary?.policy.node.defaultChild as never);
   const boundary = render(resources[boundaryId]?.Properties['PolicyDocument']) as PolicyDocument;
   const roleIds = Object.fromEntries(ROLE_NAMES.map((role) => [stack.getLogicalId(stack.roles.role(role).node.defaultChild as never), role])) as Record<string, RoleName>;
@@ -170,10 +192,16 @@ describe('the permissions boundary', () => {
     expect(actions.filter(({ action, resource }) => underBoundary(role, action, resource) !== 'allow')).toEqual([]);
   });
 
-  it.each(ROLE_NAMES)('denies the %s role iam:*, sts:AssumeRole, lambda:UpdateFunctionCode and undoing an erasure', (role) => {
-    for (const action of ['iam:CreateRole', 'iam:PassRole', 'iam:PutRolePolicy', 'sts:AssumeRole', 'lambda:UpdateFunctionCode', 'kms:CancelKeyDeletion', 'kms:EnableKey', 'kms:UntagResource', 'kms:UpdateAlias']) {
+  it.each(ROLE_NAMES)('denies the %s role iam:*, sts:AssumeRole and undoing an erasure', (role) => {
+    for (const action of ['iam:CreateRole', 'iam:PassRole', 'iam:PutRolePolicy', 'sts:AssumeRole', 'kms:CancelKeyDeletion', 'kms:EnableKey', 'kms:UntagResource', 'kms:UpdateAlias']) {
       expect(underBoundary(role, action), action).toBe('explicit-deny');
     }
+  });
+
+  it.each(ROLE_NAMES)('lets the %s role invoke only the application\'s functions, and change none', (role) => {
+    expect(underBoundary(role, 'lambda:InvokeFunction', functionArn('key-steward'))).toBe('allow');
+    expect(underBoundary(role, 'lambda:InvokeFunction', `arn:aws:lambda:${REGION}:${ACCOUNT}:function:payroll-api`)).toBe('implicit-deny');
+    for (const action of ['lambda:UpdateFunctionCode', 'lambda:CreateFunction', 'lambda:AddPermission']) expect(underBoundary(role, action, functionArn('consent')), action).not.toBe('allow');
   });
 
   it('lets only the purge role disable keys and schedule their deletion', () => {

@@ -16,6 +16,7 @@ const DEPLOYED_ROLES = [
   { logicalId: 'RolesConsent69A52BA3', roleName: 'consent-capture-consent' },
   { logicalId: 'RolesExportA8015663', roleName: 'consent-capture-export' },
   { logicalId: 'RolesPurge8454B800', roleName: 'consent-capture-purge' },
+  { logicalId: 'RolesKeyStewardFF8699F8', roleName: 'consent-capture-steward' },
 ];
 
 function rolesOf(template: ReturnType<typeof synthStack>['template']) {
@@ -60,13 +61,13 @@ describe('role identities', () => {
   it.each([
     ['a prefix with a character Lambda function names refuse', 'consent.capture'],
     ['a prefix with a space', 'consent capture'],
-    ['a prefix that makes "<prefix>-key-sync" longer than 64 characters', 'x'.repeat(56)],
+    ['a prefix that makes "<prefix>-key-steward" longer than 64 characters', 'x'.repeat(53)],
   ])('refuse %s, naming the key and the limit', (_label, prefix) => {
-    expect(() => synthStack({ rolePrefix: prefix })).toThrow(/context "rolePrefix" must be letters, digits and dashes, at most 55 characters/);
+    expect(() => synthStack({ rolePrefix: prefix })).toThrow(/context "rolePrefix" must be letters, digits and dashes, at most 52 characters/);
   });
 
   it('accept the longest prefix that fits', () => {
-    const { template } = synthStack({ rolePrefix: 'x'.repeat(55) });
+    const { template } = synthStack({ rolePrefix: 'x'.repeat(52) });
 
     expect(rolesOf(template).every((r) => typeof r.roleName === 'string' && r.roleName.length <= 64)).toBe(true);
   });

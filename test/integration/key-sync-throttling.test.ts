@@ -12,8 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUES } from '../../contract/queues.js';
 import { createKeySyncHandler } from '../../lambdas/key-sync/key-sync-worker.js';
 import { KeyPolicySync } from '../../lambdas/shared/key-policy-sync.js';
+import { Ledger } from '../../lambdas/shared/ledger.js';
 import { startLocalQueues, type LocalQueues } from '../../local/queue.js';
 import { localQueueName } from '../../local/resource-names.js';
+import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { employeeActor, inProcessConsent, silentLogger, type InProcessConsent } from '../support/in-process-services.js';
 import { startTestStack, type TestStack } from '../support/local-stack.js';
 import { FaultPlan, serviceError } from '../support/sdk-faults.js';
@@ -47,10 +49,11 @@ beforeAll(async () => {
     queues: [{ name: QUEUE, batchSize: 10, maxReceiveCount, retryDelayMs: () => 5 }],
     onNote: () => undefined,
   });
-  const { accessKeyId, secretAccessKey } = t.stack.identity.principals.consent;
+  // key-sync runs as the steward role, which may send to its own queue.
+  const { accessKeyId, secretAccessKey } = t.stack.identity.principals.steward;
   sqs = new SQSClient({ region: t.stack.identity.region, endpoint: queues.url, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
   const handler = createKeySyncHandler({
-    sync: new KeyPolicySync(consent.ledger, consent.steward),
+    sync: new KeyPolicySync(new Ledger(t.documents('steward'), LOCAL_RESOURCES.tables.ledger), consent.steward),
     sqs,
     queueUrl: queues.queueUrl(QUEUE),
     logger: silentLogger('key-sync'),
@@ -58,7 +61,7 @@ beforeAll(async () => {
     backoffMs: () => 1,
     deferSeconds: () => 0,
   });
-  queues.consume(QUEUE, (event) => handler(event, lambdaContext), 'consent');
+  queues.consume(QUEUE, (event) => handler(event, lambdaContext), 'steward');
 }, 60_000);
 
 afterAll(async () => {
@@ -70,7 +73,7 @@ afterAll(async () => {
 });
 
 async function keyPolicySids(keyArn: string): Promise<string[]> {
-  const policy = await t.kms('consent').send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }));
+  const policy = await t.kms('steward').send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }));
   return (JSON.parse(policy.Policy ?? '{}') as { Statement: { Sid: string }[] }).Statement.map((s) => s.Sid);
 }
 

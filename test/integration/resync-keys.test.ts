@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 
 async function keyPolicySids(keyArn: string): Promise<string[]> {
-  const policy = await t.kms('consent').send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }));
+  const policy = await t.kms('steward').send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }));
   return (JSON.parse(policy.Policy ?? '{}') as { Statement: { Sid: string }[] }).Statement.map((s) => s.Sid);
 }
 

@@ -10,7 +10,7 @@ import { kmsIdentityStatements } from '../../lib/role-policies.js';
 const ACCOUNT = '123456789012';
 const roles: KeyPolicyRoles = {
   ingest: `arn:aws:iam::${ACCOUNT}:role/cc-ingest`,
-  consent: `arn:aws:iam::${ACCOUNT}:role/cc-consent`,
+  steward: `arn:aws:iam::${ACCOUNT}:role/cc-steward`,
   export: `arn:aws:iam::${ACCOUNT}:role/cc-export`,
   purge: `arn:aws:iam::${ACCOUNT}:role/cc-purge`,
 };
@@ -22,24 +22,24 @@ function stewardCalls(): string[] {
   return [...imports.matchAll(/\b(\w+)Command\b/g)].map((m) => `kms:${m[1]}`).sort();
 }
 
-/** Every action any state's key policy allows the consent role, plus its identity statements. */
-function consentAllowed(): string[] {
+/** Every action any state's key policy allows the steward role, plus its identity statements. */
+function stewardAllowed(): string[] {
   const fromKeys = CONSENT_STATUSES.flatMap((status) =>
     buildKeyPolicy({ employeeId: 'e-1', status, scopes: status === 'active' || status === 'paused' ? ['clicks'] : [], pausedUntil: '2030-01-01T00:00:00Z' }, roles)
-      .Statement.filter((s) => s.Effect === 'Allow' && [s.Principal.AWS].flat().includes(roles.consent))
+      .Statement.filter((s) => s.Effect === 'Allow' && [s.Principal.AWS].flat().includes(roles.steward))
       .flatMap((s) => [s.Action].flat()),
   );
-  const fromIdentity = kmsIdentityStatements('consent', { partition: 'aws', region: 'eu-west-1', account: ACCOUNT }).flatMap((s) => [s.Action ?? []].flat());
+  const fromIdentity = kmsIdentityStatements('steward', { partition: 'aws', region: 'eu-west-1', account: ACCOUNT }).flatMap((s) => [s.Action ?? []].flat());
   return [...new Set([...fromKeys, ...fromIdentity])].sort();
 }
 
 describe('the key-policy writer\'s KMS permissions', () => {
   it('are exactly the calls KeySteward makes', () => {
     expect(stewardCalls().length).toBeGreaterThan(5);
-    expect(consentAllowed()).toEqual(stewardCalls());
+    expect(stewardAllowed()).toEqual(stewardCalls());
   });
 
   it('never include EnableKey, CancelKeyDeletion, ListAliases or ListResourceTags', () => {
-    for (const action of ['kms:EnableKey', 'kms:CancelKeyDeletion', 'kms:ListAliases', 'kms:ListResourceTags']) expect(consentAllowed()).not.toContain(action);
+    for (const action of ['kms:EnableKey', 'kms:CancelKeyDeletion', 'kms:ListAliases', 'kms:ListResourceTags']) expect(stewardAllowed()).not.toContain(action);
   });
 });
