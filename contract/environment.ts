@@ -6,6 +6,10 @@ export const ENV = {
   ledgerTable: 'LEDGER_TABLE',
   /** DynamoDB table of ingest batch claims (pk = employeeId, sk = batchId), for idempotency. */
   batchesTable: 'BATCHES_TABLE',
+  /** DynamoDB table of export jobs (pk = employeeId, sk = "export#…" | "running"). */
+  exportsTable: 'EXPORTS_TABLE',
+  /** SQS queue URL the consent function sends export jobs to. */
+  exportQueueUrl: 'EXPORT_QUEUE_URL',
   /** S3 bucket for ciphertext captures. */
   capturesBucket: 'CAPTURES_BUCKET',
   /** S3 bucket for export files. */

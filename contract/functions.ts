@@ -135,6 +135,10 @@ export const FUNCTIONS = {
       [ENV.keySyncQueueUrl]: { queueUrl: 'keySync' },
       [ENV.purgeResweepSeconds]: RESWEEP_DELAY,
       [ENV.keyStewardFunction]: { functionName: 'key-steward' },
+      [ENV.exportsTable]: { table: 'exportJobs' },
+      [ENV.exportQueueUrl]: { queueUrl: 'export' },
+      // The consent role signs the 15-minute download URL of a finished export.
+      [ENV.exportsBucket]: { bucket: 'exports' },
       [ENV.employeeIdClaim]: { setting: 'employeeIdClaim' },
     },
   },
@@ -191,6 +195,26 @@ export const FUNCTIONS = {
       [ENV.keyDeletionDays]: { setting: 'keyDeletionDays' },
       [ENV.purgeQueueUrl]: { queueUrl: 'purge' },
       [ENV.purgeResweepSeconds]: RESWEEP_DELAY,
+    },
+  },
+  export: {
+    constructId: 'ExportFunction',
+    entry: 'lambdas/export/index.ts',
+    role: 'export',
+    description: 'Decrypts one employee\'s captures through a one-off grant into a gzip\'d JSON Lines export with a manifest.',
+    // Lambda's longest: an export streams every object of the employee; a retry starts over.
+    timeoutSeconds: 900,
+    // Memory buys CPU (decrypt and gzip); the worker streams, so its footprint stays small (bench/export).
+    memoryMb: 1024,
+    // One export per invocation, so the whole timeout is that export's budget.
+    trigger: { kind: 'queue', queue: 'export', batchSize: 1 },
+    // Exports are rare and each reads a whole employee: a few at a time keep KMS and S3 for capture.
+    reservedConcurrency: 5,
+    environment: {
+      [ENV.ledgerTable]: { table: 'ledger' },
+      [ENV.exportsTable]: { table: 'exportJobs' },
+      [ENV.capturesBucket]: { bucket: 'captures' },
+      [ENV.exportsBucket]: { bucket: 'exports' },
     },
   },
   'key-sync': {

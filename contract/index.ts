@@ -6,6 +6,7 @@ export * from './app.js';
 export * from './capture-batch.js';
 export * from './consent-requests.js';
 export * from './environment.js';
+export * from './export-format.js';
 export * from './functions.js';
 export * from './jobs.js';
 export * from './queues.js';

@@ -51,3 +51,20 @@ export type PurgeQueueJob = z.infer<typeof purgeQueueJobSchema>;
  */
 export const keySyncJobSchema = z.object({ employeeId, sequence, deferrals: count.optional() });
 export type KeySyncJob = z.infer<typeof keySyncJobSchema>;
+
+/**
+ * Export one employee's captures. The consent function minted a Decrypt grant for this export
+ * alone: its token makes it usable at once (KMS grants are eventually consistent), and the worker
+ * retires it by id when the job ends, whether the export succeeded or failed.
+ */
+export const exportJobSchema = z
+  .object({
+    employeeId,
+    exportId: z.string().regex(ID_PATTERN),
+    /** The employee key the objects are encrypted under, from the ledger when the export was asked for. */
+    keyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/),
+    grantId: z.string().min(1).max(128),
+    grantToken: z.string().min(1).max(8192),
+  })
+  .strict();
+export type ExportJob = z.infer<typeof exportJobSchema>;

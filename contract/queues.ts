@@ -1,7 +1,7 @@
 // The job queues: who may send to each, which function consumes it, its dead-letter queue and the
 // schema of its jobs.
 import type * as z from 'zod';
-import { keySyncJobSchema, purgeQueueJobSchema } from './jobs.js';
+import { exportJobSchema, keySyncJobSchema, purgeQueueJobSchema } from './jobs.js';
 import type { RoleName } from './roles.js';
 
 export interface QueueDeclaration {
@@ -57,6 +57,20 @@ export const QUEUES = {
     maxAgeSeconds: 900,
     visibilityTimeoutFactor: 6,
     schema: keySyncJobSchema,
+  },
+  export: {
+    constructId: 'ExportQueue',
+    jobs: 'export jobs',
+    senders: ['consent'],
+    // An export rereads everything from the start, so a few attempts are plenty; the last one
+    // marks the job failed and retires its grant before the message would go to the DLQ.
+    maxReceiveCount: 3,
+    // Export files live a day; a job older than that is worth nothing to the employee.
+    retentionDays: 1,
+    // An export takes minutes; an hour means failed attempts (each waits out a visibility timeout) or a starved worker.
+    maxAgeSeconds: 3600,
+    visibilityTimeoutFactor: 6,
+    schema: exportJobSchema,
   },
 } as const satisfies Record<string, QueueDeclaration>;
 

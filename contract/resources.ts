@@ -9,12 +9,18 @@ export interface TableDeclaration {
   readonly timeToLiveAttribute?: string;
 }
 
-/** Both tables are keyed by employee (`pk`) and then by event, state or batch (`sk`). */
+/** Every table is keyed by employee (`pk`) and then by event, state or batch (`sk`). */
 export const TABLES = {
   /** The append-only consent ledger: `event#<sequence>` items and the folded `state` item. */
   ledger: { constructId: 'Ledger', partitionKey: 'pk', sortKey: 'sk' },
   /** Ingest's batch claims, one per (employee, batchId); they expire after the 7-day replay window. */
   batches: { constructId: 'Batches', partitionKey: 'pk', sortKey: 'sk', timeToLiveAttribute: 'expiresAt' },
+  /**
+   * Export jobs: `export#<exportId>` items (status, counts, where the file is) and one `running`
+   * lock item per employee, so a second request while one runs answers the running one. Items
+   * expire by TTL a little after the export file's one-day lifecycle.
+   */
+  exportJobs: { constructId: 'ExportJobs', partitionKey: 'pk', sortKey: 'sk', timeToLiveAttribute: 'expiresAt' },
 } as const satisfies Record<string, TableDeclaration>;
 export type TableName = keyof typeof TABLES;
 
@@ -35,3 +41,10 @@ export type BucketName = keyof typeof BUCKETS;
 
 export const CAPTURES_PREFIX = BUCKETS.captures.prefix;
 export const EXPORTS_PREFIX = BUCKETS.exports.prefix;
+
+/**
+ * The user-metadata key (x-amz-meta-device-id) under which ingest records the batch's device id
+ * on each capture object; the export reads it back. Metadata, not encryption context: the key
+ * policy pins the context to employeeId, scope and batchId.
+ */
+export const DEVICE_ID_METADATA = 'device-id';

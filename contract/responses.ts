@@ -1,5 +1,6 @@
 // The JSON bodies the routes answer with on success. Errors share one shape, `errorBody`.
 import * as z from 'zod';
+import { EXPORT_STATUSES } from './export-format.js';
 import { CONSENT_STATUSES, ID_PATTERN, SCOPES } from './vocabulary.js';
 
 const employeeId = z.string().regex(ID_PATTERN);
@@ -59,6 +60,32 @@ export const captureAcceptedResponse = z.object({
 
 /** 200: the batch was stored before; nothing was stored again. */
 export const captureDuplicateResponse = z.object({ batchId: z.string(), duplicate: z.literal(true) });
+
+/** 202: the export asked for, or the one already running for this employee. */
+export const exportAcceptedResponse = z.object({ exportId: z.string().regex(ID_PATTERN), status: z.enum(EXPORT_STATUSES) });
+
+/**
+ * 200: an export's status. Once ready, `url` downloads the gzip'd JSON Lines file and
+ * `manifestUrl` its manifest, both presigned GETs valid until `expiresAt` (15 minutes).
+ */
+export const exportStatusResponse = z.object({
+  exportId: z.string().regex(ID_PATTERN),
+  status: z.enum(EXPORT_STATUSES),
+  requestedAt: instant,
+  completedAt: instant.optional(),
+  counts: z
+    .object({
+      events: z.partialRecord(z.enum(SCOPES), z.number().int().nonnegative()),
+      objects: z.number().int().nonnegative(),
+      unreadable: z.number().int().nonnegative(),
+    })
+    .optional(),
+  url: z.url().optional(),
+  manifestUrl: z.url().optional(),
+  expiresAt: instant.optional(),
+  /** Why a failed export failed, in a sentence for the employee. */
+  reason: z.string().optional(),
+});
 
 /** Every 4xx and 5xx: a kebab-case code, a sentence, and field details for a bad body. */
 export const errorBody = z.object({

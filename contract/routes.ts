@@ -10,6 +10,8 @@ import {
   captureDuplicateResponse,
   consentHistoryResponse,
   consentStateResponse,
+  exportAcceptedResponse,
+  exportStatusResponse,
   offboardResponse,
 } from './responses.js';
 import type { ApiScope } from './vocabulary.js';
@@ -36,6 +38,8 @@ export const API_ROUTES = [
   { method: 'POST', path: '/v1/consent/resume', function: 'consent', scopes: ['consent:manage'], request: emptyBody, responses: { 200: consentStateResponse } },
   { method: 'POST', path: '/v1/consent/revoke', function: 'consent', scopes: ['consent:manage'], request: revokeBody, responses: { 200: consentStateResponse } },
   { method: 'GET', path: '/v1/consent/history', function: 'consent', scopes: ['consent:manage'], responses: { 200: consentHistoryResponse } },
+  { method: 'POST', path: '/v1/exports', function: 'consent', scopes: ['consent:manage'], request: emptyBody, responses: { 202: exportAcceptedResponse } },
+  { method: 'GET', path: '/v1/exports/{exportId}', function: 'consent', scopes: ['consent:manage'], responses: { 200: exportStatusResponse } },
   { method: 'POST', path: '/v1/employees/{employeeId}/offboard', function: 'consent', scopes: ['capture:offboard'], responses: { 202: offboardResponse } },
   { method: 'POST', path: '/v1/events', function: 'ingest', scopes: ['capture:write'], request: captureBatchSchema, responses: { 202: captureAcceptedResponse, 200: captureDuplicateResponse } },
 ] as const satisfies readonly ApiRoute[];

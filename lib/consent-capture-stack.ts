@@ -37,6 +37,7 @@ import { FunctionRoles } from './constructs/function-roles.js';
 import { HttpApi } from './constructs/http-api.js';
 import { LedgerTable } from './constructs/ledger-table.js';
 import { BatchesTable } from './constructs/batches-table.js';
+import { ExportJobsTable } from './constructs/export-jobs-table.js';
 import { JobQueue } from './constructs/job-queue.js';
 import { OperationsAlarms } from './constructs/operations-alarms.js';
 import { PermissionsBoundary } from './constructs/permissions-boundary.js';
@@ -262,6 +263,7 @@ export class ConsentCaptureStack extends Stack {
   public readonly roles: FunctionRoles;
   public readonly ledger: LedgerTable;
   public readonly batches: BatchesTable;
+  public readonly exportJobs: ExportJobsTable;
   public readonly buckets: DataBuckets;
   /** Every queue of the contract, by its name there. */
   public readonly queues: Readonly<Record<QueueName, JobQueue>>;
@@ -269,11 +271,13 @@ export class ConsentCaptureStack extends Stack {
   public readonly functions: Readonly<Record<FunctionName, FunctionDefaults>>;
   public readonly purgeQueue: JobQueue;
   public readonly keySyncQueue: JobQueue;
+  public readonly exportQueue: JobQueue;
   public readonly consentFunction: FunctionDefaults;
   public readonly purgeFunction: FunctionDefaults;
   public readonly keySyncFunction: FunctionDefaults;
   public readonly ingestFunction: FunctionDefaults;
   public readonly keyStewardFunction: FunctionDefaults;
+  public readonly exportFunction: FunctionDefaults;
   public readonly httpApi: HttpApi;
   public readonly alarms: OperationsAlarms;
   /** Present with -c permissionsBoundary=true. */
@@ -301,6 +305,7 @@ export class ConsentCaptureStack extends Stack {
     this.roles = new FunctionRoles(this, 'Roles', { namePrefix: prefix, ...(boundary === undefined ? {} : { permissionsBoundary: boundary }) });
     this.ledger = new LedgerTable(this, TABLES.ledger.constructId);
     this.batches = new BatchesTable(this, TABLES.batches.constructId);
+    this.exportJobs = new ExportJobsTable(this, TABLES.exportJobs.constructId);
     this.buckets = new DataBuckets(this, 'Buckets', { retentionDays: this.settings.retentionDays });
 
     this.queues = Object.fromEntries(
@@ -320,6 +325,7 @@ export class ConsentCaptureStack extends Stack {
     ) as Record<QueueName, JobQueue>;
     this.purgeQueue = this.queues.purge;
     this.keySyncQueue = this.queues.keySync;
+    this.exportQueue = this.queues.export;
 
     // The ledger is append-only by design: its writers get PutItem (events are appended with a
     // condition, the state item is replaced), never UpdateItem, DeleteItem or BatchWriteItem.
@@ -335,6 +341,15 @@ export class ConsentCaptureStack extends Stack {
       for (const sender of QUEUES[name].senders) this.queues[name].queue.grantSendMessages(this.roles.role(sender));
     }
     this.buckets.grantPurge(this.roles.purge);
+    // Exports: the consent function starts them and signs the download URL; the export worker
+    // reads captures and writes the file. No KMS permission for either: the export role decrypts
+    // only through the one-off grant each export mints, and retires it as the grant allows.
+    this.exportJobs.grantRequests(this.roles.consent);
+    this.buckets.grantExportDownloads(this.roles.consent);
+    this.exportJobs.grantWorker(this.roles.export);
+    this.ledger.grantAppend(this.roles.export);
+    this.buckets.grantCaptureReads(this.roles.export);
+    this.buckets.grantExportWrites(this.roles.export);
 
     // Functions others name in their environment first, so those names resolve; construct ids,
     // not this order, decide the template.
@@ -356,6 +371,7 @@ export class ConsentCaptureStack extends Stack {
     this.keySyncFunction = this.functions['key-sync'];
     this.ingestFunction = this.functions.ingest;
     this.keyStewardFunction = this.functions['key-steward'];
+    this.exportFunction = this.functions.export;
 
     const handlers: Partial<Record<RouteFunction, lambda.IFunction>> = {};
     for (const route of API_ROUTES) handlers[route.function] = this.functions[route.function].fn;
@@ -391,6 +407,8 @@ export class ConsentCaptureStack extends Stack {
     new CfnOutput(this, 'PurgeQueueUrl', { value: this.purgeQueue.queue.queueUrl });
     new CfnOutput(this, 'PurgeDeadLetterQueueUrl', { value: this.purgeQueue.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'KeySyncDeadLetterQueueUrl', { value: this.keySyncQueue.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'ExportDeadLetterQueueUrl', { value: this.exportQueue.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'ExportJobsTableName', { value: this.exportJobs.table.tableName });
     new CfnOutput(this, 'IngestRoleArn', { value: this.roles.ingest.roleArn });
     new CfnOutput(this, 'ConsentRoleArn', { value: this.roles.consent.roleArn });
     new CfnOutput(this, 'ExportRoleArn', { value: this.roles.export.roleArn });
@@ -400,7 +418,7 @@ export class ConsentCaptureStack extends Stack {
 
   /** The table by its name in the contract (contract/resources.ts). */
   public table(name: TableName): dynamodb.Table {
-    return name === 'ledger' ? this.ledger.table : this.batches.table;
+    return { ledger: this.ledger.table, batches: this.batches.table, exportJobs: this.exportJobs.table }[name];
   }
 
   /** The value a logical reference of the contract takes in this stack; undefined for an unset optional setting. */

@@ -7,7 +7,7 @@ import type { PrincipalName } from '../contract/roles.js';
 
 const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-export const localTableName = (name: TableName): string => `${APP_NAME}-${name}`;
+export const localTableName = (name: TableName): string => `${APP_NAME}-${kebab(name)}`;
 export const localBucketName = (name: BucketName): string => `${APP_NAME}-${name}`;
 export const localQueueName = (name: QueueName): string => `${APP_NAME}-${kebab(name)}`;
 export const localFunctionName = (name: FunctionName): string => `${APP_NAME}-${name}`;
@@ -16,8 +16,8 @@ export const localRoleName = (name: PrincipalName): string => `${APP_NAME}-${nam
 /** Resource names of the local stack, by the contract's names. */
 export const LOCAL_RESOURCES = {
   buckets: { captures: localBucketName('captures'), exports: localBucketName('exports') },
-  tables: { ledger: localTableName('ledger'), batches: localTableName('batches') },
-  queues: { purge: localQueueName('purge'), keySync: localQueueName('keySync') },
+  tables: { ledger: localTableName('ledger'), batches: localTableName('batches'), exportJobs: localTableName('exportJobs') },
+  queues: { purge: localQueueName('purge'), keySync: localQueueName('keySync'), export: localQueueName('export') },
 } as const satisfies {
   buckets: Record<BucketName, string>;
   tables: Record<TableName, string>;

@@ -289,7 +289,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       timed('starting local DynamoDB', progress, () =>
         startLocalDynamoDb({
           dataDir: join(localDir, 'dynamodb'),
-          tables: [LOCAL_RESOURCES.tables.ledger, LOCAL_RESOURCES.tables.batches],
+          tables: Object.values(LOCAL_RESOURCES.tables),
           region: identity.region,
           // Tables are created on dynalite directly, before its front opens.
           credentials: identity.principals.admin,

@@ -2,7 +2,7 @@
 // history, and HR offboarding. Thin: parse, call ConsentService, map the result. It holds no KMS
 // permission: the key steward it invokes writes every key.
 import { optionalEnv, requireEnv, resweepSecondsFromEnv, ENV } from '../shared/environment.js';
-import { documentClient, lambdaClient, sqsClient } from '../shared/clients.js';
+import { documentClient, lambdaClient, s3Client, sqsClient } from '../shared/clients.js';
 import { publicState, type Actor } from '../shared/consent-state.js';
 import { asDependencyError, BadRequestError, NotFoundError } from '../shared/errors.js';
 import { callerOf, errorResponse, evidenceOf, identityOf, jsonResponse, parseBody, requireScope, type HttpEvent, type HttpResult } from '../shared/http.js';
@@ -12,6 +12,8 @@ import { createLogger } from '../shared/logger.js';
 import { metricAlarms } from '../shared/alarm-metrics.js';
 import { ConsentService } from './consent-service.js';
 import { lambdaTransport, StewardClient } from './steward-client.js';
+import { ExportRequests } from './export-requests.js';
+import { ExportJobs } from '../shared/export-jobs.js';
 import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from '../../contract/consent-requests.js';
 import type { ConsentCommand } from './transitions.js';
 
@@ -19,15 +21,27 @@ const logger = createLogger('consent');
 const alarms = metricAlarms('consent');
 const employeeIdClaim = optionalEnv(ENV.employeeIdClaim) ?? 'sub';
 const ledger = new Ledger(documentClient(), requireEnv(ENV.ledgerTable));
+const steward = new StewardClient(lambdaTransport(lambdaClient(), requireEnv(ENV.keyStewardFunction)));
 const service = new ConsentService({
   ledger,
-  steward: new StewardClient(lambdaTransport(lambdaClient(), requireEnv(ENV.keyStewardFunction))),
+  steward,
   sqs: sqsClient(),
   purgeQueueUrl: requireEnv(ENV.purgeQueueUrl),
   keySyncQueueUrl: requireEnv(ENV.keySyncQueueUrl),
   revokeSweepDelaySeconds: resweepSecondsFromEnv(),
   logger,
   alarms,
+});
+const exportRequests = new ExportRequests({
+  ledger,
+  jobs: new ExportJobs(documentClient(), requireEnv(ENV.exportsTable)),
+  // The key steward function mints the export's grant, reading the consent from the ledger itself.
+  grants: steward,
+  sqs: sqsClient(),
+  exportQueueUrl: requireEnv(ENV.exportQueueUrl),
+  s3: s3Client(),
+  exportsBucket: requireEnv(ENV.exportsBucket),
+  logger,
 });
 
 const MINUTE_MS = 60_000;
@@ -98,6 +112,13 @@ async function route(event: HttpEvent): Promise<HttpResult> {
         events: events.map((e) => ({ sequence: e.sequence, kind: e.kind, at: e.at, actor: e.actor, state: publicState(e.state, new Date(e.at)), ...(e.details ? { details: e.details } : {}) })),
       });
     }
+    case 'POST /v1/exports':
+      requireScope(caller, 'consent:manage');
+      parseBody(event, emptyBody, MAX_CONSENT_BODY_BYTES);
+      return jsonResponse(202, await exportRequests.request(caller.employeeId, { kind: 'employee', issuer: caller.issuer, subject: caller.employeeId, ...evidenceOf(event) }));
+    case 'GET /v1/exports/{exportId}':
+      requireScope(caller, 'consent:manage');
+      return jsonResponse(200, await exportRequests.status(caller.employeeId, event.pathParameters?.['exportId'] ?? ''));
     default:
       throw new NotFoundError(`no route ${event.routeKey}`);
   }

@@ -18,6 +18,7 @@ import { batchDigest, type BatchClaims, type BatchResult, type RefusalReason, ty
 import { redactEvents } from './redaction.js';
 import { groupByScope, type CaptureBatch, type CaptureEvent } from './schemas.js';
 import { objectKey, OBJECT_CONTENT_TYPE, seal, serialise } from './sealing.js';
+import { DEVICE_ID_METADATA } from '../../contract/resources.js';
 
 export type { RefusalReason, ScopeRefusal } from './batch-claims.js';
 
@@ -164,7 +165,7 @@ export class IngestService {
         redactions += redaction.redactions;
         if (redaction.events.length === 0) return;
         if (keyArn === undefined) throw new Error('a permitted scope without a verified key');
-        if (await this.storeScope(employeeId, scope, batch.batchId, redaction.events, keyArn)) stored[scope] = redaction.events.length;
+        if (await this.storeScope(employeeId, scope, batch, redaction.events, keyArn)) stored[scope] = redaction.events.length;
         else refused[scope] = 'consent-not-active';
       }),
     );
@@ -182,7 +183,8 @@ export class IngestService {
   }
 
   /** False when KMS refuses the data key. */
-  private async storeScope(employeeId: string, scope: Scope, batchId: string, events: readonly CaptureEvent[], keyArn: string): Promise<boolean> {
+  private async storeScope(employeeId: string, scope: Scope, batch: Pick<CaptureBatch, 'batchId' | 'deviceId'>, events: readonly CaptureEvent[], keyArn: string): Promise<boolean> {
+    const { batchId } = batch;
     let ciphertext: Buffer;
     try {
       ciphertext = await seal(this.deps.keyringFor(keyArn), serialise(events), { employeeId, scope, batchId });
@@ -196,7 +198,10 @@ export class IngestService {
         Key: objectKey(employeeId, scope, batchId, events),
         Body: ciphertext,
         ContentType: OBJECT_CONTENT_TYPE,
-        Metadata: { format: 'jsonl+gzip', events: String(events.length) },
+        // The device id (pseudonymous) rides in the metadata: the key policy pins the encryption
+        // context to employeeId, scope and batchId, and the events themselves carry no device.
+        // Exports read it back (docs/export-format.md).
+        Metadata: { format: 'jsonl+gzip', events: String(events.length), [DEVICE_ID_METADATA]: batch.deviceId },
       }),
     );
     return true;

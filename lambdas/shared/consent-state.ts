@@ -23,10 +23,11 @@ export interface ConsentState {
 }
 
 /**
- * `revoke-swept` records the delayed sweep after a withdrawal (objects deleted, from when). It
- * changes no consent: its state is the newest valid state before it, with the next sequence.
+ * `revoke-swept` records the delayed sweep after a withdrawal (objects deleted, from when);
+ * `export-requested` and `export-ready` record an employee's export (its id in `details`). They
+ * change no consent: their state is the newest valid state before them, with the next sequence.
  */
-export const EVENT_KINDS = ['granted', 'scopes-changed', 'paused', 'resumed', 'revoked', 'erase-requested', 'offboarded', 'purged', 'revoke-swept'] as const;
+export const EVENT_KINDS = ['granted', 'scopes-changed', 'paused', 'resumed', 'revoked', 'erase-requested', 'offboarded', 'purged', 'revoke-swept', 'export-requested', 'export-ready'] as const;
 export type ConsentEventKind = (typeof EVENT_KINDS)[number];
 
 /**
@@ -38,7 +39,10 @@ export type ConsentEventKind = (typeof EVENT_KINDS)[number];
  */
 export type Actor =
   | ({ readonly kind: 'employee' | 'hr'; readonly issuer: string | null; readonly subject: string | null } & Partial<RequestEvidence>)
-  | { readonly kind: 'service'; readonly name: 'purge-worker' };
+  | { readonly kind: 'service'; readonly name: ServiceName };
+
+/** The workers that record events of their own. */
+export type ServiceName = 'purge-worker' | 'export-worker';
 
 /**
  * What identifies the request behind a change, without the token itself: its `jti` and `iat`
@@ -62,7 +66,7 @@ export function actorFromRecord(raw: unknown, employeeId: string): Actor {
   if (raw === 'purge-worker') return { kind: 'service', name: 'purge-worker' };
   if (raw !== null && typeof raw === 'object') {
     const r = raw as Record<string, unknown>;
-    if (r['kind'] === 'service' && r['name'] === 'purge-worker') return { kind: 'service', name: 'purge-worker' };
+    if (r['kind'] === 'service' && (r['name'] === 'purge-worker' || r['name'] === 'export-worker')) return { kind: 'service', name: r['name'] };
     if (r['kind'] === 'employee' || r['kind'] === 'hr') {
       const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
       const evidence = typeof r['tokenSha256'] === 'string'

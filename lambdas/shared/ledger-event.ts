@@ -21,6 +21,9 @@ const STATUSES_OF_KIND: Readonly<Record<ConsentEventKind, readonly ConsentStatus
   purged: ['purged'],
   // The sweep leaves the state it found: revoked, or a consent given again before it ran.
   'revoke-swept': ['revoked', 'active', 'paused'],
+  // An export is asked for and finishes while the key exists and is not being shredded.
+  'export-requested': ['active', 'paused', 'revoked'],
+  'export-ready': ['active', 'paused', 'revoked'],
 };
 
 const instant = z.iso.datetime({ offset: true });
@@ -71,7 +74,7 @@ const actorSchema = z.union([
     iat: z.number().int().nonnegative().nullable().optional(),
     tokenSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   }),
-  z.strictObject({ kind: z.literal('service'), name: z.literal('purge-worker') }),
+  z.strictObject({ kind: z.literal('service'), name: z.enum(['purge-worker', 'export-worker']) }),
 ]);
 
 export const consentEventSchema = z

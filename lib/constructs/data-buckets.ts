@@ -48,10 +48,10 @@ export class DataBuckets extends Construct {
     });
 
     // Exports are the one place an employee's data is readable again, for that employee only: the
-    // export role writes a file and hands out a 15-minute presigned URL. They are protected by
-    // lifetime (one day), blocked public access and IAM (only the export role will be granted
-    // them) rather than by a key: SSE-KMS here would need a key IAM can grant anyway, since the
-    // presigned URL uses the export role's own permissions.
+    // export worker writes a file, and the consent function hands out a 15-minute presigned URL
+    // it signs (it may GetObject under exports/ and nothing else). They are protected by lifetime
+    // (one day), blocked public access and IAM rather than by a key: SSE-KMS here would need a
+    // key IAM can grant anyway, since a presigned URL uses its signer's own permissions.
     this.exports = new s3.Bucket(this, BUCKETS.exports.constructId, {
       ...privateBucketDefaults,
       serverAccessLogsBucket: this.accessLogs,
@@ -107,6 +107,44 @@ export class DataBuckets extends Construct {
   }
 
   /**
+   * What the export worker reads: list and get objects under captures/ only. Reading gives it
+   * ciphertext; only the export's one-off KMS grant lets it decrypt any of it.
+   */
+  public grantCaptureReads(grantee: iam.IGrantable): iam.Grant {
+    const list = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.captures.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${CAPTURES_PREFIX}*`] } },
+    });
+    const read = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.captures.arnForObjects(`${CAPTURES_PREFIX}*`)] });
+    acknowledgeObjectWildcard(grantee, this.captures, CAPTURES_PREFIX, `The export worker reads every capture of the employee it exports, under ${CAPTURES_PREFIX}{employeeId}/; employees are only known at run time. The grant is s3:GetObject under the ${CAPTURES_PREFIX} prefix only, and the objects are ciphertext that only the export's KMS grant opens.`);
+    return list.combine(read);
+  }
+
+  /** What the export worker writes: the export file (in parts) and its manifest, under exports/ only. */
+  public grantExportWrites(grantee: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resourceArns: [this.exports.arnForObjects(`${EXPORTS_PREFIX}*`)],
+    });
+    acknowledgeObjectWildcard(grantee, this.exports, EXPORTS_PREFIX, `The export worker writes exports/{employeeId}/{exportId}.jsonl.gz and its manifest for employees known only at run time; PutObject (with the multipart upload it implies) and AbortMultipartUpload under the ${EXPORTS_PREFIX} prefix only.`);
+    return grant;
+  }
+
+  /**
+   * GetObject under exports/ only: the consent role signs the 15-minute download URL of a ready
+   * export, and a presigned URL acts with its signer's permissions. The consent function signs
+   * only keys it looked up under the caller's own employee id.
+   */
+  public grantExportDownloads(grantee: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.exports.arnForObjects(`${EXPORTS_PREFIX}*`)] });
+    acknowledgeObjectWildcard(grantee, this.exports, EXPORTS_PREFIX, `The consent role signs download URLs for exports/{employeeId}/{exportId}.* of the calling employee, known only at run time; s3:GetObject under the ${EXPORTS_PREFIX} prefix only.`);
+    return grant;
+  }
+
+  /**
    * What a purge needs: list and delete objects under both buckets' prefixes.
    * Versioning is off, so deleting the current object deletes the data.
    */
@@ -154,6 +192,14 @@ const privateBucketDefaults = {
   minimumTLSVersion: 1.2,
   versioned: false,
 } as const satisfies s3.BucketProps;
+
+/** One prefix wildcard, acknowledged on the policy that holds it, with the reason that grant has it. */
+function acknowledgeObjectWildcard(grantee: iam.IGrantable, bucket: s3.Bucket, prefix: string, reason: string): void {
+  const policy = grantee.grantPrincipal instanceof iam.Role ? grantee.grantPrincipal.node.tryFindChild('DefaultPolicy') : undefined;
+  if (!policy) return;
+  const logicalId = Stack.of(bucket).getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
+  Validations.of(policy).acknowledge({ id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${prefix}*]`, reason });
+}
 
 /** The object wildcards a prefix grant needs, acknowledged on the policy that holds them. */
 function acknowledgePrefixWildcards(grantee: iam.IGrantable, grants: ReadonlyArray<readonly [s3.Bucket, string]>): void {

@@ -101,13 +101,13 @@ describe('cdk-nag', () => {
     ]);
   });
 
-  it('still reports a wildcard on a role that has no function yet', () => {
+  it('still reports a KMS wildcard added to the export role, whose S3 prefix wildcards are acknowledged', () => {
     const { app, stack } = buildApp();
-    stack.roles.export.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['xray:PutTraceSegments'], resources: ['*'] }));
+    stack.roles.export.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt*'], resources: ['arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000'] }));
 
     // NIST's no-inline-policy finding too: the default policy appeared after the stack acknowledged its own.
     expect(violations(app)).toEqual([
-      { rule: 'AwsSolutions-IAM5[Resource::*]', severity: 'error', paths: ['ConsentCapture/Roles/Export/DefaultPolicy/Resource'] },
+      { rule: 'AwsSolutions-IAM5[Action::kms:Decrypt*]', severity: 'error', paths: ['ConsentCapture/Roles/Export/DefaultPolicy/Resource'] },
       { rule: 'NIST.800.53.R5-IAMNoInlinePolicy', severity: 'error', paths: ['ConsentCapture/Roles/Export/DefaultPolicy/Resource'] },
     ]);
   });

@@ -32,6 +32,20 @@ function idOf(construct: IConstruct): string {
   return Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
 }
 
+interface Statement {
+  readonly Effect: string;
+  readonly Action: string | string[];
+  readonly Resource: unknown;
+  readonly Condition?: unknown;
+}
+
+/** Every statement of every policy attached to the role. */
+function statementsOf(template: Template, role: string): Statement[] {
+  return Object.values(template.findResources('AWS::IAM::Policy') as Resources)
+    .filter((p) => JSON.stringify(p.Properties?.['Roles']).includes(`"${role}"`))
+    .flatMap((p) => (p.Properties?.['PolicyDocument'] as { Statement: Statement[] }).Statement);
+}
+
 function roleId(stack: ConsentCaptureStack, name: RoleName): string {
   return idOf(stack.roles.role(name));
 }
@@ -40,8 +54,8 @@ describe('ledger table', () => {
   it('is keyed by pk and sk strings, on demand, with PITR, deletion protection and encryption', () => {
     const { stack, template } = synthStack();
 
-    // The ledger and ingest's batch claims.
-    template.resourceCountIs('AWS::DynamoDB::Table', 2);
+    // The ledger, ingest's batch claims and the export jobs.
+    template.resourceCountIs('AWS::DynamoDB::Table', 3);
     expect(template.toJSON()['Resources'][idOf(stack.ledger.table)]).toMatchObject({
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
@@ -62,7 +76,7 @@ describe('ledger table', () => {
     });
   });
 
-  it('can be appended to by the consent and purge roles, never updated or deleted, and only read by ingest', () => {
+  it('can be appended to by the consent, purge and export roles, never updated or deleted, and only read by ingest', () => {
     const { stack, template } = synthStack();
     const table = idOf(stack.ledger.table);
     const policies = template.findResources('AWS::IAM::Policy') as Resources;
@@ -73,14 +87,13 @@ describe('ledger table', () => {
         .filter((s) => JSON.stringify(s.Resource).includes(table))
         .flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
 
-    for (const writer of ['consent', 'purge'] as const) {
+    for (const writer of ['consent', 'purge', 'export'] as const) {
       const actions = tableActionsOf(roleId(stack, writer));
       expect(actions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query', 'dynamodb:GetItem']));
       expect(actions.filter((a) => /Update|Delete|BatchWrite|\*/.test(a))).toEqual([]);
     }
     expect(tableActionsOf(roleId(stack, 'ingest'))).toEqual(expect.arrayContaining(['dynamodb:Query', 'dynamodb:GetItem']));
     expect(tableActionsOf(roleId(stack, 'ingest')).filter((a) => /Put|Update|Delete|Write/.test(a))).toEqual([]);
-    expect(tableActionsOf(roleId(stack, 'export'))).toEqual([]);
   });
 });
 
@@ -191,14 +204,11 @@ describe('buckets', () => {
     });
   });
 
-  it('give the consent role no S3 permission at all', () => {
+  it('give the consent role only GetObject under exports/, to sign download URLs', () => {
     const { stack, template } = synthStack();
-    const consentPolicies = Object.values(template.findResources('AWS::IAM::Policy') as Resources).filter((p) =>
-      JSON.stringify(p.Properties?.['Roles']).includes(`"${roleId(stack, 'consent')}"`),
-    );
+    const statements = statementsOf(template, roleId(stack, 'consent')).filter((st) => JSON.stringify(st.Action).includes('s3:'));
 
-    expect(consentPolicies.length).toBeGreaterThan(0);
-    expect(JSON.stringify(consentPolicies)).not.toMatch(/"s3:/);
+    expect(statements).toEqual([{ Effect: 'Allow', Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [idOf(stack.buckets.exports), 'Arn'] }, '/exports/*']] } }]);
   });
 });
 
@@ -207,8 +217,8 @@ describe('job queues', () => {
     const { stack, template } = synthStack();
     const dlq = idOf(stack.purgeQueue.deadLetterQueue);
 
-    // Purge and key-sync, each with its DLQ.
-    template.resourceCountIs('AWS::SQS::Queue', 4);
+    // Purge, key-sync and export, each with its DLQ.
+    template.resourceCountIs('AWS::SQS::Queue', 6);
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: 5 },
@@ -249,7 +259,7 @@ describe('job queues', () => {
     const queue = idOf(stack.purgeQueue.queue);
     const purgeFn = idOf(stack.purgeFunction.fn);
 
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::GetAtt': [queue, 'Arn'] },
       FunctionName: { Ref: purgeFn },
@@ -549,5 +559,63 @@ describe('ingest', () => {
       [ENV.employeeIdClaim]: 'sub',
     });
     expect(Object.keys(env).filter((name) => /ROLE_ARN|KMS|KEY/.test(name))).toEqual([]);
+  });
+});
+
+describe('export', () => {
+  it('gives the export role no KMS permission of its own: the one-off grant is its only way to decrypt', () => {
+    const { stack, template } = synthStack();
+    const actions = statementsOf(template, roleId(stack, 'export')).flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]));
+
+    expect(actions.length).toBeGreaterThan(0);
+    expect(actions.filter((a) => a.startsWith('kms:') || a === '*')).toEqual([]);
+  });
+
+  it('lets the export role list and read under captures/ and write under exports/, and nothing else in S3', () => {
+    const { stack, template } = synthStack();
+    const captures = idOf(stack.buckets.captures);
+    const exportsBucket = idOf(stack.buckets.exports);
+    const s3 = statementsOf(template, roleId(stack, 'export')).filter((st) => JSON.stringify(st.Action).includes('s3:'));
+
+    expect(s3).toEqual(
+      expect.arrayContaining([
+        { Effect: 'Allow', Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [captures, 'Arn'] }, Condition: { StringLike: { 's3:prefix': ['captures/*'] } } },
+        { Effect: 'Allow', Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [captures, 'Arn'] }, '/captures/*']] } },
+        { Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [exportsBucket, 'Arn'] }, '/exports/*']] } },
+      ]),
+    );
+    expect(s3).toHaveLength(3);
+  });
+
+  it('keeps export jobs in a table with PITR and TTL, which the export role may read and update but not delete', () => {
+    const { stack, template } = synthStack();
+    const table = idOf(stack.exportJobs.table);
+    expect(template.toJSON()['Resources'][table]).toMatchObject({
+      Properties: { PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true }, TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true } },
+    });
+    const onTable = (role: string) =>
+      statementsOf(template, role)
+        .filter((st) => JSON.stringify(st.Resource).includes(table))
+        .flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]));
+
+    expect(onTable(roleId(stack, 'export')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(onTable(roleId(stack, 'consent')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+  });
+
+  it('feeds export jobs one at a time to the export function, running as the export role, after 3 receives to a DLQ', () => {
+    const { stack, template } = synthStack();
+    const resources = template.toJSON()['Resources'] as Resources;
+    const queue = resources[idOf(stack.exportQueue.queue)]?.Properties ?? {};
+    const fn = resources[idOf(stack.exportFunction.fn)]?.Properties ?? {};
+
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [idOf(stack.exportQueue.queue), 'Arn'] },
+      FunctionName: { Ref: idOf(stack.exportFunction.fn) },
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    expect(fn['Role']).toEqual({ 'Fn::GetAtt': [roleId(stack, 'export'), 'Arn'] });
+    expect(queue['RedrivePolicy']).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': [idOf(stack.exportQueue.deadLetterQueue), 'Arn'] }, maxReceiveCount: 3 });
+    expect(queue['VisibilityTimeout']).toBeGreaterThanOrEqual(6 * (fn['Timeout'] as number));
   });
 });

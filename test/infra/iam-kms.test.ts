@@ -124,7 +124,8 @@ describe('identity policies and employee keys', () => {
     const findings = cryptoOnWildcardFindings(Template.fromStack(stack));
 
     expect(findings).toHaveLength(1);
-    expect(findings[0]?.statement.Action).toEqual(actions.length === 1 ? actions[0] : actions);
+    // CDK merges it into the role's statement on `*` (the function's X-Ray actions), so look inside.
+    expect([findings[0]?.statement.Action].flat()).toEqual(expect.arrayContaining(actions));
   });
 
   it('the check catches a crypto statement in an inline role policy', () => {

@@ -88,8 +88,11 @@ describe('local identity policies from the synthesized template', () => {
       expect.objectContaining({ Action: 's3:ListBucket', Resource: 'arn:aws:s3:::consent-capture-exports', Condition: { StringLike: { 's3:prefix': ['exports/*'] } } }),
     );
     expect(purge).toContainEqual(expect.objectContaining({ Resource: 'arn:aws:sqs:eu-west-1:123456789012:consent-capture-purge' }));
-    // The export function is not built yet: its role has no identity policy at all.
-    expect(statements.export).toEqual([]);
+    const exporter = statements.export.flatMap((doc) => doc.Statement);
+    expect(exporter).toContainEqual(
+      expect.objectContaining({ Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: 'arn:aws:dynamodb:eu-west-1:123456789012:table/consent-capture-export-jobs' }),
+    );
+    expect(exporter).toContainEqual(expect.objectContaining({ Action: 's3:GetObject', Resource: 'arn:aws:s3:::consent-capture-captures/captures/*' }));
     // Nothing unresolved is left: no Ref, no Fn::, no `${Token[...]}`.
     expect(JSON.stringify(statements)).not.toMatch(/"Ref"|Fn::|\$\{Token/);
   });

@@ -1,0 +1,34 @@
+// Export jobs: one item per export and one lock item per employee (contract/resources.ts). Items
+// expire by TTL a little after the export files' one-day lifecycle.
+
+import { RemovalPolicy } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Construct } from 'constructs';
+import { TABLES } from '../../contract/resources.js';
+import { EMPLOYEE_KEYED_TABLE } from './ledger-table.js';
+
+export class ExportJobsTable extends Construct {
+  public readonly table: dynamodb.Table;
+
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    this.table = new dynamodb.Table(this, 'Table', {
+      // PITR comes with the shared key schema: the table says who asked for their data and when.
+      ...EMPLOYEE_KEYED_TABLE,
+      timeToLiveAttribute: TABLES.exportJobs.timeToLiveAttribute,
+      removalPolicy: RemovalPolicy.DESTROY,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    });
+  }
+
+  /** What the consent function does: take the lock, create a job, read it, mark it failed if it cannot start. */
+  public grantRequests(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+  }
+
+  /** What the export worker does: read its job, move its status, release the lock. */
+  public grantWorker(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+  }
+}
