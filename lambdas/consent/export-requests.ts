@@ -71,14 +71,16 @@ export class ExportRequests {
     if (holder.active !== undefined) return holder.active;
 
     const exportId = `x-${randomUUID()}`;
+    const requestedAt = now.toISOString();
+    // The job first, then the lock: a lock always names a job that exists.
+    await jobs.create({ employeeId, exportId, status: 'queued', requestedAt, keyArn });
     if (!(await jobs.lock(employeeId, exportId, now, holder.stale))) {
+      await jobs.update(employeeId, exportId, ['queued'], { status: 'failed', reason: 'another export was already running' });
       // Another request took the lock between our read and our write: answer its export.
       const winner = await this.lockHolder(employeeId, now);
       if (winner.active !== undefined) return winner.active;
       throw new ConflictError('another export request is being started; retry in a moment', 'export-starting');
     }
-    const requestedAt = now.toISOString();
-    await jobs.create({ employeeId, exportId, status: 'queued', requestedAt, keyArn });
     try {
       const recorded = await appendRestating(this.deps.ledger, employeeId, {
         kind: 'export-requested',
