@@ -7,79 +7,30 @@ import { buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/clien
 import { CreateGrantCommand, KMS, ListGrantsCommand, RetireGrantCommand } from '@aws-sdk/client-kms';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportManifestSchema, type ExportManifest } from '../../contract/export-format.js';
-import { exportStatusResponse } from '../../contract/responses.js';
-import { SCOPE_OF_EVENT_KIND } from '../../contract/vocabulary.js';
-import { redactEvents } from '../../lambdas/ingest/redaction.js';
-import { parseBatch } from '../../lambdas/ingest/schemas.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
-import { NOTICE, startTestStack, type ConsentTestStack } from '../support/consent-api.js';
+import { startTestStack, type ConsentTestStack } from '../support/consent-api.js';
+import { canonical, exportApi, type ExportApi, type ExportStatusBody } from '../support/export-api.js';
 import { downloadExport, lineSchemaErrors } from '../support/export-lines.js';
-import { pollUntil } from '../support/local-stack.js';
 
 const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 const { captures } = LOCAL_RESOURCES.buckets;
 const SCOPES_A = ['keystrokes', 'clicks'] as const;
 
 let t: ConsentTestStack;
+let consent: ExportApi['consent'];
+let capture: ExportApi['capture'];
+let requestExport: ExportApi['requestExport'];
+let exportStatus: ExportApi['exportStatus'];
+let untilFinished: ExportApi['untilFinished'];
+let manifestOf: ExportApi['manifestOf'];
 beforeAll(async () => {
   t = await startTestStack();
+  ({ consent, capture, requestExport, exportStatus, untilFinished, manifestOf } = exportApi(t));
 }, 60_000);
 afterAll(async () => {
   await t?.close();
 });
-
-type Batch = ReturnType<typeof captureBatch>;
-type StatusBody = ReturnType<typeof exportStatusResponse.parse>;
-
-async function consent(employeeId: string, scopes: readonly string[]): Promise<void> {
-  const response = await t.call('POST', '/v1/consent', { token: await t.token(employeeId, 'consent:manage'), body: { scopes, ...NOTICE } });
-  expect(response.status).toBe(200);
-}
-
-/** Sends a batch through ingest and returns the lines an export must hold for it: the stored, redacted events. */
-async function capture(employeeId: string, batch: Batch, consented: readonly string[]): Promise<Record<string, unknown>[]> {
-  const response = await t.call('POST', '/v1/events', { token: await t.token(employeeId, 'capture:write'), body: batch });
-  expect(response.status).toBe(202);
-  const parsed = parseBatch(batch, new Date());
-  if (!parsed.ok) throw new Error('the test batch does not parse');
-  return redactEvents(parsed.batch.events)
-    .events.filter((event) => consented.includes(SCOPE_OF_EVENT_KIND[event.kind]))
-    .map((event) => ({ scope: SCOPE_OF_EVENT_KIND[event.kind], batchId: batch.batchId, deviceId: batch.deviceId, ...event }));
-}
-
-async function requestExport(employeeId: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  return t.call('POST', '/v1/exports', { token: await t.token(employeeId, 'consent:manage') });
-}
-
-async function exportStatus(employeeId: string, exportId: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  return t.call('GET', `/v1/exports/${exportId}`, { token: await t.token(employeeId, 'consent:manage') });
-}
-
-async function untilFinished(employeeId: string, exportId: string): Promise<StatusBody> {
-  return pollUntil(
-    async () => {
-      const { status, body } = await exportStatus(employeeId, exportId);
-      expect(status).toBe(200);
-      const parsed = exportStatusResponse.parse(body);
-      return parsed.status === 'ready' || parsed.status === 'failed' ? parsed : undefined;
-    },
-    { timeoutMs: 60_000, intervalMs: 100, what: `export ${exportId} finished` },
-  );
-}
-
-async function manifestOf(status: StatusBody): Promise<ExportManifest> {
-  if (status.manifestUrl === undefined) throw new Error('no manifest URL');
-  const response = await fetch(status.manifestUrl);
-  expect(response.status).toBe(200);
-  return exportManifestSchema.parse(await response.json());
-}
-
-/** Sorted the same way whatever the order: by batch, scope, ts and then the whole line. */
-function canonical(lines: readonly Record<string, unknown>[]): string[] {
-  return lines.map((line) => JSON.stringify(Object.fromEntries(Object.entries(line).sort(([a], [b]) => a.localeCompare(b))))).sort();
-}
 
 async function keyArnOf(employeeId: string): Promise<string> {
   const arn = (await t.ledger.latestEvent(employeeId))?.state.keyArn;
@@ -116,7 +67,7 @@ describe('an export of captured data', () => {
   const B = 'e-exp-b';
   let expected: Record<string, unknown>[] = [];
   let exportId = '';
-  let finished: StatusBody;
+  let finished: ExportStatusBody;
   let trailFrom = 0;
 
   beforeAll(async () => {
