@@ -121,6 +121,26 @@ describe('a corrupted capture object', () => {
   }, 60_000);
 });
 
+describe('an object copied under another batch\'s key', () => {
+  it('is listed as context-mismatch: the message names another batch than its key, so it is not trusted', async () => {
+    const id = 'e-relabel-1';
+    const expected = await captureSeveral(id, 1);
+    const listed = await t.s3.send(new ListObjectsV2Command({ Bucket: captures, Prefix: `captures/${id}/` }));
+    const source = listed.Contents?.[0]?.Key ?? '';
+    const original = await t.s3.send(new GetObjectCommand({ Bucket: captures, Key: source }));
+    const bytes = await (original.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+    // A valid message of this employee and key, relabelled: same scope and day, another batch id.
+    const copy = `${source.slice(0, source.lastIndexOf('/'))}/b-relabelled`;
+    await t.s3.send(new PutObjectCommand({ Bucket: captures, Key: copy, Body: bytes, Metadata: original.Metadata }));
+
+    const started = await api.requestExport(id);
+    const finished = await api.untilFinished(id, String(started.body['exportId']));
+
+    expect((await api.manifestOf(finished)).unreadable).toEqual([{ key: copy, reason: 'context-mismatch' }]);
+    expect(canonical((await downloadExport(finished.url ?? '')).lines)).toEqual(canonical(expected));
+  }, 60_000);
+});
+
 describe('a grant KMS no longer honours (revoked while the job waited)', () => {
   it('fails the export with a reason after its retries, writes no file, and leaves no grant', async () => {
     const id = 'e-nogrant-1';
