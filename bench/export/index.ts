@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     stack = await startLocalStack({ localDir, port: 0, clock: new AdjustableClock(), onFunctionLog: () => undefined });
     log(`local stack up in ${stack.startupMs} ms`);
     const { identity, endpoints } = stack;
-    const as = (principal: 'ingest' | 'consent' | 'export' | 'admin') => ({ region: identity.region, credentials: { accessKeyId: identity.principals[principal].accessKeyId, secretAccessKey: identity.principals[principal].secretAccessKey } });
+    const as = (principal: 'ingest' | 'steward' | 'export' | 'admin') => ({ region: identity.region, credentials: { accessKeyId: identity.principals[principal].accessKeyId, secretAccessKey: identity.principals[principal].secretAccessKey } });
 
     const token = await stack.issuer.mint({ subject: EMPLOYEE, scope: 'consent:manage' });
     const consent = await fetch(`${stack.api}/v1/consent`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ scopes: ['keystrokes'], ...NOTICE }) });
@@ -111,10 +111,10 @@ async function main(): Promise<void> {
     );
     log(`generated ${OBJECTS} objects, ${events} events, ${mb(plaintextBytes)} MB of plaintext JSON Lines in ${Math.round(performance.now() - t0)} ms`);
 
-    const consentKms = new KMS({ ...as('consent'), endpoint: endpoints.kms });
+    const stewardKms = new KMS({ ...as('steward'), endpoint: endpoints.kms });
     const exportKms = new KMS({ ...as('export'), endpoint: endpoints.kms });
-    clients.push(consentKms, exportKms);
-    const grant = await consentKms.send(
+    clients.push(stewardKms, exportKms);
+    const grant = await stewardKms.send(
       new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: identity.principals.export.arn, RetiringPrincipal: identity.principals.export.arn, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: EMPLOYEE } } }),
     );
     if (grant.GrantToken === undefined || grant.GrantId === undefined) throw new Error('no grant');

@@ -59,7 +59,7 @@ async function exists(bucket: string, key: string): Promise<boolean> {
 
 async function grantsOn(employeeId: string): Promise<number> {
   const keyArn = (await t.ledger.latestEvent(employeeId))?.state.keyArn;
-  return ((await t.kms('consent').send(new ListGrantsCommand({ KeyId: keyArn }))).Grants ?? []).length;
+  return ((await t.kms('steward').send(new ListGrantsCommand({ KeyId: keyArn }))).Grants ?? []).length;
 }
 
 describe('a worker killed mid-export', () => {

@@ -153,7 +153,7 @@ describe('an export of captured data', () => {
 
   it('retires the grant when done: ListGrants shows none, and the trail reads CreateGrant, Decrypt for each object, then RetireGrant', async () => {
     const keyArn = await keyArnOf(A);
-    const grants = await t.kms('consent').send(new ListGrantsCommand({ KeyId: keyArn }));
+    const grants = await t.kms('steward').send(new ListGrantsCommand({ KeyId: keyArn }));
     expect(grants.Grants ?? []).toEqual([]);
 
     const trail = t.local.trail().slice(trailFrom).filter((r) => r.resources.some((res) => res.ARN === keyArn) && r.errorCode === undefined);
@@ -164,7 +164,7 @@ describe('an export of captured data', () => {
     expect(story.map((r) => r.eventName)).toEqual(['CreateGrant', ...Array<string>(6).fill('Decrypt'), 'RetireGrant']);
     expect(story.at(-1)?.requestParameters?.['grantId']).toBe(grantId);
     expect(story.slice(1).every((r) => r.userIdentity.sessionContext?.sessionIssuer.arn === t.roles.export || r.userIdentity.arn === t.roles.export)).toBe(true);
-    expect(story[0]?.userIdentity.sessionContext?.sessionIssuer.arn ?? story[0]?.userIdentity.arn).toBe(t.roles.consent);
+    expect(story[0]?.userIdentity.sessionContext?.sessionIssuer.arn ?? story[0]?.userIdentity.arn).toBe(t.roles.steward);
   });
 
   it('leaves the export role unable to decrypt once the export is done', async () => {
@@ -187,7 +187,7 @@ describe('key access of the export role', () => {
 
   async function grantFor(employeeId: string): Promise<{ grantId: string; grantToken: string; keyArn: string }> {
     const keyArn = await keyArnOf(employeeId);
-    const { GrantId, GrantToken } = await t.kms('consent').send(
+    const { GrantId, GrantToken } = await t.kms('steward').send(
       new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: t.roles.export, RetiringPrincipal: t.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId } } }),
     );
     if (GrantId === undefined || GrantToken === undefined) throw new Error('no grant');
