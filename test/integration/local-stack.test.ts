@@ -81,7 +81,7 @@ describe('local stack', () => {
           ]),
         ),
         buckets: { captures: LOCAL_RESOURCES.buckets.captures, exports: LOCAL_RESOURCES.buckets.exports },
-        tables: { ledger: LOCAL_RESOURCES.tables.ledger, batches: LOCAL_RESOURCES.tables.batches },
+        tables: { ledger: LOCAL_RESOURCES.tables.ledger, batches: LOCAL_RESOURCES.tables.batches, exportJobs: LOCAL_RESOURCES.tables.exportJobs },
         trail: expect.stringMatching(/cloudtrail$/),
         issuer: { issuer: 'http://127.0.0.1/consent-capture-local', audience: 'consent-capture' },
       });
