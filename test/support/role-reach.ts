@@ -85,6 +85,13 @@ export const ROLE_REACH: readonly ReachRow[] = [
   row('consent', 'sqs:GetQueueAttributes', 'queue:keySync', 'allow'),
   row('consent', 's3:GetObject', 'captures:captures/e-reach/clicks/seed', 'deny'),
   row('consent', 's3:PutObject', 'captures:captures/e-reach/clicks/b-consent', 'deny'),
+  // consent, for exports: creates and reads export jobs, signs download URLs (GetObject under exports/ only).
+  row('consent', 'dynamodb:PutItem', 'table:exportJobs', 'allow'),
+  row('consent', 'dynamodb:DeleteItem', 'table:exportJobs', 'deny'),
+  row('consent', 's3:GetObject', 'exports:exports/e-reach/seed', 'allow'),
+  row('consent', 's3:PutObject', 'exports:exports/e-reach/b-consent', 'deny'),
+  row('consent', 's3:ListBucket', 'exports:', 'deny', 'exports/'),
+  row('consent', 'sqs:SendMessage', 'queue:export', 'allow'),
   // purge: lists and deletes under captures/ and exports/, appends to the ledger, re-queues itself.
   row('purge', 's3:ListBucket', 'captures:', 'allow', 'captures/e-reach/'),
   row('purge', 's3:ListBucket', 'captures:', 'deny'),
@@ -100,9 +107,22 @@ export const ROLE_REACH: readonly ReachRow[] = [
   row('purge', 'dynamodb:DeleteItem', 'table:ledger', 'deny'),
   row('purge', 'sqs:SendMessage', 'queue:purge', 'allow'),
   row('purge', 'sqs:SendMessage', 'queue:keySync', 'deny'),
-  // export: nothing yet (its feature is not built); auditor: KMS listing only.
+  // export: lists and reads captures (ciphertext), writes export files, reads the ledger and
+  // appends export-ready, moves its job's status; never reads exports back or deletes anything.
+  row('export', 's3:ListBucket', 'captures:', 'allow', 'captures/e-reach/'),
+  row('export', 's3:ListBucket', 'captures:', 'deny', 'elsewhere/'),
+  row('export', 's3:GetObject', 'captures:captures/e-reach/clicks/seed', 'allow'),
+  row('export', 's3:PutObject', 'captures:captures/e-reach/clicks/b-export', 'deny'),
+  row('export', 's3:DeleteObject', 'captures:captures/e-reach/clicks/seed', 'deny'),
+  row('export', 's3:PutObject', 'exports:exports/e-reach/x-export.jsonl.gz', 'allow'),
   row('export', 's3:GetObject', 'exports:exports/e-reach/seed', 'deny'),
-  row('export', 'dynamodb:Query', 'table:ledger', 'deny'),
+  row('export', 'dynamodb:Query', 'table:ledger', 'allow'),
+  row('export', 'dynamodb:PutItem', 'table:ledger', 'allow'),
+  row('export', 'dynamodb:UpdateItem', 'table:ledger', 'deny'),
+  row('export', 'dynamodb:UpdateItem', 'table:exportJobs', 'allow'),
+  row('export', 'dynamodb:PutItem', 'table:exportJobs', 'deny'),
+  row('export', 'sqs:SendMessage', 'queue:export', 'deny'),
+  // auditor: KMS listing only.
   row('auditor', 'dynamodb:Query', 'table:ledger', 'deny'),
   row('auditor', 's3:GetObject', 'captures:captures/e-reach/clicks/seed', 'deny'),
   row('auditor', 'sqs:SendMessage', 'queue:purge', 'deny'),
