@@ -36,8 +36,10 @@ const TARGET_BYTES = 450 * KIB;
 const OVER_TARGET: Partial<Record<FunctionName, { readonly ceiling: number; readonly why: string }>> = {
   ingest: { ceiling: 820 * KIB, why: 'three SDK clients (S3 among them), zod and the Encryption SDK' },
   purge: { ceiling: 620 * KIB, why: 'four SDK clients (S3 among them) and zod' },
-  // It calls the key steward through the Lambda client, whose schemas alone are 74 KB.
-  consent: { ceiling: 520 * KIB, why: 'the Lambda, DynamoDB and SQS clients, and zod' },
+  // It calls the key steward through the Lambda client, whose schemas alone are 74 KB, and signs
+  // export download URLs with the S3 client and its presigner (about 165 KB together).
+  consent: { ceiling: 680 * KIB, why: 'the Lambda, DynamoDB, SQS and S3 clients, the S3 presigner, and zod' },
+  export: { ceiling: 840 * KIB, why: 'the DynamoDB, KMS and S3 clients, lib-storage\'s multipart upload, the Encryption SDK\'s decrypt path and zod' },
 };
 
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
