@@ -27,7 +27,7 @@ export interface ExportDeps {
   readonly now?: () => Date;
 }
 
-export type ExportOutcome = 'ready' | 'failed' | 'already-finished' | 'no-job';
+export type ExportOutcome = 'ready' | 'failed' | 'already-finished' | 'no-job' | 'not-its-job';
 
 /** The export cannot succeed whatever the retries: it is marked failed at once. */
 export class ExportFailedError extends Error {
@@ -52,6 +52,12 @@ export async function runExport(deps: ExportDeps, job: ExportJob): Promise<Expor
     logger.warn('export job not found; retiring its grant', { employeeId, exportId });
     await retireGrant(deps, job);
     return 'no-job';
+  }
+  // The consent function recorded the key and grant beside the job before queueing it: a message
+  // naming others (forged, or stale) must not retire another export's grant or touch this job.
+  if ((record.keyArn !== undefined && record.keyArn !== job.keyArn) || (record.grantId !== undefined && record.grantId !== job.grantId)) {
+    logger.error('export job does not match its record; ignored', { employeeId, exportId });
+    return 'not-its-job';
   }
   if (record.status === 'failed') {
     await finish(deps, job);
