@@ -10,8 +10,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { exportLineSchema, type ExportLine, type UNREADABLE_REASONS } from '../../contract/export-format.js';
 import { CAPTURES_PREFIX, DEVICE_ID_METADATA } from '../../contract/resources.js';
 import { ID_PATTERN, SCOPES, type Scope } from '../../contract/vocabulary.js';
-import { KmsKeyring } from '../ingest/keyring.js';
-import { ALGORITHM_SUITE } from '../ingest/sealing.js';
+import { ALGORITHM_SUITE, KmsKeyring } from '../shared/kms-keyring.js';
 
 /** Refuse non-committing messages, and messages with more wrapped keys than the one ingest writes. */
 const { decrypt } = buildDecrypt({ commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, maxEncryptedDataKeys: 1 });

@@ -9,7 +9,7 @@ import { createLogger } from '../shared/logger.js';
 import { BatchClaims } from './batch-claims.js';
 import { createIngestHandler } from './ingest-handler.js';
 import { IngestService } from './ingest-service.js';
-import { kmsKeyrings } from './keyring.js';
+import { kmsKeyrings } from '../shared/kms-keyring.js';
 
 function fromEnvironment(): (event: HttpEvent) => Promise<HttpResult> {
   const logger = createLogger('ingest');

@@ -7,15 +7,12 @@ import { AlgorithmSuiteIdentifier, CommitmentPolicy, type KeyringNode } from '@a
 import { CAPTURES_PREFIX } from '../../contract/resources.js';
 import type { Scope } from '../shared/consent-model.js';
 import type { CaptureEvent } from './schemas.js';
+import { ALGORITHM_SUITE } from '../shared/kms-keyring.js';
+
+export { ALGORITHM_SUITE };
 
 const { encrypt } = buildEncrypt(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 
-/**
- * The non-signing committing suite: key commitment protects against a ciphertext that decrypts
- * to different plaintexts under different keys; a signature would add an `aws-crypto-public-key`
- * context pair, which the key policy forbids, and would prove only that some ingest wrote it.
- */
-export const ALGORITHM_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
 /** Measured by bench/ingest; see docs/encryption.md. */
 export const FRAME_LENGTH = 64 * 1024;
 export const OBJECT_CONTENT_TYPE = 'application/vnd.aws-encryption-sdk';

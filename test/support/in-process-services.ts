@@ -18,7 +18,7 @@ import { LOCAL_ISSUER } from '../../local/issuer.js';
 import { BatchClaims } from '../../lambdas/ingest/batch-claims.js';
 import { createIngestHandler } from '../../lambdas/ingest/ingest-handler.js';
 import { IngestService } from '../../lambdas/ingest/ingest-service.js';
-import { KeyringKmsClient, kmsKeyrings } from '../../lambdas/ingest/keyring.js';
+import { KeyringKmsClient, kmsKeyrings } from '../../lambdas/shared/kms-keyring.js';
 import { purgeEmployee, type PurgeJob, type PurgeOutcome } from '../../lambdas/purge/purge-employee.js';
 import type { HttpEvent, HttpResult } from '../../lambdas/shared/http.js';
 import { KeyPolicySync } from '../../lambdas/shared/key-policy-sync.js';

@@ -1,10 +1,11 @@
-// The KMS keyring ingest seals batches with, assembled from the Encryption SDK's modular packages.
+// The KMS keyring (and the message suite) every employee-key message uses: ingest seals with it,
+// the export worker opens with it. The keyring is assembled from the Encryption SDK's modular packages.
 // `@aws-crypto/client-node` ships only CommonJS, so esbuild cannot tree-shake it: it bundles every
 // keyring (the hierarchical keyring's key store with a whole DynamoDB client, raw RSA, caching) and
 // the aggregated `KMS` client with every KMS operation. This is the same class its
 // `KmsKeyringNode` is (`KmsKeyringClass(KeyringNode)`), over a client that bundles three commands.
 import { cacheClients, getClient, KmsKeyringClass } from '@aws-crypto/kms-keyring';
-import { immutableClass, KeyringNode, type NodeAlgorithmSuite } from '@aws-crypto/material-management-node';
+import { AlgorithmSuiteIdentifier, immutableClass, KeyringNode, type NodeAlgorithmSuite } from '@aws-crypto/material-management-node';
 import {
   DecryptCommand,
   EncryptCommand,
@@ -18,6 +19,13 @@ import {
   type GenerateDataKeyCommandOutput,
   type KMSClientConfig,
 } from '@aws-sdk/client-kms';
+
+/**
+ * The non-signing committing suite: key commitment protects against a ciphertext that decrypts
+ * to different plaintexts under different keys; a signature would add an `aws-crypto-public-key`
+ * context pair, which the key policy forbids, and would prove only that some ingest wrote it.
+ */
+export const ALGORITHM_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
 
 /**
  * A KMS client with the three methods the keyring calls (v3 aggregated-client style), each one
