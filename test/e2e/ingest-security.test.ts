@@ -612,7 +612,12 @@ describe('malformed bodies through the gateway (invariant 6)', () => {
     expect(sent).toBeGreaterThanOrEqual(FUZZ_CASES);
     expect(oversized).toBeGreaterThan(0);
     expect(after).toEqual(before);
-    expect(t.local.notes().slice(notesBefore).filter((n) => /fault|failed|timed out|crash/i.test(n))).toEqual([]);
+    // An access line ends in a random request id, which can spell "crash" by chance: judge it by its status.
+    const faults = t.local.notes().slice(notesBefore).filter((n) => {
+      const access = /^\S+ \S+ (\d{3}) \d+ ms \S+$/.exec(n);
+      return access ? Number(access[1]) >= 500 : /fault|failed|timed out|crash/i.test(n);
+    });
+    expect(faults).toEqual([]);
     const good = await post(token, captureBatch());
     expect(good.status).toBe(202);
   }, 120_000);
