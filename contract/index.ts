@@ -3,6 +3,8 @@
 // (lib/) and the local stack (local/) both read it; the functions (lambdas/) import it.
 export * from './alarms.js';
 export * from './app.js';
+export * from './audit-queries.js';
+export * from './audit-trail.js';
 export * from './capture-batch.js';
 export * from './consent-requests.js';
 export * from './environment.js';
