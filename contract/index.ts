@@ -7,6 +7,7 @@ export * from './audit-queries.js';
 export * from './audit-trail.js';
 export * from './capture-batch.js';
 export * from './consent-requests.js';
+export * from './dataset-manifest.js';
 export * from './environment.js';
 export * from './export-format.js';
 export * from './functions.js';
