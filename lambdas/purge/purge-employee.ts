@@ -18,7 +18,7 @@ import type { ConsentEvent, ConsentState } from '../shared/consent-state.js';
 import type { Alarms } from '../shared/alarm-metrics.js';
 import { isAwsError } from '../shared/errors.js';
 import type { Ledger } from '../shared/ledger.js';
-import { appendOnTop } from './append-on-top.js';
+import { appendOnTop } from '../shared/append-on-top.js';
 
 export interface PurgeDeps {
   readonly ledger: Ledger;

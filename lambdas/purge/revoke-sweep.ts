@@ -24,7 +24,7 @@ import { CAPTURES_PREFIX } from '../../contract/resources.js';
 import type { Alarms } from '../shared/alarm-metrics.js';
 import type { ConsentEvent } from '../shared/consent-state.js';
 import type { Ledger } from '../shared/ledger.js';
-import { appendOnTop } from './append-on-top.js';
+import { appendOnTop } from '../shared/append-on-top.js';
 
 export interface RevokeSweepDeps {
   readonly ledger: Ledger;

@@ -1,10 +1,10 @@
-// Appends the purge worker's own ledger events (`purged`, `revoke-swept`) on top of the newest
-// sequence, with the ledger's discipline: sequence = newest + 1 under attribute_not_exists, and
-// on a lost race read the head again and decide again.
-import type { ConsentEvent } from '../shared/consent-state.js';
-import { SequenceTakenError, type Ledger, type LedgerHead } from '../shared/ledger.js';
+// Appends a service's own ledger event (`purged`, `revoke-swept`, `export-ready`…) on top of the
+// newest sequence, with the ledger's discipline: sequence = newest + 1 under attribute_not_exists,
+// and on a lost race read the head again and decide again.
+import type { ConsentEvent } from './consent-state.js';
+import { SequenceTakenError, type Ledger, type LedgerHead } from './ledger.js';
 
-const MAX_APPEND_ATTEMPTS = 5;
+const DEFAULT_APPEND_ATTEMPTS = 5;
 
 /**
  * `decide` builds the event to append on top of `head` (its sequence must be head.sequence + 1),
@@ -15,8 +15,9 @@ export async function appendOnTop(
   ledger: Ledger,
   employeeId: string,
   decide: (head: LedgerHead) => ConsentEvent | undefined | Promise<ConsentEvent | undefined>,
+  maxAttempts = DEFAULT_APPEND_ATTEMPTS,
 ): Promise<ConsentEvent | undefined> {
-  for (let attempt = 1; attempt <= MAX_APPEND_ATTEMPTS; attempt += 1) {
+  for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
     const head = await ledger.head(employeeId);
     const event = await decide(head);
     if (event === undefined) return undefined;
@@ -30,5 +31,5 @@ export async function appendOnTop(
     await ledger.writeState(event.state);
     return event;
   }
-  throw new Error(`could not append to the ledger of ${employeeId} after ${MAX_APPEND_ATTEMPTS} attempts`);
+  throw new Error(`could not append to the ledger of ${employeeId} after ${maxAttempts} attempts`);
 }
