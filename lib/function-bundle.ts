@@ -46,7 +46,7 @@ export const SUBSTITUTES: Readonly<Record<string, { readonly path: string; reado
     why: 'Only the signing suites use asn1.js (26 KB): DER signatures and PEM keys. Its schemas are declared at import, so the substitute declares them and throws when one is used.',
   },
   'readable-stream': {
-    path: './lib/bundle-substitutes/readable-stream.cjs',
+    path: './lib/bundle-substitutes/readable-stream.ts',
     why: 'readable-stream 3 (45 KB with its helpers) is a copy of Node 10\'s streams for browsers; it hands out Node\'s own `stream` when READABLE_STREAM=disable, and the substitute is exactly that branch.',
   },
 };

@@ -23,6 +23,8 @@ function fromInput(number: unknown, base: unknown, endian: unknown): bigint {
   // bn.js accepts the endianness in the base's place: new BN(bytes, 'le').
   const order: Endian = base === 'le' || endian === 'le' ? 'le' : 'be';
   if (number instanceof BN) return number.value;
+  // What this class's own arithmetic passes.
+  if (typeof number === 'bigint' && number >= 0n) return number;
   if (typeof number === 'number') {
     if (!Number.isSafeInteger(number) || number < 0) return leftOut(`new BN(${number})`);
     return BigInt(number);
