@@ -36,6 +36,9 @@ export interface BundleResult {
   /** Median in-process `await import()` milliseconds, with NODE_OPTIONS=--enable-source-maps as deployed. */
   readonly coldImportMs: number;
   readonly coldImportNoSourceMapsMs: number;
+  /** Median CPU milliseconds (user + system, all threads) of the same import, and of an empty process's start-up. */
+  readonly coldImportCpuMs: number;
+  readonly emptyProcessCpuMs: number;
   /** Median wall-clock of the whole `node` process (start, import, exit), and of an empty one. */
   readonly processMs: number;
   readonly emptyProcessMs: number;
@@ -85,14 +88,25 @@ function importEnvironment(nodeOptions: string | undefined): NodeJS.ProcessEnv {
   };
 }
 
-async function coldImport(bundle: string, nodeOptions: string | undefined): Promise<{ importMs: number; processMs: number }> {
-  const code = `const t = performance.now(); const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); if (typeof m.handler !== 'function') throw new Error('no handler'); console.log(performance.now() - t);`;
+/**
+ * Wall-clock milliseconds of the import, and its CPU milliseconds (user + system, every thread of
+ * the process): on a machine other work keeps busy the wall clock waits for a core, the CPU time
+ * much less so.
+ */
+async function coldImport(bundle: string, nodeOptions: string | undefined): Promise<{ importMs: number; importCpuMs: number; processMs: number }> {
+  const code = `const c = process.cpuUsage(); const t = performance.now(); const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); const ms = performance.now() - t; const d = process.cpuUsage(c); if (typeof m.handler !== 'function') throw new Error('no handler'); console.log(ms, (d.user + d.system) / 1000);`;
   const t0 = performance.now();
   const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', code], { env: importEnvironment(nodeOptions), timeout: 30_000 });
   const processMs = performance.now() - t0;
-  const importMs = Number(stdout.trim().split('\n').at(-1));
-  if (!Number.isFinite(importMs)) throw new Error(`the import printed ${JSON.stringify(stdout.slice(0, 200))}`);
-  return { importMs, processMs };
+  const [importMs, importCpuMs] = (stdout.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+  if (importMs === undefined || importCpuMs === undefined || !Number.isFinite(importMs) || !Number.isFinite(importCpuMs)) throw new Error(`the import printed ${JSON.stringify(stdout.slice(0, 200))}`);
+  return { importMs, importCpuMs, processMs };
+}
+
+/** CPU milliseconds an empty node process has used when its first line runs (start-up, as a baseline for the import's CPU time). */
+async function emptyProcessCpuMs(): Promise<number> {
+  const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', 'const d = process.cpuUsage(); console.log((d.user + d.system) / 1000);'], { env: importEnvironment(undefined) });
+  return Number(stdout.trim());
 }
 
 export async function runBundle(options: BundleOptions): Promise<BundleResult> {
@@ -124,17 +138,21 @@ export async function runBundle(options: BundleOptions): Promise<BundleResult> {
     const withoutMaps: number[] = [];
     const processes: number[] = [];
     const empties: number[] = [];
+    const withMapsCpu: number[] = [];
+    const emptiesCpu: number[] = [];
     for (let n = 0; n < options.runs; n += 1) {
       // Alternate which variant goes first, so neither always runs on a warmer machine.
       const first = await coldImport(outfile, n % 2 === 0 ? '--enable-source-maps' : undefined);
       const second = await coldImport(outfile, n % 2 === 0 ? undefined : '--enable-source-maps');
       const [a, b] = n % 2 === 0 ? [first, second] : [second, first];
       withMaps.push(a.importMs);
+      withMapsCpu.push(a.importCpuMs);
       processes.push(a.processMs);
       withoutMaps.push(b.importMs);
       const e0 = performance.now();
       await execFileAsync(process.execPath, ['--input-type=module', '-e', ''], { env: importEnvironment(undefined) });
       empties.push(performance.now() - e0);
+      emptiesCpu.push(await emptyProcessCpuMs());
     }
 
     const result: BundleResult = {
@@ -144,6 +162,8 @@ export async function runBundle(options: BundleOptions): Promise<BundleResult> {
       sourceMapBytes,
       esbuildMs,
       coldImportMs: median(withMaps),
+      coldImportCpuMs: median(withMapsCpu),
+      emptyProcessCpuMs: median(emptiesCpu),
       coldImportNoSourceMapsMs: median(withoutMaps),
       processMs: median(processes),
       emptyProcessMs: median(empties),
@@ -173,6 +193,8 @@ export async function runBundle(options: BundleOptions): Promise<BundleResult> {
           ['whole process: start, import, exit (with source maps)', ms(result.processMs)],
           ['empty node process, for comparison', ms(result.emptyProcessMs)],
           ['cold import / empty process', (result.coldImportMs / result.emptyProcessMs).toFixed(2)],
+          ['CPU time of the import (user + system, all threads), as deployed', ms(result.coldImportCpuMs)],
+          ['CPU time of an empty process\'s start-up', ms(result.emptyProcessCpuMs)],
         ],
       )}\n\n`,
     );

@@ -160,6 +160,8 @@ async function main(): Promise<void> {
             processMs: round(bundle.processMs, 1),
             emptyProcessMs: round(bundle.emptyProcessMs, 1),
             coldImportToEmptyProcess: round(bundle.coldImportMs / bundle.emptyProcessMs),
+            coldImportCpuMs: round(bundle.coldImportCpuMs, 1),
+            emptyProcessCpuMs: round(bundle.emptyProcessCpuMs, 1),
             functionBytes: bundle.functionBytes,
           },
         }),
