@@ -1,7 +1,7 @@
-// Part 3 of bench:ingest: the ingest function as Lambda receives it. Bundles lambdas/ingest/index.ts
-// with esbuild using the options lib/constructs/function-defaults.ts gives NodejsFunction, then
-// reports its size and how long a fresh Node process takes to import it (module-scope clients,
-// logger and configuration included; nothing is sent anywhere at import).
+// Part 3 of bench:ingest: the ingest function as Lambda receives it. Bundles every function with
+// lib/function-bundle.ts (the options the CDK app builds them with), reports their sizes, and how
+// long a fresh Node process takes to import the ingest bundle (module-scope clients, logger and
+// configuration included; nothing is sent anywhere at import).
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,26 +10,12 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { build, type BuildOptions, type Metafile } from 'esbuild';
+import type { Metafile } from 'esbuild';
+import { FUNCTIONS, type FunctionName } from '../../contract/functions.js';
+import { bundleFunction, esbuildTarget } from '../../lib/function-bundle.js';
 import { kib, median, ms, table } from './measurement.js';
 
 const execFileAsync = promisify(execFile);
-
-/** NodejsFunction's `bundling` in function-defaults.ts; checked against its source below, so a change there is noticed. */
-const BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
-const MIRRORED_OPTIONS = [
-  'format: nodejs.OutputFormat.ESM',
-  BANNER,
-  "mainFields: ['module', 'main']",
-  'minify: true',
-  'keepNames: true',
-  'sourceMap: true',
-  'sourceMapMode: nodejs.SourceMapMode.DEFAULT',
-  'sourcesContent: false',
-  'bundleAwsSDK: true',
-  'externalModules: [...UNREACHABLE_IN_LAMBDA]',
-  'architecture: lambda.Architecture.ARM_64',
-];
 
 /** Issue 9's target for the deployed variant (with source maps), on the 2-core development machine. */
 export const MAX_COLD_IMPORT_MS = 120;
@@ -50,18 +36,15 @@ export interface BundleResult {
   /** Median in-process `await import()` milliseconds, with NODE_OPTIONS=--enable-source-maps as deployed. */
   readonly coldImportMs: number;
   readonly coldImportNoSourceMapsMs: number;
+  /** Median CPU milliseconds (user + system, all threads) of the same import, and of an empty process's start-up. */
+  readonly coldImportCpuMs: number;
+  readonly emptyProcessCpuMs: number;
   /** Median wall-clock of the whole `node` process (start, import, exit), and of an empty one. */
   readonly processMs: number;
   readonly emptyProcessMs: number;
-  readonly drift: readonly string[];
+  /** Minified bytes of every function's index.mjs. */
+  readonly functionBytes: Readonly<Record<FunctionName, number>>;
   readonly topPackages: readonly { readonly name: string; readonly bytes: number }[];
-}
-
-/** `node24` from `nodejs24.x`, as aws-lambda-nodejs derives esbuild's target from the runtime. */
-function targetOf(runtimeName: string): string {
-  const match = /nodejs(\d+)/.exec(runtimeName);
-  if (!match) throw new Error(`cannot derive an esbuild target from runtime ${runtimeName}`);
-  return `node${match[1]}`;
 }
 
 function packageOf(path: string): string {
@@ -105,56 +88,49 @@ function importEnvironment(nodeOptions: string | undefined): NodeJS.ProcessEnv {
   };
 }
 
-async function coldImport(bundle: string, nodeOptions: string | undefined): Promise<{ importMs: number; processMs: number }> {
-  const code = `const t = performance.now(); const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); if (typeof m.handler !== 'function') throw new Error('no handler'); console.log(performance.now() - t);`;
+/**
+ * Wall-clock milliseconds of the import, and its CPU milliseconds (user + system, every thread of
+ * the process): on a machine other work keeps busy the wall clock waits for a core, the CPU time
+ * much less so.
+ */
+async function coldImport(bundle: string, nodeOptions: string | undefined): Promise<{ importMs: number; importCpuMs: number; processMs: number }> {
+  const code = `const c = process.cpuUsage(); const t = performance.now(); const m = await import(${JSON.stringify(pathToFileURL(bundle).href)}); const ms = performance.now() - t; const d = process.cpuUsage(c); if (typeof m.handler !== 'function') throw new Error('no handler'); console.log(ms, (d.user + d.system) / 1000);`;
   const t0 = performance.now();
   const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', code], { env: importEnvironment(nodeOptions), timeout: 30_000 });
   const processMs = performance.now() - t0;
-  const importMs = Number(stdout.trim().split('\n').at(-1));
-  if (!Number.isFinite(importMs)) throw new Error(`the import printed ${JSON.stringify(stdout.slice(0, 200))}`);
-  return { importMs, processMs };
+  const [importMs, importCpuMs] = (stdout.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+  if (importMs === undefined || importCpuMs === undefined || !Number.isFinite(importMs) || !Number.isFinite(importCpuMs)) throw new Error(`the import printed ${JSON.stringify(stdout.slice(0, 200))}`);
+  return { importMs, importCpuMs, processMs };
+}
+
+/** CPU milliseconds an empty node process has used when its first line runs (start-up, as a baseline for the import's CPU time). */
+async function emptyProcessCpuMs(): Promise<number> {
+  const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', 'const d = process.cpuUsage(); console.log((d.user + d.system) / 1000);'], { env: importEnvironment(undefined) });
+  return Number(stdout.trim());
 }
 
 export async function runBundle(options: BundleOptions): Promise<BundleResult> {
   const { repoRoot, log } = options;
-  const { FUNCTION_RUNTIME, UNREACHABLE_IN_LAMBDA } = await import('../../lib/constructs/function-defaults.js');
-  const target = targetOf(FUNCTION_RUNTIME.name);
-  const defaultsSource = readFileSync(join(repoRoot, 'lib', 'constructs', 'function-defaults.ts'), 'utf8');
-  const drift = MIRRORED_OPTIONS.filter((option) => !defaultsSource.includes(option));
+  const { FUNCTION_RUNTIME } = await import('../../lib/constructs/function-defaults.js');
+  const target = esbuildTarget(FUNCTION_RUNTIME.name);
 
   const outDir = mkdtempSync(join(tmpdir(), 'cc-bench-bundle-'));
   try {
-    const outfile = join(outDir, 'index.mjs');
-    // esbuild's CLI flags in aws-lambda-nodejs: --bundle --target --platform=node --format=esm
-    // --outfile=index.mjs --minify --sourcemap --sources-content=false --keep-names --banner:js
-    // --main-fields=module,main, and --external only for UNREACHABLE_IN_LAMBDA (bundleAwsSDK).
-    const buildOptions: BuildOptions = {
-      entryPoints: [join(repoRoot, 'lambdas', 'ingest', 'index.ts')],
-      absWorkingDir: repoRoot,
-      bundle: true,
-      target,
-      platform: 'node',
-      format: 'esm',
-      outfile,
-      minify: true,
-      sourcemap: 'linked',
-      sourcesContent: false,
-      keepNames: true,
-      banner: { js: BANNER },
-      mainFields: ['module', 'main'],
-      external: [...UNREACHABLE_IN_LAMBDA],
-      metafile: true,
-      logLevel: 'silent',
-    };
+    const outfile = join(outDir, 'ingest', 'index.mjs');
     const t0 = performance.now();
-    const built = await build(buildOptions);
+    const metafile = await bundleFunction({ entry: join(repoRoot, FUNCTIONS.ingest.entry), outdir: join(outDir, 'ingest'), target });
     const esbuildMs = performance.now() - t0;
+    const functionBytes = {} as Record<FunctionName, number>;
+    for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
+      if (name !== 'ingest') await bundleFunction({ entry: join(repoRoot, FUNCTIONS[name].entry), outdir: join(outDir, name), target });
+      functionBytes[name] = statSync(join(outDir, name, 'index.mjs')).size;
+    }
     const code = readFileSync(outfile);
     const bytes = code.length;
     const gzipBytes = gzipSync(code).length;
     const sourceMapBytes = statSync(`${outfile}.map`).size;
-    const outputKey = Object.keys(built.metafile?.outputs ?? {}).find((k) => k.endsWith('index.mjs')) ?? '';
-    const top = built.metafile === undefined ? [] : topPackages(built.metafile, outputKey, 8);
+    const outputKey = Object.keys(metafile.outputs).find((k) => k.endsWith('index.mjs')) ?? '';
+    const top = topPackages(metafile, outputKey, 8);
 
     // Warm the file cache once, then alternate the two variants.
     await coldImport(outfile, undefined);
@@ -162,17 +138,21 @@ export async function runBundle(options: BundleOptions): Promise<BundleResult> {
     const withoutMaps: number[] = [];
     const processes: number[] = [];
     const empties: number[] = [];
+    const withMapsCpu: number[] = [];
+    const emptiesCpu: number[] = [];
     for (let n = 0; n < options.runs; n += 1) {
       // Alternate which variant goes first, so neither always runs on a warmer machine.
       const first = await coldImport(outfile, n % 2 === 0 ? '--enable-source-maps' : undefined);
       const second = await coldImport(outfile, n % 2 === 0 ? undefined : '--enable-source-maps');
       const [a, b] = n % 2 === 0 ? [first, second] : [second, first];
       withMaps.push(a.importMs);
+      withMapsCpu.push(a.importCpuMs);
       processes.push(a.processMs);
       withoutMaps.push(b.importMs);
       const e0 = performance.now();
       await execFileAsync(process.execPath, ['--input-type=module', '-e', ''], { env: importEnvironment(undefined) });
       empties.push(performance.now() - e0);
+      emptiesCpu.push(await emptyProcessCpuMs());
     }
 
     const result: BundleResult = {
@@ -182,17 +162,16 @@ export async function runBundle(options: BundleOptions): Promise<BundleResult> {
       sourceMapBytes,
       esbuildMs,
       coldImportMs: median(withMaps),
+      coldImportCpuMs: median(withMapsCpu),
+      emptyProcessCpuMs: median(emptiesCpu),
       coldImportNoSourceMapsMs: median(withoutMaps),
       processMs: median(processes),
       emptyProcessMs: median(empties),
-      drift,
+      functionBytes,
       topPackages: top,
     };
-    log(
-      `esbuild ${target} (from ${FUNCTION_RUNTIME.name}), platform node, esm, minify, keep-names, linked source map without sources, ` +
-        `banner, main-fields module,main, everything bundled incl. the AWS SDK but the credential providers Lambda never reaches: built in ${ms(esbuildMs)} ms${built.warnings.length > 0 ? ` with ${built.warnings.length} warnings` : ''}\n`,
-    );
-    if (drift.length > 0) log(`  WARNING: function-defaults.ts no longer contains ${drift.map((d) => JSON.stringify(d)).join(', ')}; update bench/ingest/bundle.ts to match\n`);
+    log(`lib/function-bundle.ts, esbuild ${target} (from ${FUNCTION_RUNTIME.name}): ingest built in ${ms(esbuildMs)} ms\n`);
+    log(`every function, index.mjs minified (issue 9's target: 450 KiB each):\n${table(['function', 'bytes', 'size'], Object.entries(functionBytes).map(([name, n]) => [name, String(n), kib(n)]))}\n`);
     log(
       `${table(
         ['artifact', 'bytes', 'size'],
@@ -213,6 +192,9 @@ export async function runBundle(options: BundleOptions): Promise<BundleResult> {
           ['await import(bundle), no source maps', ms(result.coldImportNoSourceMapsMs)],
           ['whole process: start, import, exit (with source maps)', ms(result.processMs)],
           ['empty node process, for comparison', ms(result.emptyProcessMs)],
+          ['cold import / empty process', (result.coldImportMs / result.emptyProcessMs).toFixed(2)],
+          ['CPU time of the import (user + system, all threads), as deployed', ms(result.coldImportCpuMs)],
+          ['CPU time of an empty process\'s start-up', ms(result.emptyProcessCpuMs)],
         ],
       )}\n\n`,
     );

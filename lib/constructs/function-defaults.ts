@@ -1,20 +1,23 @@
 // The one way this app builds a Lambda function: runtime, architecture, memory, timeout, tracing,
 // source maps, logs and failure handling are decided here, so every function gets the same ones.
 
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { COMMON_ENVIRONMENT } from '../../contract/functions.js';
+import { esbuildTarget, REPO_ROOT } from '../function-bundle.js';
 
-/** The repository root: esbuild resolves dependencies from its package-lock.json and node_modules. */
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { UNREACHABLE_IN_LAMBDA } from '../function-bundle.js';
+
+/** Bundles one function in a child process (lib/function-bundle.ts holds the esbuild options). */
+const BUILD_SCRIPT = fileURLToPath(new URL('../build-function.ts', import.meta.url));
 
 /** The runtime every function uses. cdk-nag's L1 and Serverless rules check it is the newest Node.js. */
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -63,28 +66,6 @@ export interface FunctionDefaultsProps {
   readonly reservedConcurrentExecutions?: number;
 }
 
-/**
- * Modules left out of every bundle because Lambda never reaches them. The AWS SDK's default
- * credential chain tries the environment first, and Lambda always sets AWS_ACCESS_KEY_ID,
- * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, so the chain's later links (SSO, shared files,
- * credential processes, web identity, container and instance metadata) never run; the chain loads
- * each with a dynamic `import()` only when it gets there. Bundled, they and their STS, SSO and
- * OIDC clients cost about 95 KB in every function; left out, reaching one fails closed
- * (ERR_MODULE_NOT_FOUND: no credentials) instead of finding credentials elsewhere. `bowser` is
- * the SDK's browser user-agent parser, also a dynamic import. A module some bundle imports
- * statically must never be listed (S3 imports `@smithy/core/event-streams` statically, for one):
- * test/infra/function-bundles.test.ts checks that every bundle reaches these only dynamically.
- */
-export const UNREACHABLE_IN_LAMBDA: readonly string[] = [
-  '@aws-sdk/credential-provider-sso',
-  '@aws-sdk/credential-provider-ini',
-  '@aws-sdk/credential-provider-process',
-  '@aws-sdk/credential-provider-web-identity',
-  '@aws-sdk/credential-provider-http',
-  '@smithy/credential-provider-imds',
-  'bowser',
-];
-
 /** Environment every function starts with; `props.environment` and `addEnvironment` add to it. */
 const DEFAULT_ENVIRONMENT: Readonly<Record<string, string>> = {
   // Stack traces point at the TypeScript sources through the bundled source maps.
@@ -93,7 +74,7 @@ const DEFAULT_ENVIRONMENT: Readonly<Record<string, string>> = {
 };
 
 export class FunctionDefaults extends Construct {
-  public readonly fn: nodejs.NodejsFunction;
+  public readonly fn: lambda.Function;
   /** The handler's entry file, as given. */
   public readonly entry: string;
   public readonly logGroup: logs.LogGroup;
@@ -132,11 +113,11 @@ export class FunctionDefaults extends Construct {
       acknowledgeDeadLetterQueue(this.deadLetterQueue, 'failed asynchronous invocations of this function');
     }
 
-    this.fn = new nodejs.NodejsFunction(this, 'Function', {
+    this.fn = new lambda.Function(this, 'Function', {
       ...(props.functionName === undefined ? {} : { functionName: props.functionName }),
       ...(props.reservedConcurrentExecutions === undefined ? {} : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
-      entry: props.entry,
-      handler: 'handler',
+      code: bundledCode(props.entry),
+      handler: 'index.handler',
       description: props.description,
       runtime: FUNCTION_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
@@ -147,26 +128,8 @@ export class FunctionDefaults extends Construct {
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       environment: { ...DEFAULT_ENVIRONMENT, ...props.environment },
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: `${REPO_ROOT}package-lock.json`,
       deadLetterQueue: this.deadLetterQueue,
       onFailure: this.deadLetterQueue ? new destinations.SqsDestination(this.deadLetterQueue) : undefined,
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        // ESM output cannot `require`; some bundled CommonJS dependencies still call it.
-        banner: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-        mainFields: ['module', 'main'],
-        minify: true,
-        keepNames: true,
-        sourceMap: true,
-        // Linked: a separate .map file plus the sourceMappingURL comment Node needs to find it
-        // (EXTERNAL would leave the comment out and --enable-source-maps would find nothing).
-        sourceMapMode: nodejs.SourceMapMode.DEFAULT,
-        sourcesContent: false,
-        // The SDK versions are pinned in package.json and tested; the runtime's bundled SDK is not.
-        bundleAwsSDK: true,
-        externalModules: [...UNREACHABLE_IN_LAMBDA],
-      },
     });
 
     Validations.of(this.fn).acknowledge({
@@ -234,6 +197,31 @@ export class FunctionDefaults extends Construct {
     this.fn.addEnvironment(name, value);
     return this;
   }
+}
+
+/**
+ * The function's code: esbuild's bundle of the entry (index.mjs and its linked index.mjs.map), as
+ * lib/function-bundle.ts builds it, hashed by its output like NodejsFunction's assets. It is built
+ * on this machine, never in Docker; a failed build fails the synth.
+ */
+function bundledCode(entry: string): lambda.Code {
+  const target = esbuildTarget(FUNCTION_RUNTIME.name);
+  return lambda.Code.fromAsset(REPO_ROOT, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Only used if local bundling declined, which it never does; it also makes each function's
+      // bundling options differ, so CDK's asset cache cannot hand one function another's bundle.
+      image: DockerImage.fromRegistry('local-bundling-only'),
+      command: ['build-function', entry, target],
+      local: {
+        tryBundle(outputDir: string): boolean {
+          const run = spawnSync(process.execPath, ['--import', 'tsx', BUILD_SCRIPT, entry, outputDir, target], { cwd: REPO_ROOT, encoding: 'utf8' });
+          if (run.status !== 0) throw new Error(`bundling ${entry} failed (exit ${run.status ?? run.signal}): ${run.stderr || run.error?.message || ''}`.trim());
+          return true;
+        },
+      },
+    },
+  });
 }
 
 /** cdk-nag acknowledgements every dead-letter queue needs: it is the end of the line itself. */

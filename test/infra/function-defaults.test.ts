@@ -133,6 +133,17 @@ describe('FunctionDefaults', () => {
     expect(new ServerlessChecks().validateScope(app).violations).toEqual([]);
   });
 
+  it('fails the synth, naming the entry and esbuild\'s error, when the entry does not bundle', () => {
+    const outdir = mkdtempSync(join(tmpdir(), 'cc-fn-'));
+    try {
+      const missing = join(outdir, 'no-such-handler.ts');
+
+      expect(() => build({ entry: missing }, { bundle: true, outdir })).toThrow(/bundling .*no-such-handler\.ts failed \(exit 1\): .*Could not resolve/s);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+
   it('bundles the entry with esbuild as ESM with a linked source map', () => {
     const outdir = mkdtempSync(join(tmpdir(), 'cc-fn-'));
     try {

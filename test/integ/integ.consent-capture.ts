@@ -1,4 +1,4 @@
-// Integration test for a real AWS account (`npm run integ`; integ-runner deploys, asserts, destroys).
+// Integration test for a real AWS account (`npm run integ:aws` deploys, asserts, destroys; `npm run integ`, integ-runner, once it reads schema 55).
 // The employee keys trust only this application's roles, and those trust only lambda.amazonaws.com,
 // so no assertion can act *as* the ingest role. Instead three probe functions of this test stack
 // act for three parties:

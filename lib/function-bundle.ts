@@ -1,0 +1,136 @@
+// How a function's code is bundled for Lambda, declared once: the CDK app (FunctionDefaults, through
+// lib/build-function.ts), bench:ingest and the bundle tests all build with functionBuildOptions().
+// esbuild's JavaScript API is used rather than NodejsFunction's CLI so the bundle can carry a plugin.
+
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
+
+/** The repository root: esbuild resolves dependencies from its node_modules. */
+export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/**
+ * Modules left out of every bundle because Lambda never reaches them. The AWS SDK's default
+ * credential chain tries the environment first, and Lambda always sets AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, so the chain's later links (SSO, shared files,
+ * credential processes, web identity, container and instance metadata) never run; the chain loads
+ * each with a dynamic `import()` only when it gets there. Bundled, they and their STS, SSO and
+ * OIDC clients cost about 95 KB in every function; left out, reaching one fails closed
+ * (ERR_MODULE_NOT_FOUND: no credentials) instead of finding credentials elsewhere. `bowser` is
+ * the SDK's browser user-agent parser, also a dynamic import. A module some bundle imports
+ * statically must never be listed (S3 imports `@smithy/core/event-streams` statically, for one):
+ * test/infra/function-bundles.test.ts checks that every bundle reaches these only dynamically.
+ */
+export const UNREACHABLE_IN_LAMBDA: readonly string[] = [
+  '@aws-sdk/credential-provider-sso',
+  '@aws-sdk/credential-provider-ini',
+  '@aws-sdk/credential-provider-process',
+  '@aws-sdk/credential-provider-web-identity',
+  '@aws-sdk/credential-provider-http',
+  '@smithy/credential-provider-imds',
+  'bowser',
+];
+
+/**
+ * Packages replaced in every bundle by a smaller module in lib/bundle-substitutes/, each for a
+ * path the functions never take. test/unit/bundle-substitutes.test.ts holds each to the original
+ * on what the functions do use, and checks that the rest throws rather than answers wrongly.
+ */
+export const SUBSTITUTES: Readonly<Record<string, { readonly path: string; readonly why: string }>> = {
+  'bn.js': {
+    path: './lib/bundle-substitutes/bn.ts',
+    why: 'The Encryption SDK uses bn.js (94 KB) to write and read 8-byte frame lengths, and for the ECDSA points of the signing suites, which we never use (the committing non-signing suite). The substitute does the first with BigInt and throws on the second.',
+  },
+  'asn1.js': {
+    path: './lib/bundle-substitutes/asn1.ts',
+    why: 'Only the signing suites use asn1.js (26 KB): DER signatures and PEM keys. Its schemas are declared at import, so the substitute declares them and throws when one is used.',
+  },
+  'readable-stream': {
+    path: './lib/bundle-substitutes/readable-stream.ts',
+    why: 'readable-stream 3 (45 KB with its helpers) is a copy of Node 10\'s streams for browsers; it hands out Node\'s own `stream` when READABLE_STREAM=disable, and the substitute is exactly that branch.',
+  },
+};
+
+/** Prepended to every bundle: ESM output cannot `require`, and some bundled CommonJS dependencies still call it. */
+export const BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
+/** An AWS SDK client's generated schema module. */
+const SDK_SCHEMAS = /[\\/]@aws-sdk[\\/]client-[a-z0-9-]+[\\/]dist-es[\\/]schemas[\\/]schemas_\d+\.js$/;
+
+/**
+ * Writes the SDK's schema modules with literal object keys where they use a string constant as a
+ * computed key (`{ [_hH]: _xae }` becomes `{ "httpHeader": _xae }`). The value is the same object;
+ * but esbuild must assume a computed key built from an identifier may run code (toString), so it
+ * keeps every schema of the client, about 60 KB for S3 whichever commands a function uses. With
+ * literal keys the unused schemas are tree-shaken. `__proto__` is never rewritten: as a literal
+ * key it would set the prototype instead of a property.
+ */
+export function inlineSchemaKeys(source: string): string {
+  const constants = new Map<string, string>();
+  for (const match of source.matchAll(/^const (_[A-Za-z0-9_$]+) = ("(?:[^"\\\n]|\\.)*");$/gm)) {
+    const [, name, literal] = match;
+    if (name !== undefined && literal !== undefined && literal !== '"__proto__"') constants.set(name, literal);
+  }
+  return source.replace(/\[(_[A-Za-z0-9_$]+)\]:/g, (whole, name: string) => {
+    const literal = constants.get(name);
+    return literal === undefined ? whole : `${literal}:`;
+  });
+}
+
+const inlineSdkSchemaKeys: Plugin = {
+  name: 'inline-sdk-schema-keys',
+  setup(builder) {
+    builder.onLoad({ filter: SDK_SCHEMAS }, async (args) => ({ contents: inlineSchemaKeys(await readFile(args.path, 'utf8')), loader: 'js' }));
+  },
+};
+
+export interface FunctionBundleProps {
+  /** The handler's entry file (absolute, or relative to the repository root). */
+  readonly entry: string;
+  /** Where index.mjs and index.mjs.map are written. */
+  readonly outdir: string;
+  /** esbuild's target, from the Lambda runtime (`node24` for nodejs24.x). */
+  readonly target: string;
+}
+
+/** The esbuild options for one function: minified ESM with a linked source map, everything bundled (the pinned AWS SDK too) but UNREACHABLE_IN_LAMBDA. */
+export function functionBuildOptions(props: FunctionBundleProps): BuildOptions {
+  return {
+    entryPoints: [props.entry],
+    absWorkingDir: REPO_ROOT,
+    outfile: `${props.outdir}/index.mjs`,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: props.target,
+    banner: { js: BANNER },
+    // ESM builds first: they are the ones esbuild can tree-shake.
+    mainFields: ['module', 'main'],
+    minify: true,
+    // Class and function names stay readable in logs and stack traces.
+    keepNames: true,
+    // Linked: a separate .map file plus the sourceMappingURL comment that --enable-source-maps needs.
+    sourcemap: 'linked',
+    sourcesContent: false,
+    // The SDK versions are pinned in package.json and tested; the runtime's bundled SDK is not.
+    external: [...UNREACHABLE_IN_LAMBDA],
+    alias: Object.fromEntries(Object.entries(SUBSTITUTES).map(([name, { path }]) => [name, path])),
+    plugins: [inlineSdkSchemaKeys],
+    metafile: true,
+    logLevel: 'warning',
+  };
+}
+
+/** Builds one function; the metafile says what went into the bundle. */
+export async function bundleFunction(props: FunctionBundleProps): Promise<Metafile> {
+  const result = await build(functionBuildOptions(props));
+  if (result.metafile === undefined) throw new Error(`esbuild returned no metafile for ${props.entry}`);
+  return result.metafile;
+}
+
+/** esbuild's target for a Lambda runtime name (`nodejs24.x` gives `node24`). */
+export function esbuildTarget(runtimeName: string): string {
+  const match = /^nodejs(\d+)/.exec(runtimeName);
+  if (!match) throw new Error(`cannot derive an esbuild target from runtime "${runtimeName}"; expected nodejsNN.x`);
+  return `node${match[1]}`;
+}
