@@ -21,6 +21,12 @@ export const TABLES = {
    * expire by TTL a little after the export file's one-day lifecycle.
    */
   exportJobs: { constructId: 'ExportJobs', partitionKey: 'pk', sortKey: 'sk', timeToLiveAttribute: 'expiresAt' },
+  /**
+   * Training datasets: `dataset#<id>` / `dataset` items (request, status, counts, where the
+   * manifest is) and one `employee#<employeeId>` / `dataset#<id>` item per member, so an employee's
+   * own datasets are one Query. Kept after expiry: they say what was granted, and until when.
+   */
+  datasets: { constructId: 'Datasets', partitionKey: 'pk', sortKey: 'sk' },
 } as const satisfies Record<string, TableDeclaration>;
 export type TableName = keyof typeof TABLES;
 
