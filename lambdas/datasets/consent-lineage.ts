@@ -30,12 +30,15 @@ export type LineageSpans = ReadonlyMap<Scope, readonly LineageSpan[]>;
 export function lineageSpans(events: readonly ConsentEvent[]): LineageSpans {
   const changes = events.filter((e) => !RESTATING.has(e.kind)).sort((a, b) => a.sequence - b.sequence);
   const spans = new Map<Scope, LineageSpan[]>();
+  // Each later change cuts what an earlier one opened at its own instant, as foldWindows does; a
+  // clock that stepped back (two functions' clocks) cuts at the earliest later instant.
+  const closing: number[] = new Array<number>(changes.length).fill(Infinity);
+  for (let i = changes.length - 2; i >= 0; i -= 1) closing[i] = Math.min(closing[i + 1] ?? Infinity, Date.parse(changes[i + 1]?.at ?? ''));
   let consent: ConsentEvent | undefined;
   changes.forEach((event, i) => {
     if (CONSENTING.has(event.kind)) consent = event;
     const at = Date.parse(event.at);
-    const next = changes[i + 1];
-    const closes = next === undefined ? Infinity : Date.parse(next.at);
+    const closes = closing[i] ?? Infinity;
     const { noticeVersion, noticeSha256 } = event.state;
     if (consent === undefined || noticeVersion === undefined || noticeSha256 === undefined) return;
     const lineage: ConsentLineage = { consentSeq: consent.sequence, noticeVersion, noticeSha256 };
