@@ -220,7 +220,7 @@ describe('identity policies and employee keys', () => {
     const datasetsRole = stack.getLogicalId(stack.roles.datasets.node.defaultChild as CfnElement);
 
     expect(invokers).toHaveLength(2);
-    expect(invokers.map((i) => i.roles).sort()).toEqual([`["${consentRole}"]`, `["${datasetsRole}"]`].sort());
+    expect(invokers.map((i) => i.roles).sort()).toEqual([JSON.stringify([{ Ref: consentRole }]), JSON.stringify([{ Ref: datasetsRole }])].sort());
     expect(invokers.every((i) => i.targets.every((target) => target.includes(steward)))).toBe(true);
   });
 });
