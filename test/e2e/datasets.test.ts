@@ -26,7 +26,7 @@ const { captures, exports: exportsBucket } = LOCAL_RESOURCES.buckets;
 const BOTH = Array.from({ length: 10 }, (_, i) => `e-ds-${String(i + 1).padStart(2, '0')}`);
 const CLICKS_ONLY = 'e-ds-11';
 const NEVER = 'e-ds-12';
-const [A = '', WITHDRAWS = '', NARROWS = '', , , , , , , B = ''] = BOTH;
+const [A = '', WITHDRAWS = '', NARROWS = '', ERASES = '', , , , , , B = ''] = BOTH;
 const PURPOSE = 'train a next-word suggestion model for the internal editor';
 
 let t: ConsentTestStack;
@@ -333,6 +333,16 @@ describe('a keystrokes dataset of 12 employees', () => {
     expect((await t.ledger.latestEvent(NARROWS))?.state.status).toBe('active');
   });
 
+  it('an erasure records which datasets lost which scopes in the same change, and that part no longer decrypts', async () => {
+    const [key = ''] = lines.filter((l) => l.employeeId === ERASES).map((l) => l.key);
+    const erased = await t.call('POST', '/v1/consent/revoke', { token: await t.token(ERASES, 'consent:manage'), body: { erase: true } });
+    expect(erased.status).toBe(200);
+    const recorded = (await t.ledger.events(ERASES)).filter((e) => e.kind === 'datasets-withdrawn');
+    expect(recorded.map((e) => [e.state.status, e.details])).toEqual([['purging', { datasets: [{ datasetId, scopes: ['keystrokes'] }] }]]);
+    // The grant is gone, the key is being shredded and the object deleted: whichever comes first, no plaintext.
+    expect(await decryptAs('training', ERASES, key).catch((error: unknown) => String(error))).toEqual(expect.any(String));
+  });
+
   it('the sweeper retires every grant of an expired dataset and marks it expired', async () => {
     // Arrange: the dataset's expiry passes (set in the table, as time would).
     await t.local.documents('admin').send(
@@ -347,7 +357,7 @@ describe('a keystrokes dataset of 12 employees', () => {
     // Assert
     expect(answer).toEqual({ batchItemFailures: [] });
     expect((await datasetStatus(datasetId)).status).toBe('expired');
-    for (const line of lines) expect(await decryptAs('training', line.employeeId, line.key)).toMatch(ACCESS_DENIED);
+    for (const line of lines.filter((l) => l.employeeId !== ERASES)) expect(await decryptAs('training', line.employeeId, line.key)).toMatch(ACCESS_DENIED);
     const grants = await t.kms('steward').send(new ListGrantsCommand({ KeyId: await keyArnOf(B) }));
     expect((grants.Grants ?? []).filter((g) => g.GranteePrincipal === t.roles.training)).toEqual([]);
     const mine = await t.call('GET', '/v1/consent/datasets', { token: await t.token(B, 'consent:manage') });
