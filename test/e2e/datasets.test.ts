@@ -18,6 +18,7 @@ import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
 import { NOTICE, startTestStack, type ConsentTestStack } from '../support/consent-api.js';
 import { canonical, exportApi, type ExportApi } from '../support/export-api.js';
+import { httpEvent } from '../support/ingest-http-event.js';
 import { pollUntil } from '../support/local-stack.js';
 
 const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
@@ -289,6 +290,17 @@ describe('a keystrokes dataset of 12 employees', () => {
       expect((await t.call('GET', `/v1/datasets/${datasetId}`, { token })).status).toBe(403);
     }
     expect((await t.call('GET', '/v1/consent/datasets', { token: platform })).status).toBe(403);
+  });
+
+  it('refuses those tokens in the function too, should a route ever be misconfigured (defence in depth)', async () => {
+    const body = { scopes: ['keystrokes'], from: new Date(Date.now() - 60_000).toISOString(), to: new Date().toISOString(), purpose: PURPOSE };
+    for (const scopes of [['consent:manage'], ['capture:write'], ['capture:offboard']]) {
+      const created = (await t.stack.invoke('consent', httpEvent({ employeeId: B, scopes, routeKey: 'POST /v1/datasets', body }))) as { statusCode: number };
+      const read = (await t.stack.invoke('consent', { ...httpEvent({ employeeId: B, scopes, routeKey: 'GET /v1/datasets/{datasetId}' }), pathParameters: { datasetId } })) as { statusCode: number };
+      expect([created.statusCode, read.statusCode]).toEqual([403, 403]);
+    }
+    const mine = (await t.stack.invoke('consent', httpEvent({ employeeId: 'ml-platform', scopes: ['datasets:build'], routeKey: 'GET /v1/consent/datasets' }))) as { statusCode: number };
+    expect(mine.statusCode).toBe(403);
   });
 
   it('cannot get a grant for an unconsented scope: not by asking the steward, not as the steward itself', async () => {
