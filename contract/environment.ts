@@ -23,6 +23,14 @@ export const ENV = {
   stewardRoleArn: 'STEWARD_ROLE_ARN',
   exportRoleArn: 'EXPORT_ROLE_ARN',
   purgeRoleArn: 'PURGE_ROLE_ARN',
+  /** The training role: key policies let the steward grant it Decrypt per employee and consented scope. */
+  trainingRoleArn: 'TRAINING_ROLE_ARN',
+  /** DynamoDB table of training datasets (dataset and membership items). */
+  datasetsTable: 'DATASETS_TABLE',
+  /** SQS queue URL of dataset build and sweep jobs. */
+  datasetsQueueUrl: 'DATASETS_QUEUE_URL',
+  /** Days a dataset lives before the sweeper retires its grants. Default 30. */
+  datasetMaxDays: 'DATASET_MAX_DAYS',
   /** Optional: the compliance role, given read-only key access. */
   auditorRoleArn: 'AUDITOR_ROLE_ARN',
   /** The key-steward function the consent function invokes (its name in AWS, the local function name locally). */

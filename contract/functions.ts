@@ -99,6 +99,7 @@ const KEY_POLICY_ROLES = {
   [ENV.stewardRoleArn]: { roleArn: 'steward' },
   [ENV.exportRoleArn]: { roleArn: 'export' },
   [ENV.purgeRoleArn]: { roleArn: 'purge' },
+  [ENV.trainingRoleArn]: { roleArn: 'training' },
   [ENV.auditorRoleArn]: { setting: 'auditorRoleArn' },
 } as const satisfies Partial<Record<EnvName, EnvEntry>>;
 
@@ -140,6 +141,10 @@ export const FUNCTIONS = {
       // The consent role signs the 15-minute download URL of a finished export.
       [ENV.exportsBucket]: { bucket: 'exports' },
       [ENV.employeeIdClaim]: { setting: 'employeeIdClaim' },
+      // Dataset requests: counted against the ledger's state items, recorded, queued.
+      [ENV.datasetsTable]: { table: 'datasets' },
+      [ENV.datasetsQueueUrl]: { queueUrl: 'datasets' },
+      [ENV.datasetMaxDays]: { setting: 'datasetMaxDays' },
     },
   },
   'key-steward': {
@@ -151,7 +156,8 @@ export const FUNCTIONS = {
     // timeout) before API Gateway gives up on the caller.
     timeoutSeconds: 25,
     memoryMb: 512,
-    trigger: { kind: 'invoke', invokers: ['consent'] },
+    // The datasets worker asks for training grants and their retirement, never for a policy.
+    trigger: { kind: 'invoke', invokers: ['consent', 'datasets'] },
     // Each consent change waits for one steward invocation: as many as the consent function may
     // run, so a consent call never finds its steward throttled.
     reservedConcurrency: 25,
@@ -237,6 +243,25 @@ export const FUNCTIONS = {
       // A job KMS keeps throttling is queued again with a delay rather than dead-lettered.
       [ENV.keySyncQueueUrl]: { queueUrl: 'keySync' },
       ...KEY_POLICY_ROLES,
+    },
+  },
+  datasets: {
+    constructId: 'DatasetsFunction',
+    entry: 'lambdas/datasets/index.ts',
+    role: 'datasets',
+    description: 'Builds a training dataset (manifest, card, per-employee training grants) and sweeps expired datasets.',
+    // A build lists and heads every object of every member in the time range; a retry starts over.
+    timeoutSeconds: 900,
+    memoryMb: 1024,
+    trigger: { kind: 'queue', queue: 'datasets', batchSize: 1 },
+    // Builds are rare and each walks many employees: two at a time keep KMS's CreateGrant quota for consent.
+    reservedConcurrency: 2,
+    environment: {
+      [ENV.ledgerTable]: { table: 'ledger' },
+      [ENV.datasetsTable]: { table: 'datasets' },
+      [ENV.capturesBucket]: { bucket: 'captures' },
+      [ENV.exportsBucket]: { bucket: 'exports' },
+      [ENV.keyStewardFunction]: { functionName: 'key-steward' },
     },
   },
 } as const satisfies Record<string, FunctionDeclaration>;

@@ -8,6 +8,7 @@ export * from './audit-trail.js';
 export * from './capture-batch.js';
 export * from './consent-requests.js';
 export * from './dataset-manifest.js';
+export * from './datasets.js';
 export * from './environment.js';
 export * from './export-format.js';
 export * from './functions.js';

@@ -1,6 +1,7 @@
 // The job queues: who may send to each, which function consumes it, its dead-letter queue and the
 // schema of its jobs.
 import type * as z from 'zod';
+import { datasetJobSchema } from './datasets.js';
 import { exportJobSchema, keySyncJobSchema, purgeQueueJobSchema } from './jobs.js';
 import type { RoleName } from './roles.js';
 
@@ -71,6 +72,19 @@ export const QUEUES = {
     maxAgeSeconds: 3600,
     visibilityTimeoutFactor: 6,
     schema: exportJobSchema,
+  },
+  datasets: {
+    constructId: 'DatasetsQueue',
+    jobs: 'dataset build and sweep jobs',
+    // The consent function queues builds; the sweeper's schedule (EventBridge Scheduler, not a
+    // role of the contract) queues sweeps.
+    senders: ['consent'],
+    // A build starts over (the manifest is rewritten whole, grants are idempotent by name).
+    maxReceiveCount: 3,
+    retentionDays: 1,
+    maxAgeSeconds: 3600,
+    visibilityTimeoutFactor: 6,
+    schema: datasetJobSchema,
   },
 } as const satisfies Record<string, QueueDeclaration>;
 

@@ -21,6 +21,12 @@ export const TABLES = {
    * expire by TTL a little after the export file's one-day lifecycle.
    */
   exportJobs: { constructId: 'ExportJobs', partitionKey: 'pk', sortKey: 'sk', timeToLiveAttribute: 'expiresAt' },
+  /**
+   * Training datasets: `dataset#<id>` / `dataset` items (request, status, counts, where the
+   * manifest is) and one `employee#<employeeId>` / `dataset#<id>` item per member, so an employee's
+   * own datasets are one Query. Kept after expiry: they say what was granted, and until when.
+   */
+  datasets: { constructId: 'Datasets', partitionKey: 'pk', sortKey: 'sk' },
 } as const satisfies Record<string, TableDeclaration>;
 export type TableName = keyof typeof TABLES;
 
@@ -48,3 +54,12 @@ export const EXPORTS_PREFIX = BUCKETS.exports.prefix;
  * policy pins the context to employeeId, scope and batchId.
  */
 export const DEVICE_ID_METADATA = 'device-id';
+
+/**
+ * User-metadata keys (x-amz-meta-events-from, -events-to) under which ingest records the earliest
+ * and latest event time of a capture object (epoch ms): the datasets worker judges an object
+ * against the consent windows and a dataset's time range without decrypting it. Times only, no
+ * content. Objects written before these existed carry neither and are left out of datasets.
+ */
+export const EVENTS_FROM_METADATA = 'events-from';
+export const EVENTS_TO_METADATA = 'events-to';

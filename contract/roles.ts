@@ -5,6 +5,12 @@ export interface RoleDeclaration {
   /** The construct id of the role in the CDK app (a contract: renaming it replaces the role). */
   readonly constructId: string;
   readonly description: string;
+  /**
+   * Who may assume it. `lambda`: its function. `training`: the training platform's principal
+   * from CDK context (a SageMaker execution role, say); locally, a principal of its own.
+   * @default 'lambda'
+   */
+  readonly assumedBy?: 'lambda' | 'training';
 }
 
 /** Function roles. Employee key policies name every one of them, so they exist before their functions do. */
@@ -14,6 +20,12 @@ export const ROLES = {
   export: { constructId: 'Export', description: 'Decrypts one employee\'s captures through a one-off grant.' },
   purge: { constructId: 'Purge', description: 'Crypto-shreds employee keys and deletes their objects.' },
   steward: { constructId: 'KeySteward', description: 'The only writer of employee keys: creates them and writes their policies, tags and grants from the newest ledger event.' },
+  datasets: { constructId: 'Datasets', description: 'Builds dataset manifests and cards from consented captures; asks the key steward for training grants; sweeps expired datasets.' },
+  training: {
+    constructId: 'Training',
+    description: 'Assumed by training jobs: reads dataset manifests and capture objects; decrypts only through per-employee, per-scope grants. No standing Decrypt.',
+    assumedBy: 'training',
+  },
 } as const satisfies Record<string, RoleDeclaration>;
 
 export type RoleName = keyof typeof ROLES;

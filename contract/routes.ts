@@ -4,6 +4,7 @@
 import * as z from 'zod';
 import { captureBatchSchema } from './capture-batch.js';
 import { emptyBody, grantBody, pauseBody, revokeBody } from './consent-requests.js';
+import { consentDatasetsResponse, datasetAcceptedResponse, datasetRequestBody, datasetStatusResponse } from './datasets.js';
 import type { FunctionName } from './functions.js';
 import {
   captureAcceptedResponse,
@@ -41,6 +42,9 @@ export const API_ROUTES = [
   { method: 'POST', path: '/v1/exports', function: 'consent', scopes: ['consent:manage'], request: emptyBody, responses: { 202: exportAcceptedResponse } },
   { method: 'GET', path: '/v1/exports/{exportId}', function: 'consent', scopes: ['consent:manage'], responses: { 200: exportStatusResponse } },
   { method: 'POST', path: '/v1/employees/{employeeId}/offboard', function: 'consent', scopes: ['capture:offboard'], responses: { 202: offboardResponse } },
+  { method: 'POST', path: '/v1/datasets', function: 'consent', scopes: ['datasets:build'], request: datasetRequestBody, responses: { 202: datasetAcceptedResponse } },
+  { method: 'GET', path: '/v1/datasets/{datasetId}', function: 'consent', scopes: ['datasets:build'], responses: { 200: datasetStatusResponse } },
+  { method: 'GET', path: '/v1/consent/datasets', function: 'consent', scopes: ['consent:manage'], responses: { 200: consentDatasetsResponse } },
   { method: 'POST', path: '/v1/events', function: 'ingest', scopes: ['capture:write'], request: captureBatchSchema, responses: { 202: captureAcceptedResponse, 200: captureDuplicateResponse } },
 ] as const satisfies readonly ApiRoute[];
 

@@ -8,6 +8,8 @@ export interface AppSettings {
   readonly retentionDays: number;
   /** Days a shredded key waits before KMS deletes it (7-30). */
   readonly keyDeletionDays: number;
+  /** Days a training dataset's grants live before the sweeper retires them (1-30). */
+  readonly datasetMaxDays: number;
   /** The compliance role that key policies give read-only access. @default - none */
   readonly auditorRoleArn?: string;
 }
@@ -17,6 +19,7 @@ export const SETTING_DEFAULTS = {
   employeeIdClaim: 'sub',
   retentionDays: 365,
   keyDeletionDays: 7,
+  datasetMaxDays: 30,
 } as const satisfies Partial<AppSettings>;
 
 export type SettingName = keyof AppSettings;

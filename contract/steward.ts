@@ -2,7 +2,7 @@
 // answers. The request names an employee and an intent, never a policy or a state: the steward
 // derives both from the newest valid ledger event, so a caller cannot choose what a key allows.
 import * as z from 'zod';
-import { ID_PATTERN } from './vocabulary.js';
+import { ID_PATTERN, SCOPES } from './vocabulary.js';
 
 const employeeId = z.string().regex(ID_PATTERN);
 
@@ -13,12 +13,18 @@ const employeeId = z.string().regex(ID_PATTERN);
  *   converge on any newer event;
  * - `export-grant`: a Decrypt grant for the export role, constrained to the employee, while the
  *   newest event says consent is active, paused or revoked (the key policy's ExportGrants).
+ * - `training-grant`: Decrypt grants for the training role on the employee's key, one per asked
+ *   scope that the newest event consents now (active or paused), constrained to the employee and
+ *   that scope, named after the dataset (the key policy's TrainingGrants). Answers the scopes granted.
+ * - `retire-dataset`: revoke the training grants of one dataset on the employee's key (expiry).
  * Strict: a field the steward does not read (a `policy`, a `state`) refuses the whole request.
  */
 export const stewardRequestSchema = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('ensure-key'), employeeId }),
   z.strictObject({ action: z.literal('apply'), employeeId }),
   z.strictObject({ action: z.literal('export-grant'), employeeId, exportId: z.string().regex(ID_PATTERN) }),
+  z.strictObject({ action: z.literal('training-grant'), employeeId, datasetId: z.string().regex(ID_PATTERN), scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length) }),
+  z.strictObject({ action: z.literal('retire-dataset'), employeeId, datasetId: z.string().regex(ID_PATTERN) }),
 ]);
 export type StewardRequest = z.infer<typeof stewardRequestSchema>;
 
@@ -55,6 +61,9 @@ export const stewardResponseSchema = z.union([
   /** The state whose policy is now on the key (the newest valid event's, after convergence); absent when the ledger is empty. */
   z.strictObject({ ok: z.literal(true), action: z.literal('apply'), sequence: z.number().int().nonnegative(), state: z.record(z.string(), z.unknown()).optional() }),
   z.strictObject({ ok: z.literal(true), action: z.literal('export-grant'), grantId: z.string().min(1), grantToken: z.string().min(1) }),
+  /** The scopes granted (consented now, among those asked) and the consent state's sequence they rest on. */
+  z.strictObject({ ok: z.literal(true), action: z.literal('training-grant'), scopes: z.array(z.enum(SCOPES)), sequence: z.number().int().nonnegative() }),
+  z.strictObject({ ok: z.literal(true), action: z.literal('retire-dataset'), revoked: z.number().int().nonnegative() }),
   z.strictObject({ ok: z.literal(false), error: z.enum(STEWARD_ERRORS), message: z.string().max(500) }),
 ]);
 export type StewardResponse = z.infer<typeof stewardResponseSchema>;

@@ -20,6 +20,6 @@ export const SCOPE_OF_EVENT_KIND = {
  */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** JWT `scope` values. A route accepts a token holding any one of its scopes. */
-export const API_SCOPES = ['capture:write', 'consent:manage', 'capture:offboard'] as const;
+/** JWT `scope` values. A route accepts a token holding any one of its scopes. `datasets:build` is the ML platform's. */
+export const API_SCOPES = ['capture:write', 'consent:manage', 'capture:offboard', 'datasets:build'] as const;
 export type ApiScope = (typeof API_SCOPES)[number];

@@ -38,6 +38,8 @@ import { HttpApi } from './constructs/http-api.js';
 import { LedgerTable } from './constructs/ledger-table.js';
 import { BatchesTable } from './constructs/batches-table.js';
 import { ExportJobsTable } from './constructs/export-jobs-table.js';
+import { DatasetsTable } from './constructs/datasets-table.js';
+import { DatasetSweepSchedule } from './constructs/dataset-sweep-schedule.js';
 import { JobQueue } from './constructs/job-queue.js';
 import { OperationsAlarms } from './constructs/operations-alarms.js';
 import { PermissionsBoundary } from './constructs/permissions-boundary.js';
@@ -60,6 +62,8 @@ export const CONTEXT_KEYS = {
   apiRateLimit: 'apiRateLimit',
   apiBurstLimit: 'apiBurstLimit',
   accountConcurrency: 'accountConcurrency',
+  datasetMaxDays: 'datasetMaxDays',
+  trainingPrincipalArn: 'trainingPrincipalArn',
 } as const;
 
 /**
@@ -92,6 +96,8 @@ export interface ConsentCaptureSettings extends AppSettings {
   readonly apiRateLimit: number;
   readonly apiBurstLimit: number;
   readonly accountConcurrency: number;
+  /** Who may assume the training role (an IAM role ARN). @default - SageMaker jobs of this account */
+  readonly trainingPrincipalArn?: string;
 }
 
 /** `ConsentCapture` → `consent-capture`: the role prefix a stack gets when none is given. */
@@ -163,6 +169,14 @@ export function readSettings(node: Node, stackName: string = node.id): ConsentCa
     );
   }
 
+  const trainingPrincipalArn = optionalString(node, CONTEXT_KEYS.trainingPrincipalArn);
+  if (trainingPrincipalArn !== undefined && !/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/.test(trainingPrincipalArn)) {
+    throw new ContextError(
+      `context "${CONTEXT_KEYS.trainingPrincipalArn}" must be an IAM role ARN, got ${JSON.stringify(trainingPrincipalArn)}: ` +
+        `e.g. -c ${CONTEXT_KEYS.trainingPrincipalArn}=arn:aws:iam::123456789012:role/sagemaker-execution, or leave it unset (SageMaker jobs of this account)`,
+    );
+  }
+
   const alarmEmail = optionalString(node, CONTEXT_KEYS.alarmEmail);
   if (alarmEmail !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(alarmEmail)) {
     throw new ContextError(
@@ -198,6 +212,9 @@ export function readSettings(node: Node, stackName: string = node.id): ConsentCa
     employeeIdClaim: claim,
     retentionDays: wholeNumber(node, CONTEXT_KEYS.retentionDays, CONTEXT_DEFAULTS.retentionDays, 1, 3650),
     keyDeletionDays: wholeNumber(node, CONTEXT_KEYS.keyDeletionDays, CONTEXT_DEFAULTS.keyDeletionDays, 7, 30),
+    // At most 30: a dataset's grants are retired by then, whatever the deployer sets.
+    datasetMaxDays: wholeNumber(node, CONTEXT_KEYS.datasetMaxDays, CONTEXT_DEFAULTS.datasetMaxDays, 1, 30),
+    ...(trainingPrincipalArn === undefined ? {} : { trainingPrincipalArn }),
     ...(auditorRoleArn === undefined ? {} : { auditorRoleArn }),
     rolePrefix,
     ...(alarmEmail === undefined ? {} : { alarmEmail }),
@@ -264,6 +281,8 @@ export class ConsentCaptureStack extends Stack {
   public readonly ledger: LedgerTable;
   public readonly batches: BatchesTable;
   public readonly exportJobs: ExportJobsTable;
+  public readonly datasets: DatasetsTable;
+  public readonly datasetSweep: DatasetSweepSchedule;
   public readonly buckets: DataBuckets;
   /** Every queue of the contract, by its name there. */
   public readonly queues: Readonly<Record<QueueName, JobQueue>>;
@@ -302,10 +321,15 @@ export class ConsentCaptureStack extends Stack {
     } else if (this.settings.permissionsBoundary !== undefined) {
       boundary = iam.ManagedPolicy.fromManagedPolicyArn(this, 'ImportedPermissionsBoundary', this.settings.permissionsBoundary);
     }
-    this.roles = new FunctionRoles(this, 'Roles', { namePrefix: prefix, ...(boundary === undefined ? {} : { permissionsBoundary: boundary }) });
+    this.roles = new FunctionRoles(this, 'Roles', {
+      namePrefix: prefix,
+      ...(boundary === undefined ? {} : { permissionsBoundary: boundary }),
+      ...(this.settings.trainingPrincipalArn === undefined ? {} : { trainingPrincipal: new iam.ArnPrincipal(this.settings.trainingPrincipalArn) }),
+    });
     this.ledger = new LedgerTable(this, TABLES.ledger.constructId);
     this.batches = new BatchesTable(this, TABLES.batches.constructId);
     this.exportJobs = new ExportJobsTable(this, TABLES.exportJobs.constructId);
+    this.datasets = new DatasetsTable(this, TABLES.datasets.constructId);
     this.buckets = new DataBuckets(this, 'Buckets', { retentionDays: this.settings.retentionDays });
 
     this.queues = Object.fromEntries(
@@ -350,6 +374,17 @@ export class ConsentCaptureStack extends Stack {
     this.ledger.grantAppend(this.roles.export);
     this.buckets.grantCaptureReads(this.roles.export);
     this.buckets.grantExportWrites(this.roles.export);
+    // Datasets: the consent function counts consenting employees, records and queues a request;
+    // the worker reads the ledger and the captures' listing, writes manifests and cards, and asks
+    // the key steward for training grants. Training jobs read manifests and ciphertext; neither
+    // role has any KMS permission: only the steward's per-employee, per-scope grants decrypt.
+    this.ledger.grantScan(this.roles.consent);
+    this.datasets.grantRequests(this.roles.consent);
+    this.datasets.grantWorker(this.roles.datasets);
+    this.ledger.grantRead(this.roles.datasets);
+    this.buckets.grantCaptureReads(this.roles.datasets);
+    this.buckets.grantDatasetWrites(this.roles.datasets);
+    this.buckets.grantTrainingReads(this.roles.training);
 
     // Functions others name in their environment first, so those names resolve; construct ids,
     // not this order, decide the template.
@@ -384,6 +419,8 @@ export class ConsentCaptureStack extends Stack {
       throttleBurstLimit: this.settings.apiBurstLimit,
     });
 
+    this.datasetSweep = new DatasetSweepSchedule(this, 'DatasetSweep', { queue: this.queues.datasets.queue });
+
     this.alarms = new OperationsAlarms(this, 'Alarms', {
       namePrefix: prefix,
       queues: Object.fromEntries(
@@ -414,11 +451,13 @@ export class ConsentCaptureStack extends Stack {
     new CfnOutput(this, 'ExportRoleArn', { value: this.roles.export.roleArn });
     new CfnOutput(this, 'PurgeRoleArn', { value: this.roles.purge.roleArn });
     new CfnOutput(this, 'KeyStewardRoleArn', { value: this.roles.steward.roleArn });
+    new CfnOutput(this, 'TrainingRoleArn', { value: this.roles.training.roleArn, description: 'Training jobs assume it to read dataset manifests and decrypt through training grants' });
+    new CfnOutput(this, 'DatasetsTableName', { value: this.datasets.table.tableName });
   }
 
   /** The table by its name in the contract (contract/resources.ts). */
   public table(name: TableName): dynamodb.Table {
-    return { ledger: this.ledger.table, batches: this.batches.table, exportJobs: this.exportJobs.table }[name];
+    return { ledger: this.ledger.table, batches: this.batches.table, exportJobs: this.exportJobs.table, datasets: this.datasets.table }[name];
   }
 
   /** The value a logical reference of the contract takes in this stack; undefined for an unset optional setting. */

@@ -16,8 +16,8 @@ export const localRoleName = (name: PrincipalName): string => `${APP_NAME}-${nam
 /** Resource names of the local stack, by the contract's names. */
 export const LOCAL_RESOURCES = {
   buckets: { captures: localBucketName('captures'), exports: localBucketName('exports') },
-  tables: { ledger: localTableName('ledger'), batches: localTableName('batches'), exportJobs: localTableName('exportJobs') },
-  queues: { purge: localQueueName('purge'), keySync: localQueueName('keySync'), export: localQueueName('export') },
+  tables: { ledger: localTableName('ledger'), batches: localTableName('batches'), exportJobs: localTableName('exportJobs'), datasets: localTableName('datasets') },
+  queues: { purge: localQueueName('purge'), keySync: localQueueName('keySync'), export: localQueueName('export'), datasets: localQueueName('datasets') },
 } as const satisfies {
   buckets: Record<BucketName, string>;
   tables: Record<TableName, string>;

@@ -12,7 +12,7 @@ export interface StackFile {
   readonly endpoints: { readonly kms: string; readonly s3?: string; readonly dynamodb?: string; readonly lambda?: string };
   readonly principals: Readonly<Record<PrincipalName, PrincipalCredentials>>;
   readonly buckets?: { readonly captures: string; readonly exports: string };
-  readonly tables?: { readonly ledger: string; readonly batches?: string; readonly exportJobs?: string };
+  readonly tables?: { readonly ledger: string; readonly batches?: string; readonly exportJobs?: string; readonly datasets?: string };
   readonly trail: string;
 }
 

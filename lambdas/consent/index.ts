@@ -14,6 +14,9 @@ import { ConsentService } from './consent-service.js';
 import { lambdaTransport, StewardClient } from './steward-client.js';
 import { ExportRequests } from './export-requests.js';
 import { ExportJobs } from '../shared/export-jobs.js';
+import { DatasetsStore } from '../shared/datasets-store.js';
+import { DatasetRequests } from './dataset-requests.js';
+import { datasetRequestBody, DEFAULT_DATASET_MAX_DAYS, MAX_DATASET_BODY_BYTES } from '../../contract/datasets.js';
 import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from '../../contract/consent-requests.js';
 import type { ConsentCommand } from './transitions.js';
 
@@ -41,6 +44,16 @@ const exportRequests = new ExportRequests({
   exportQueueUrl: requireEnv(ENV.exportQueueUrl),
   s3: s3Client(),
   exportsBucket: requireEnv(ENV.exportsBucket),
+  logger,
+});
+
+const datasetRequests = new DatasetRequests({
+  store: new DatasetsStore(documentClient(), requireEnv(ENV.datasetsTable)),
+  db: documentClient(),
+  ledgerTable: requireEnv(ENV.ledgerTable),
+  sqs: sqsClient(),
+  queueUrl: requireEnv(ENV.datasetsQueueUrl),
+  maxDays: Math.min(DEFAULT_DATASET_MAX_DAYS, Number(optionalEnv(ENV.datasetMaxDays) ?? DEFAULT_DATASET_MAX_DAYS)) || DEFAULT_DATASET_MAX_DAYS,
   logger,
 });
 
@@ -72,8 +85,20 @@ async function offboard(event: HttpEvent): Promise<HttpResult> {
   return jsonResponse(202, { employeeId: target, status: state.status });
 }
 
+/** The ML platform's routes: its caller is a client of the IdP, not an employee, so identityOf. */
+async function datasets(event: HttpEvent): Promise<HttpResult> {
+  const platform = identityOf(event);
+  requireScope(platform, 'datasets:build');
+  if (event.routeKey === 'POST /v1/datasets') {
+    const body = parseBody(event, datasetRequestBody, MAX_DATASET_BODY_BYTES);
+    return jsonResponse(202, await datasetRequests.create({ issuer: platform.issuer, subject: platform.subject }, body));
+  }
+  return jsonResponse(200, await datasetRequests.status(event.pathParameters?.['datasetId'] ?? ''));
+}
+
 async function route(event: HttpEvent): Promise<HttpResult> {
   if (event.routeKey === 'POST /v1/employees/{employeeId}/offboard') return offboard(event);
+  if (event.routeKey === 'POST /v1/datasets' || event.routeKey === 'GET /v1/datasets/{datasetId}') return datasets(event);
   const caller = callerOf(event, employeeIdClaim);
   const now = new Date();
   // The employee id, not the raw `sub`, names the employee: it is the pseudonymous id the ledger keeps.
@@ -116,6 +141,9 @@ async function route(event: HttpEvent): Promise<HttpResult> {
       requireScope(caller, 'consent:manage');
       parseBody(event, emptyBody, MAX_CONSENT_BODY_BYTES);
       return jsonResponse(202, await exportRequests.request(caller.employeeId, { kind: 'employee', issuer: caller.issuer, subject: caller.employeeId, ...evidenceOf(event) }));
+    case 'GET /v1/consent/datasets':
+      requireScope(caller, 'consent:manage');
+      return jsonResponse(200, await datasetRequests.forEmployee(caller.employeeId));
     case 'GET /v1/exports/{exportId}':
       requireScope(caller, 'consent:manage');
       return jsonResponse(200, await exportRequests.status(caller.employeeId, event.pathParameters?.['exportId'] ?? ''));

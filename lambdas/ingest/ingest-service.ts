@@ -18,7 +18,7 @@ import { batchDigest, type BatchClaims, type BatchResult, type RefusalReason, ty
 import { redactEvents } from './redaction.js';
 import { groupByScope, type CaptureBatch, type CaptureEvent } from './schemas.js';
 import { objectKey, OBJECT_CONTENT_TYPE, seal, serialise } from './sealing.js';
-import { DEVICE_ID_METADATA } from '../../contract/resources.js';
+import { DEVICE_ID_METADATA, EVENTS_FROM_METADATA, EVENTS_TO_METADATA } from '../../contract/resources.js';
 
 export type { RefusalReason, ScopeRefusal } from './batch-claims.js';
 
@@ -201,7 +201,14 @@ export class IngestService {
         // The device id (pseudonymous) rides in the metadata: the key policy pins the encryption
         // context to employeeId, scope and batchId, and the events themselves carry no device.
         // Exports read it back (docs/export-format.md).
-        Metadata: { format: 'jsonl+gzip', events: String(events.length), [DEVICE_ID_METADATA]: batch.deviceId },
+        // The time range lets a dataset judge the object against consent windows without opening it.
+        Metadata: {
+          format: 'jsonl+gzip',
+          events: String(events.length),
+          [DEVICE_ID_METADATA]: batch.deviceId,
+          [EVENTS_FROM_METADATA]: String(Math.min(...events.map((e) => e.ts))),
+          [EVENTS_TO_METADATA]: String(Math.max(...events.map((e) => e.ts))),
+        },
       }),
     );
     return true;

@@ -70,6 +70,19 @@ export class StewardService {
         const grant = await this.deps.steward.createExportGrant(state.keyArn, employeeId, `export-${request.exportId}`);
         return { ok: true, action: 'export-grant', ...grant };
       }
+      case 'training-grant': {
+        // Only scopes consented now; the key policy refuses any other, so asking is harmless, but
+        // asking only for these keeps CloudTrail free of denied CreateGrant calls.
+        const capturing = state.status === 'active' || state.status === 'paused';
+        const scopes = capturing && state.keyArn !== undefined ? request.scopes.filter((scope) => state.scopes.includes(scope)) : [];
+        for (const scope of scopes) await this.deps.steward.createTrainingGrant(state.keyArn ?? '', employeeId, request.datasetId, scope);
+        return { ok: true, action: 'training-grant', scopes, sequence: state.sequence };
+      }
+      case 'retire-dataset': {
+        if (state.keyArn === undefined || state.status === 'purging' || state.status === 'purged') return { ok: true, action: 'retire-dataset', revoked: 0 };
+        const revoked = await this.deps.steward.revokeTrainingGrants(state.keyArn, (grant) => grant.datasetId === request.datasetId);
+        return { ok: true, action: 'retire-dataset', revoked: revoked.length };
+      }
     }
   }
 

@@ -26,8 +26,10 @@ export interface ConsentState {
  * `revoke-swept` records the delayed sweep after a withdrawal (objects deleted, from when);
  * `export-requested` and `export-ready` record an employee's export (its id in `details`). They
  * change no consent: their state is the newest valid state before them, with the next sequence.
+ * So does `datasets-withdrawn`: the key steward revoked training grants because a change took
+ * their scope away; `details.datasets` lists which datasets lost which scopes.
  */
-export const EVENT_KINDS = ['granted', 'scopes-changed', 'paused', 'resumed', 'revoked', 'erase-requested', 'offboarded', 'purged', 'revoke-swept', 'export-requested', 'export-ready'] as const;
+export const EVENT_KINDS = ['granted', 'scopes-changed', 'paused', 'resumed', 'revoked', 'erase-requested', 'offboarded', 'purged', 'revoke-swept', 'export-requested', 'export-ready', 'datasets-withdrawn'] as const;
 export type ConsentEventKind = (typeof EVENT_KINDS)[number];
 
 /**
@@ -42,7 +44,7 @@ export type Actor =
   | { readonly kind: 'service'; readonly name: ServiceName };
 
 /** The workers that record events of their own. */
-export type ServiceName = 'purge-worker' | 'export-worker';
+export type ServiceName = 'purge-worker' | 'export-worker' | 'key-steward';
 
 /**
  * What identifies the request behind a change, without the token itself: its `jti` and `iat`
@@ -66,7 +68,7 @@ export function actorFromRecord(raw: unknown, employeeId: string): Actor {
   if (raw === 'purge-worker') return { kind: 'service', name: 'purge-worker' };
   if (raw !== null && typeof raw === 'object') {
     const r = raw as Record<string, unknown>;
-    if (r['kind'] === 'service' && (r['name'] === 'purge-worker' || r['name'] === 'export-worker')) return { kind: 'service', name: r['name'] };
+    if (r['kind'] === 'service' && (r['name'] === 'purge-worker' || r['name'] === 'export-worker' || r['name'] === 'key-steward')) return { kind: 'service', name: r['name'] };
     if (r['kind'] === 'employee' || r['kind'] === 'hr') {
       const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
       const evidence = typeof r['tokenSha256'] === 'string'

@@ -59,6 +59,17 @@ export class ConflictError extends ApiError {
   }
 }
 
+/** The request is well formed but cannot be served as asked (a dataset below its minimum size). */
+export class UnprocessableError extends ApiError {
+  override readonly name = 'UnprocessableError';
+  readonly status = 422;
+  readonly code: string;
+  constructor(message: string, code = 'unprocessable') {
+    super(message);
+    this.code = code;
+  }
+}
+
 export class PayloadTooLargeError extends ApiError {
   override readonly name = 'PayloadTooLargeError';
   readonly status = 413;

@@ -1,8 +1,9 @@
 // Makes an employee's key policy match the newest ledger event, even when several changes race:
 // after each write it re-reads the newest event and, if a newer one landed, writes that instead.
 import type { ConsentState } from './consent-state.js';
-import type { KeySteward } from './key-steward.js';
+import type { KeySteward, WithdrawnGrant } from './key-steward.js';
 import type { Ledger } from './ledger.js';
+import { appendRestating } from './restating-append.js';
 
 /** Rounds of write-then-check; each round means another change landed during the last write. */
 const MAX_CONVERGE_ROUNDS = 5;
@@ -21,15 +22,35 @@ export class KeyPolicySync {
    */
   async applyNewest(employeeId: string, state: ConsentState): Promise<ConsentState> {
     let target = state;
+    const withdrawn: WithdrawnGrant[] = [];
     for (let round = 0; round < MAX_CONVERGE_ROUNDS; round += 1) {
-      if (target.keyArn !== undefined) await this.steward.applyPolicy(target.keyArn, target);
+      if (target.keyArn !== undefined) withdrawn.push(...(await this.steward.applyPolicyWithdrawing(target.keyArn, target)));
       // An invalid newest event is never applied: the key stays on the last valid state we wrote.
       const head = await this.ledger.head(employeeId);
       const newest = head.invalid === undefined ? head.newestValid?.state : undefined;
-      if (newest === undefined || newest.sequence <= target.sequence) return target;
+      if (newest === undefined || newest.sequence <= target.sequence) break;
       target = newest;
     }
+    if (withdrawn.length > 0) await this.recordWithdrawn(employeeId, withdrawn);
     return target;
+  }
+
+  /**
+   * Appends `datasets-withdrawn`: which datasets lost which scopes of this employee. The grants are
+   * already revoked; this is the record of it, in the same change, so the ledger shows when a
+   * dataset's part of this employee became unreadable. Manifests are never rewritten.
+   */
+  private async recordWithdrawn(employeeId: string, withdrawn: readonly WithdrawnGrant[]): Promise<void> {
+    const byDataset = new Map<string, Set<string>>();
+    for (const { datasetId, scope } of withdrawn) byDataset.set(datasetId, (byDataset.get(datasetId) ?? new Set()).add(scope));
+    const datasets = [...byDataset].map(([datasetId, scopes]) => ({ datasetId, scopes: [...scopes].sort() }));
+    await appendRestating(this.ledger, employeeId, {
+      kind: 'datasets-withdrawn',
+      actor: { kind: 'service', name: 'key-steward' },
+      details: { datasets },
+      allowedIn: ['active', 'paused', 'revoked', 'purging', 'purged'],
+      at: new Date(),
+    });
   }
 
   /** Applies the newest event's policy and caches its state. Idempotent; the key-sync worker's job. */

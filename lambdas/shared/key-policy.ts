@@ -22,9 +22,15 @@ export interface KeyPolicyDocument {
  * The IAM roles that appear in employee key policies. All are role ARNs, never the account root.
  * The consent role is not one of them: the HTTP-facing function has no power over any key.
  */
-export type KeyPolicyRoles = Readonly<Record<Exclude<RoleName, 'consent'>, string>> & {
+export type KeyPolicyRoles = Readonly<Record<Exclude<RoleName, 'consent' | 'datasets' | 'training'>, string>> & {
   /** @default - no auditor statement */
   readonly auditor?: string;
+  /**
+   * The training role, which the steward may grant Decrypt per employee and consented scope.
+   * The datasets worker is not here: it never touches a key, it asks the steward.
+   * @default - no training grants statement (no dataset can get a grant)
+   */
+  readonly training?: string;
 };
 
 export interface KeyPolicyState {
@@ -78,7 +84,8 @@ export class KeyPolicyInputError extends Error {
  * The key policy for an employee's consent state.
  * - always: stewardship, the erasure tag, shredding once that tag is set (and auditors).
  * - `active`: plus capture for the consented scopes, the ingest role's DescribeKey (it checks
- *   that the alias names the ledger's key), and export grants constrained to this employee.
+ *   that the alias names the ledger's key), export grants constrained to this employee, and
+ *   training grants constrained to this employee and one consented scope.
  * - `paused`: as active, plus a Deny that lapses at `pausedUntil` inside KMS.
  * - `revoked`: export grants only. Revoking without erasure keeps the key precisely so the
  *   employee can still export; the withdrawal revokes the grants that existed before it, and a
@@ -96,6 +103,8 @@ export function buildKeyPolicy(state: KeyPolicyState, roles: KeyPolicyRoles): Ke
   if (state.status === 'active' || state.status === 'paused') {
     const scopes = normaliseScopes(state.scopes);
     statements.push(exportGrants(state.employeeId, roles), captureWhileConsented(state.employeeId, scopes, roles.ingest), ingestFindsKey(roles.ingest));
+    // Active or paused: the scopes are consented now (a pause stops capture, not consent).
+    if (roles.training !== undefined) statements.push(trainingGrants(state.employeeId, scopes, roles));
   }
   if (state.status === 'revoked') statements.push(exportGrants(state.employeeId, roles));
   if (state.status === 'paused') {
@@ -158,6 +167,35 @@ function exportGrants(employeeId: string, roles: KeyPolicyRoles): PolicyStatemen
         'kms:GrantConstraintType': 'EncryptionContextSubset',
         'kms:EncryptionContext:employeeId': employeeId,
       },
+      Bool: { 'kms:GrantIsForAWSResource': 'false' },
+    },
+  };
+}
+
+/**
+ * The steward role may grant the training role Decrypt only under a constraint that names this
+ * employee and one scope consented now: a scope that is not in this statement cannot be granted,
+ * even by a compromised steward. `kms:EncryptionContext:scope` is read from the grant's constraint,
+ * so a constraint without a scope (which would open every scope) matches nothing. The statement
+ * goes when consent does; the steward revokes the grants that no longer match in the same change.
+ */
+function trainingGrants(employeeId: string, scopes: readonly Scope[], roles: KeyPolicyRoles): PolicyStatementJson {
+  return {
+    Sid: 'TrainingGrants',
+    Effect: 'Allow',
+    Principal: { AWS: roles.steward },
+    Action: 'kms:CreateGrant',
+    Resource: '*',
+    Condition: {
+      'ForAllValues:StringEquals': { 'kms:GrantOperations': ['Decrypt'] },
+      StringEquals: {
+        'kms:GranteePrincipal': roles.training ?? '',
+        'kms:GrantConstraintType': 'EncryptionContextSubset',
+        'kms:EncryptionContext:employeeId': employeeId,
+        'kms:EncryptionContext:scope': [...scopes],
+      },
+      // A retiring principal could only be the training job itself; the steward revokes instead.
+      Null: { 'kms:RetiringPrincipal': 'true' },
       Bool: { 'kms:GrantIsForAWSResource': 'false' },
     },
   };

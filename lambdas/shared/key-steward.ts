@@ -23,6 +23,14 @@ import { buildKeyPolicy, ERASURE_TAG, type KeyPolicyRoles } from './key-policy.j
 import type { ConsentState } from './consent-state.js';
 import { ENV, optionalEnv, requireEnv } from './environment.js';
 import { ALIAS_PREFIX, APP_TAG } from '../../contract/app.js';
+import { parseTrainingGrantName, trainingGrantName } from '../../contract/datasets.js';
+import type { Scope } from './consent-model.js';
+
+/** A training grant the steward revoked because the consent it rested on is gone: which dataset lost which scope. */
+export interface WithdrawnGrant {
+  readonly datasetId: string;
+  readonly scope: Scope;
+}
 
 export function aliasOf(employeeId: string): string {
   return `${ALIAS_PREFIX}${employeeId}`;
@@ -187,20 +195,87 @@ export class KeySteward {
    *   is a real error.
    */
   async applyPolicy(keyArn: string, state: ConsentState): Promise<void> {
+    await this.applyPolicyWithdrawing(keyArn, state);
+  }
+
+  /**
+   * As {@link applyPolicy}, and answers the training grants it revoked because their scope is no
+   * longer consented (a narrowing, a withdrawal, an erasure), so the caller can record which
+   * datasets lost which scopes. The revocation is part of the same change: after the policy that
+   * no longer allows such grants, before the change is answered.
+   */
+  async applyPolicyWithdrawing(keyArn: string, state: ConsentState): Promise<WithdrawnGrant[]> {
     const policy = buildKeyPolicy(state, this.roles);
     if (state.status !== 'purging' && state.status !== 'purged') {
       await this.kms.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: JSON.stringify(policy) }));
-      if (state.status === 'revoked') await this.revokeGrants(keyArn, withdrawnAt(state));
-      return;
+      if (state.status === 'revoked') return trainingGrantsOf(await this.revokeGrants(keyArn, withdrawnAt(state)));
+      const consented = state.status === 'active' || state.status === 'paused' ? state.scopes : [];
+      return this.revokeTrainingGrants(keyArn, (grant) => !consented.includes(grant.scope));
     }
     try {
       await this.kms.send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: ERASURE_TAG.key, TagValue: ERASURE_TAG.value }] }));
-      await this.revokeGrants(keyArn);
+      const revoked = await this.revokeGrants(keyArn);
       await this.kms.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: JSON.stringify(policy), BypassPolicyLockoutSafetyCheck: true }));
+      return trainingGrantsOf(revoked);
     } catch (error) {
       if (!isAwsError(error, 'AccessDeniedException', 'NotFoundException', 'KMSInvalidStateException')) throw error;
-      if (await this.isShredded(keyArn, policy)) return;
+      if (await this.isShredded(keyArn, policy)) return [];
       throw new ShreddingDeniedError(`KMS refused to shred the key of ${state.employeeId} (${(error as Error).name}), and the key is not shredded`, { cause: error });
+    }
+  }
+
+  /** Revokes the training role's grants that `doomed` picks; answers them. */
+  async revokeTrainingGrants(keyArn: string, doomed: (grant: WithdrawnGrant) => boolean): Promise<WithdrawnGrant[]> {
+    const training = this.roles.training;
+    if (training === undefined) return [];
+    const revoked: GrantListEntry[] = [];
+    for (const grant of await this.listGrants(keyArn)) {
+      const named = parseTrainingGrantName(grant.Name);
+      if (grant.GranteePrincipal !== training || named === undefined || grant.GrantId === undefined || !doomed(named)) continue;
+      await this.revokeGrant(keyArn, grant.GrantId);
+      revoked.push(grant);
+    }
+    return trainingGrantsOf(revoked);
+  }
+
+  /**
+   * A Decrypt grant for the training role on one employee's key, constrained to that employee and
+   * one scope, named after the dataset: the TrainingGrants statement allows nothing wider. A
+   * grant of that name already there (a retried build) is kept, not duplicated.
+   */
+  async createTrainingGrant(keyArn: string, employeeId: string, datasetId: string, scope: Scope): Promise<void> {
+    const training = this.roles.training;
+    if (training === undefined) throw new Error('no training role is configured (TRAINING_ROLE_ARN)');
+    const name = trainingGrantName(datasetId, scope);
+    if ((await this.listGrants(keyArn)).some((g) => g.Name === name && g.GranteePrincipal === training)) return;
+    await this.kms.send(
+      new CreateGrantCommand({
+        KeyId: keyArn,
+        Name: name,
+        GranteePrincipal: training,
+        Operations: ['Decrypt'],
+        Constraints: { EncryptionContextSubset: { employeeId, scope } },
+      }),
+    );
+  }
+
+  private async listGrants(keyArn: string): Promise<GrantListEntry[]> {
+    const grants: GrantListEntry[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await this.kms.send(new ListGrantsCommand({ KeyId: keyArn, ...(marker === undefined ? {} : { Marker: marker }) }));
+      grants.push(...(page.Grants ?? []));
+      marker = page.Truncated === true ? page.NextMarker : undefined;
+    } while (marker !== undefined);
+    return grants;
+  }
+
+  private async revokeGrant(keyArn: string, grantId: string): Promise<void> {
+    try {
+      await this.kms.send(new RevokeGrantCommand({ KeyId: keyArn, GrantId: grantId }));
+    } catch (error) {
+      // Retired or revoked meanwhile: the goal is reached.
+      if (!isAwsError(error, 'NotFoundException')) throw error;
     }
   }
 
@@ -219,28 +294,16 @@ export class KeySteward {
   }
 
   /**
-   * Revokes every grant on the key (each employee key carries only export grants), or only those
-   * made before `madeBefore`; a grant without a creation date is revoked.
+   * Revokes every grant on the key (export and training grants), or only those made before
+   * `madeBefore`; a grant without a creation date is revoked. Answers the grants revoked.
    */
-  async revokeGrants(keyArn: string, madeBefore?: Date): Promise<number> {
-    const grants: GrantListEntry[] = [];
-    let marker: string | undefined;
-    do {
-      const page = await this.kms.send(new ListGrantsCommand({ KeyId: keyArn, ...(marker === undefined ? {} : { Marker: marker }) }));
-      grants.push(...(page.Grants ?? []));
-      marker = page.Truncated === true ? page.NextMarker : undefined;
-    } while (marker !== undefined);
+  async revokeGrants(keyArn: string, madeBefore?: Date): Promise<GrantListEntry[]> {
+    const grants = await this.listGrants(keyArn);
     const doomed = madeBefore === undefined ? grants : grants.filter((g) => g.CreationDate === undefined || g.CreationDate.getTime() < madeBefore.getTime());
     for (const grant of doomed) {
-      if (grant.GrantId === undefined) continue;
-      try {
-        await this.kms.send(new RevokeGrantCommand({ KeyId: keyArn, GrantId: grant.GrantId }));
-      } catch (error) {
-        // Retired or revoked meanwhile: the goal is reached.
-        if (!isAwsError(error, 'NotFoundException')) throw error;
-      }
+      if (grant.GrantId !== undefined) await this.revokeGrant(keyArn, grant.GrantId);
     }
-    return doomed.length;
+    return doomed;
   }
 
   /**
@@ -267,13 +330,23 @@ export class KeySteward {
 /** The roles key policies name, from the function's environment (read at module load). */
 export function keyPolicyRolesFromEnv(env: NodeJS.ProcessEnv = process.env): KeyPolicyRoles {
   const auditor = optionalEnv(ENV.auditorRoleArn, env);
+  const training = optionalEnv(ENV.trainingRoleArn, env);
   return {
     ingest: requireEnv(ENV.ingestRoleArn, env),
     steward: requireEnv(ENV.stewardRoleArn, env),
     export: requireEnv(ENV.exportRoleArn, env),
     purge: requireEnv(ENV.purgeRoleArn, env),
     ...(auditor === undefined ? {} : { auditor }),
+    ...(training === undefined ? {} : { training }),
   };
+}
+
+/** The training grants among revoked grants, by their names. */
+function trainingGrantsOf(grants: readonly GrantListEntry[]): WithdrawnGrant[] {
+  return grants.flatMap((grant) => {
+    const named = parseTrainingGrantName(grant.Name);
+    return named === undefined ? [] : [named];
+  });
 }
 
 /**

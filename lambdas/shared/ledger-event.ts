@@ -24,6 +24,8 @@ const STATUSES_OF_KIND: Readonly<Record<ConsentEventKind, readonly ConsentStatus
   // An export is asked for and finishes while the key exists and is not being shredded.
   'export-requested': ['active', 'paused', 'revoked'],
   'export-ready': ['active', 'paused', 'revoked'],
+  // Recorded by the change that took the scopes away: a narrowing, a withdrawal or an erasure.
+  'datasets-withdrawn': ['active', 'paused', 'revoked', 'purging', 'purged'],
 };
 
 const instant = z.iso.datetime({ offset: true });
@@ -74,7 +76,7 @@ const actorSchema = z.union([
     iat: z.number().int().nonnegative().nullable().optional(),
     tokenSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   }),
-  z.strictObject({ kind: z.literal('service'), name: z.enum(['purge-worker', 'export-worker']) }),
+  z.strictObject({ kind: z.literal('service'), name: z.enum(['purge-worker', 'export-worker', 'key-steward']) }),
 ]);
 
 export const consentEventSchema = z

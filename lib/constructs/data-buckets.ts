@@ -6,12 +6,19 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { BUCKETS, CAPTURES_PREFIX, EXPORTS_PREFIX, type BucketName } from '../../contract/resources.js';
+import { DATASETS_PREFIX } from '../../contract/dataset-manifest.js';
 
 export interface DataBucketsProps {
   /** Days a capture object is kept before S3 expires it. */
   readonly retentionDays: number;
   /** @default 1 */
   readonly exportExpiryDays?: number;
+  /**
+   * Days a dataset's manifest and cards are kept under datasets/ (paths, counts and lineage, no
+   * captured content); a week past the datasets' longest life, so an expired dataset can still be
+   * explained. @default 37
+   */
+  readonly datasetManifestDays?: number;
   /** @default 365 */
   readonly accessLogRetentionDays?: number;
 }
@@ -58,7 +65,9 @@ export class DataBuckets extends Construct {
       serverAccessLogsPrefix: 'exports-bucket/',
       lifecycleRules: [
         // The presigned URL lives 15 minutes; a day covers a retried download and nothing more.
-        { id: 'expire-exports', expiration: Duration.days(props.exportExpiryDays ?? 1) },
+        { id: 'expire-exports', expiration: Duration.days(props.exportExpiryDays ?? 1), prefix: EXPORTS_PREFIX },
+        // Dataset manifests and cards (SSE-S3 as the whole bucket): views, never copies of content.
+        { id: 'expire-dataset-manifests', expiration: Duration.days(props.datasetManifestDays ?? 37), prefix: DATASETS_PREFIX },
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
@@ -120,6 +129,25 @@ export class DataBuckets extends Construct {
     const read = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.captures.arnForObjects(`${CAPTURES_PREFIX}*`)] });
     acknowledgeObjectWildcard(grantee, this.captures, CAPTURES_PREFIX, `The export worker reads every capture of the employee it exports, under ${CAPTURES_PREFIX}{employeeId}/; employees are only known at run time. The grant is s3:GetObject under the ${CAPTURES_PREFIX} prefix only, and the objects are ciphertext that only the export's KMS grant opens.`);
     return list.combine(read);
+  }
+
+  /** What the datasets worker writes: each dataset's manifest and cards, under datasets/ only. */
+  public grantDatasetWrites(grantee: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({ grantee, actions: ['s3:PutObject'], resourceArns: [this.exports.arnForObjects(`${DATASETS_PREFIX}*`)] });
+    acknowledgeObjectWildcard(grantee, this.exports, DATASETS_PREFIX, `The datasets worker writes datasets/{datasetId}/manifest.jsonl and its cards for datasets created at run time; s3:PutObject under the ${DATASETS_PREFIX} prefix only. They hold paths, counts and lineage, no captured content.`);
+    return grant;
+  }
+
+  /**
+   * What training jobs read: dataset manifests and cards, and the capture objects they list.
+   * Ciphertext only: the training role has no standing Decrypt, only grants per employee and scope.
+   */
+  public grantTrainingReads(grantee: iam.IGrantable): iam.Grant {
+    const manifests = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.exports.arnForObjects(`${DATASETS_PREFIX}*`)] });
+    const captures = iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.captures.arnForObjects(`${CAPTURES_PREFIX}*`)] });
+    acknowledgeObjectWildcard(grantee, this.exports, DATASETS_PREFIX, `Training jobs read datasets/{datasetId}/ manifests and cards of datasets created at run time; s3:GetObject under the ${DATASETS_PREFIX} prefix only.`);
+    acknowledgeObjectWildcard(grantee, this.captures, CAPTURES_PREFIX, `Training jobs read the capture objects a manifest lists, of employees known only at run time; s3:GetObject under the ${CAPTURES_PREFIX} prefix only, ciphertext that only a training grant (per employee and consented scope) opens.`);
+    return manifests.combine(captures);
   }
 
   /** What the export worker writes: the export file (in parts) and its manifest, under exports/ only. */

@@ -5,7 +5,7 @@ import { RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { ALIAS_PREFIX } from '../../contract/app.js';
-import { ROLE_NAMES, ROLES, roleNameFor, type RoleName } from '../../contract/roles.js';
+import { ROLE_NAMES, ROLES, roleNameFor, type RoleDeclaration, type RoleName } from '../../contract/roles.js';
 import { kmsIdentityStatements } from '../role-policies.js';
 
 export interface FunctionRolesProps {
@@ -13,6 +13,11 @@ export interface FunctionRolesProps {
   readonly namePrefix: string;
   /** Applied to every role. @default - none */
   readonly permissionsBoundary?: iam.IManagedPolicy;
+  /**
+   * Who may assume the training role (a SageMaker execution role, say).
+   * @default - SageMaker, for training jobs of this account only
+   */
+  readonly trainingPrincipal?: iam.IPrincipal;
 }
 
 export class FunctionRoles extends Construct {
@@ -21,6 +26,10 @@ export class FunctionRoles extends Construct {
   public readonly export: iam.Role;
   public readonly purge: iam.Role;
   public readonly steward: iam.Role;
+  /** The datasets worker's role: builds manifests, asks the steward for training grants. */
+  public readonly datasets: iam.Role;
+  /** Training jobs' role: reads manifests and captures; decrypts only through training grants. */
+  public readonly training: iam.Role;
   /** Every role of the contract, by its name there. */
   public readonly all: Readonly<Record<RoleName, iam.Role>>;
 
@@ -32,6 +41,8 @@ export class FunctionRoles extends Construct {
     this.export = this.all.export;
     this.purge = this.all.purge;
     this.steward = this.all.steward;
+    this.datasets = this.all.datasets;
+    this.training = this.all.training;
   }
 
   /**
@@ -56,12 +67,21 @@ export class FunctionRoles extends Construct {
   }
 
   private createRole(name: RoleName, props: FunctionRolesProps): iam.Role {
-    const { constructId: id, description } = ROLES[name];
+    const declaration: RoleDeclaration = ROLES[name];
+    const { constructId: id, description } = declaration;
+    const stackOfRoles = Stack.of(this);
+    const assumedBy =
+      declaration.assumedBy === 'training'
+        ? (props.trainingPrincipal ??
+          // Without a principal from context, only SageMaker jobs of this very account: the
+          // confused-deputy condition AWS recommends for service principals.
+          new iam.ServicePrincipal('sagemaker.amazonaws.com').withConditions({ StringEquals: { 'aws:SourceAccount': stackOfRoles.account } }))
+        : new iam.ServicePrincipal('lambda.amazonaws.com');
     const role = new iam.Role(this, id, {
       // A fixed name, not CloudFormation's: a generated name changes with the construct path or a
       // recreated stack, and every employee key would then name a role that no longer exists.
       roleName: roleNameFor(props.namePrefix, name),
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      assumedBy,
       description,
       ...(props.permissionsBoundary === undefined ? {} : { permissionsBoundary: props.permissionsBoundary }),
     });

@@ -41,6 +41,15 @@ export class LedgerTable extends Construct {
     return this.table.grant(grantee, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:DescribeTable');
   }
 
+  /**
+   * Scan, to count the employees whose state item says a scope is consented (a dataset request
+   * refuses below its minimum before anything is queued). The table holds ids, scopes and
+   * timestamps only.
+   */
+  public grantScan(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:Scan');
+  }
+
   /** Reading, plus PutItem to append events and replace the state cache: no update, delete or batch write. */
   public grantAppend(grantee: iam.IGrantable): iam.Grant {
     return this.table.grant(grantee, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:DescribeTable', 'dynamodb:PutItem');

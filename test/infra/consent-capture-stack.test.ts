@@ -54,8 +54,8 @@ describe('ledger table', () => {
   it('is keyed by pk and sk strings, on demand, with PITR, deletion protection and encryption', () => {
     const { stack, template } = synthStack();
 
-    // The ledger, ingest's batch claims and the export jobs.
-    template.resourceCountIs('AWS::DynamoDB::Table', 3);
+    // The ledger, ingest's batch claims, the export jobs and the datasets.
+    template.resourceCountIs('AWS::DynamoDB::Table', 4);
     expect(template.toJSON()['Resources'][idOf(stack.ledger.table)]).toMatchObject({
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
@@ -217,8 +217,8 @@ describe('job queues', () => {
     const { stack, template } = synthStack();
     const dlq = idOf(stack.purgeQueue.deadLetterQueue);
 
-    // Purge, key-sync and export, each with its DLQ.
-    template.resourceCountIs('AWS::SQS::Queue', 6);
+    // Purge, key-sync, export and datasets, each with its DLQ.
+    template.resourceCountIs('AWS::SQS::Queue', 8);
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: 5 },
@@ -259,7 +259,7 @@ describe('job queues', () => {
     const queue = idOf(stack.purgeQueue.queue);
     const purgeFn = idOf(stack.purgeFunction.fn);
 
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 4);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::GetAtt': [queue, 'Arn'] },
       FunctionName: { Ref: purgeFn },
@@ -369,7 +369,7 @@ describe('functions', () => {
     expect(functionEnvironment(template, stack.purgeFunction.fn)[ENV.keyDeletionDays]).toBe('7');
   });
 
-  it('bundle the real consent and purge handlers with esbuild as ESM with source maps', () => {
+  it('bundle the real consent and purge handlers with esbuild as ESM with source maps', { timeout: 120_000 }, () => {
     const outdir = mkdtempSync(join(tmpdir(), 'cc-infra-'));
     try {
       const app = testApp({}, { bundle: true, outdir });
@@ -391,11 +391,14 @@ describe('functions', () => {
 });
 
 describe('roles', () => {
-  it('are one Lambda role per function (ingest, consent, export, purge, steward), kept when the stack goes', () => {
-    const { template } = synthStack();
-    const roles = template.findResources('AWS::IAM::Role') as Resources;
+  it('are one Lambda role per function (ingest, consent, export, purge, steward, datasets), kept when the stack goes', () => {
+    const { stack, template } = synthStack();
+    const all = template.findResources('AWS::IAM::Role') as Resources;
+    // Besides them: the training role (not a function's) and the sweep schedule's own role.
+    const roles = Object.fromEntries(Object.entries(all).filter(([id]) => id !== idOf(stack.roles.training) && id !== idOf(stack.datasetSweep.role)));
 
-    expect(Object.keys(roles)).toHaveLength(5);
+    expect(Object.keys(all)).toHaveLength(8);
+    expect(Object.keys(roles)).toHaveLength(6);
     for (const role of Object.values(roles)) {
       expect(role.DeletionPolicy).toBe('Retain');
       expect(role.Properties?.['AssumeRolePolicyDocument']).toMatchObject({
@@ -403,6 +406,37 @@ describe('roles', () => {
       });
       expect(role.Properties?.['ManagedPolicyArns']).toBeUndefined();
     }
+  });
+
+  it('let training jobs assume the training role: SageMaker of this account by default, or the principal from context', () => {
+    const trust = (template: Template, stack: ConsentCaptureStack) => (template.toJSON()['Resources'] as Resources)[idOf(stack.roles.training)];
+    const byDefault = synthStack();
+    expect(trust(byDefault.template, byDefault.stack)).toMatchObject({
+      DeletionPolicy: 'Retain',
+      Properties: {
+        RoleName: 'consent-capture-training',
+        AssumeRolePolicyDocument: { Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { Service: 'sagemaker.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } } }] },
+      },
+    });
+    const fromContext = synthStack({ trainingPrincipalArn: 'arn:aws:iam::123456789012:role/sagemaker-execution' });
+    expect(trust(fromContext.template, fromContext.stack)?.Properties?.['AssumeRolePolicyDocument']).toMatchObject({
+      Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { AWS: 'arn:aws:iam::123456789012:role/sagemaker-execution' } }],
+    });
+  });
+
+  it('give the training role no KMS permission: only training grants decrypt', () => {
+    const { stack, template } = synthStack();
+    const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources).filter((p) => JSON.stringify(p.Properties?.['Roles']).includes(idOf(stack.roles.training)));
+    expect(policies.length).toBeGreaterThan(0);
+    expect(JSON.stringify(policies)).not.toContain('kms:');
+  });
+
+  it('queue a sweep on the datasets queue every hour, through EventBridge Scheduler', () => {
+    const { stack, template } = synthStack();
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(1 hour)',
+      Target: { Arn: { 'Fn::GetAtt': [idOf(stack.queues.datasets.queue), 'Arn'] }, Input: JSON.stringify({ kind: 'sweep' }) },
+    });
   });
 
   it('run each function under its own role', () => {

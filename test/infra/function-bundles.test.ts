@@ -40,8 +40,11 @@ const OVER_TARGET: Partial<Record<FunctionName, { readonly ceiling: number; read
   purge: { ceiling: 545 * KIB, why: 'four SDK clients (S3 among them) and zod' },
   // It calls the key steward through the Lambda client and signs export download URLs with the
   // S3 client and its presigner.
-  consent: { ceiling: 570 * KIB, why: 'the Lambda, DynamoDB, SQS and S3 clients, the S3 presigner, and zod' },
+  consent: { ceiling: 590 * KIB, why: 'the Lambda, DynamoDB, SQS and S3 clients, the S3 presigner, and zod' },
   export: { ceiling: 610 * KIB, why: 'the DynamoDB, KMS and S3 clients, lib-storage\'s multipart upload, the Encryption SDK\'s decrypt path and zod' },
+  // Lists and heads captures, writes manifests (S3), reads the ledger and datasets (DynamoDB) and
+  // asks the key steward through the Lambda client.
+  datasets: { ceiling: 535 * KIB, why: 'the S3, DynamoDB and Lambda clients, and zod' },
 };
 
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));

@@ -209,7 +209,7 @@ describe('identity policies and employee keys', () => {
     }
   });
 
-  it('lets only the consent role invoke the key steward, and the consent role invoke nothing else', () => {
+  it('lets only the consent and datasets roles invoke the key steward, and them invoke nothing else', () => {
     const { stack, template } = synthStack();
     const resources = template.toJSON()['Resources'] as Record<string, { Properties?: { Roles?: unknown } }>;
     const steward = stack.getLogicalId(stack.keyStewardFunction.fn.node.defaultChild as CfnElement);
@@ -217,9 +217,10 @@ describe('identity policies and employee keys', () => {
       .filter(({ statement }) => statement.Effect === 'Allow' && asArray(statement.Action).some((action) => globMatches(render(action), 'lambda:InvokeFunction', true)))
       .map(({ resource, statement }) => ({ roles: JSON.stringify(resources[resource]?.Properties?.Roles), targets: asArray(statement.Resource).map(render) }));
     const consentRole = stack.getLogicalId(stack.roles.consent.node.defaultChild as CfnElement);
+    const datasetsRole = stack.getLogicalId(stack.roles.datasets.node.defaultChild as CfnElement);
 
-    expect(invokers).toHaveLength(1);
-    expect(invokers[0]?.roles).toContain(`"${consentRole}"`);
-    expect(invokers[0]?.targets.every((target) => target.includes(steward))).toBe(true);
+    expect(invokers).toHaveLength(2);
+    expect(invokers.map((i) => i.roles).sort()).toEqual([JSON.stringify([{ Ref: consentRole }]), JSON.stringify([{ Ref: datasetsRole }])].sort());
+    expect(invokers.every((i) => i.targets.every((target) => target.includes(steward)))).toBe(true);
   });
 });

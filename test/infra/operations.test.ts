@@ -151,25 +151,25 @@ describe('dead-letter retention', () => {
 });
 
 describe('concurrency', () => {
-  it('reserves the contract\'s concurrency for consent, the key steward, purge, export and key-sync, and caps ingest at -c ingestConcurrency', () => {
+  it('reserves the contract\'s concurrency for consent, the key steward, purge, export, key-sync and datasets, and caps ingest at -c ingestConcurrency', () => {
     const { stack, template } = synthStack({ ingestConcurrency: 150 });
     const functions = template.findResources('AWS::Lambda::Function') as Resources;
 
     const reserved = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, functions[idOf(stack, stack.functions[name].fn)]?.Properties['ReservedConcurrentExecutions']]));
-    expect(reserved).toEqual({ consent: 25, 'key-steward': 25, ingest: 150, purge: 5, export: 5, 'key-sync': 2 });
+    expect(reserved).toEqual({ consent: 25, 'key-steward': 25, ingest: 150, purge: 5, export: 5, 'key-sync': 2, datasets: 2 });
     expect(FUNCTIONS.consent.reservedConcurrency).toBe(25);
   });
 
-  it('defaults ingest to 200, leaving 738 of a new account\'s 1,000 unreserved', () => {
+  it('defaults ingest to 200, leaving 736 of a new account\'s 1,000 unreserved', () => {
     const { stack } = synthStack();
 
     expect(stack.settings.ingestConcurrency).toBe(200);
-    expect(stack.settings.accountConcurrency - reservedConcurrency(stack.settings.ingestConcurrency).total).toBe(738);
+    expect(stack.settings.accountConcurrency - reservedConcurrency(stack.settings.ingestConcurrency).total).toBe(736);
   });
 
   it('refuses reservations that leave fewer than 100 unreserved executions, with the numbers', () => {
     expect(() => synthStack({ ingestConcurrency: 900 })).toThrow(
-      'the functions would reserve 962 concurrent executions (consent 25, key-steward 25, ingest 900, purge 5, export 5, key-sync 2), which leaves 38 of the account\'s 1000; Lambda keeps at least 100 unreserved',
+      'the functions would reserve 964 concurrent executions (consent 25, key-steward 25, ingest 900, purge 5, export 5, key-sync 2, datasets 2), which leaves 36 of the account\'s 1000; Lambda keeps at least 100 unreserved',
     );
   });
 

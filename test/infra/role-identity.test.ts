@@ -17,10 +17,13 @@ const DEPLOYED_ROLES = [
   { logicalId: 'RolesExportA8015663', roleName: 'consent-capture-export' },
   { logicalId: 'RolesPurge8454B800', roleName: 'consent-capture-purge' },
   { logicalId: 'RolesKeyStewardFF8699F8', roleName: 'consent-capture-steward' },
+  { logicalId: 'RolesDatasetsE9F73C7D', roleName: 'consent-capture-datasets' },
+  { logicalId: 'RolesTrainingE751739D', roleName: 'consent-capture-training' },
 ];
 
 function rolesOf(template: ReturnType<typeof synthStack>['template']) {
-  return Object.entries(template.findResources('AWS::IAM::Role')).map(([logicalId, resource]) => ({
+  // The sweep schedule's role is EventBridge Scheduler's, named by CloudFormation: no key policy names it.
+  return Object.entries(template.findResources('AWS::IAM::Role')).filter(([logicalId]) => !logicalId.startsWith('DatasetSweepRole')).map(([logicalId, resource]) => ({
     logicalId,
     roleName: (resource as { Properties: { RoleName?: unknown } }).Properties.RoleName,
   }));

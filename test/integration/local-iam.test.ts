@@ -32,7 +32,7 @@ let t: TestStack;
 const { buckets, tables } = LOCAL_RESOURCES;
 const SEEDED = {
   [buckets.captures]: ['captures/e-reach/clicks/seed', 'captures/e-reach/clicks/purge-one', 'captures/e-reach/clicks/purge-two', 'captures/e-reach/clicks/admin-one', 'elsewhere/seed'],
-  [buckets.exports]: ['exports/e-reach/seed', 'exports/e-reach/purge-three'],
+  [buckets.exports]: ['exports/e-reach/seed', 'exports/e-reach/purge-three', 'datasets/d-reach/manifest.jsonl'],
 };
 
 beforeAll(async () => {

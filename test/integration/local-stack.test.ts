@@ -75,13 +75,13 @@ describe('local stack', () => {
           lambda: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
         },
         principals: Object.fromEntries(
-          ['ingest', 'consent', 'export', 'purge', 'steward', 'admin', 'auditor'].map((name) => [
+          ['ingest', 'consent', 'export', 'purge', 'steward', 'datasets', 'training', 'admin', 'auditor'].map((name) => [
             name,
             { arn: expect.stringMatching(new RegExp(`^arn:aws:iam::\\d{12}:role/consent-capture-${name}$`)), accessKeyId: expect.any(String), secretAccessKey: expect.any(String) },
           ]),
         ),
         buckets: { captures: LOCAL_RESOURCES.buckets.captures, exports: LOCAL_RESOURCES.buckets.exports },
-        tables: { ledger: LOCAL_RESOURCES.tables.ledger, batches: LOCAL_RESOURCES.tables.batches, exportJobs: LOCAL_RESOURCES.tables.exportJobs },
+        tables: { ledger: LOCAL_RESOURCES.tables.ledger, batches: LOCAL_RESOURCES.tables.batches, exportJobs: LOCAL_RESOURCES.tables.exportJobs, datasets: LOCAL_RESOURCES.tables.datasets },
         trail: expect.stringMatching(/cloudtrail$/),
         issuer: { issuer: 'http://127.0.0.1/consent-capture-local', audience: 'consent-capture' },
       });

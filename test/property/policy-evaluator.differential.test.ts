@@ -38,6 +38,7 @@ const ROLES: KeyPolicyRoles = {
   export: roleArn('cc-export'),
   purge: roleArn('cc-purge'),
   auditor: roleArn('cc-auditor'),
+  training: roleArn('cc-training'),
 };
 const FOREIGN_ROLE = roleArn('cc-ingest', OTHER_ACCOUNT);
 /** The HTTP-facing consent role: no key policy names it and it has no KMS identity statement. */
@@ -62,6 +63,7 @@ const CALLERS: Readonly<Record<string, Caller>> = {
   export: { arn: ROLES.export, sessionArn: sessionArn('cc-export'), accountId: ACCOUNT, identityPolicies: [] },
   purge: { arn: ROLES.purge, sessionArn: sessionArn('cc-purge'), accountId: ACCOUNT, identityPolicies: [] },
   auditor: { arn: roleArn('cc-auditor'), sessionArn: sessionArn('cc-auditor'), accountId: ACCOUNT, identityPolicies: [] },
+  training: { arn: roleArn('cc-training'), sessionArn: sessionArn('cc-training'), accountId: ACCOUNT, identityPolicies: [] },
   admin: { arn: roleArn('cc-admin'), sessionArn: sessionArn('cc-admin'), accountId: ACCOUNT, identityPolicies: [ADMINISTRATOR_ACCESS] },
   foreign: { arn: FOREIGN_ROLE, sessionArn: sessionArn('cc-ingest', OTHER_ACCOUNT), accountId: OTHER_ACCOUNT, identityPolicies: [] },
 };
@@ -563,6 +565,7 @@ const builderCaseArb = fc
     scopes: fc.subarray([...SCOPES], { minLength: 1 }),
     employeeId: fc.constantFrom('e-42', 'e-7'),
     withAuditor: fc.boolean(),
+    withTraining: fc.boolean(),
     nowMs: fc.integer({ min: Date.UTC(2025, 0, 1), max: Date.UTC(2027, 0, 1) }),
     pauseOffsetMs: fc.oneof(fc.integer({ min: -7_200_000, max: 7_200_000 }), fc.constantFrom(0, 1, -1)),
     // Weighted towards the interesting path: ingest asking for a data key while consent is active or paused.
@@ -580,16 +583,17 @@ const builderCaseArb = fc
     ),
     encryptionContext: encryptionContextArb,
     grantOperations: fc.option(fc.subarray(['Decrypt', 'Encrypt', 'GenerateDataKey', 'RetireGrant']), { nil: undefined }),
-    grantee: fc.constantFrom(ROLES.export, ROLES.ingest, FOREIGN_ROLE),
+    grantee: fc.constantFrom(ROLES.export, ROLES.ingest, FOREIGN_ROLE, roleArn('cc-training')),
     grantIsForAwsResource: fc.option(fc.constantFrom('true', 'false'), { nil: undefined }),
-    retiringPrincipal: fc.option(fc.constantFrom(ROLES.export, ROLES.steward, CONSENT_ROLE), { nil: undefined }),
+    retiringPrincipal: fc.option(fc.constantFrom(ROLES.export, ROLES.steward, CONSENT_ROLE, roleArn('cc-training')), { nil: undefined }),
     grantConstraintType: fc.option(fc.constantFrom('EncryptionContextSubset', 'EncryptionContextEquals'), { nil: undefined }),
     // The key's tags as aws:ResourceTag/<key>: the erasure tag opens Shredding to the purge role.
     erasureTag: fc.option(fc.constantFrom('requested', 'Requested', 'no'), { nil: undefined }),
     requestTags: fc.option(fc.dictionary(fc.constantFrom('erasure', 'app'), fc.constantFrom('requested', 'no'), { minKeys: 1 }), { nil: undefined }),
   })
   .map((g): Case => {
-    const roles: KeyPolicyRoles = g.withAuditor ? ROLES : { ingest: ROLES.ingest, steward: ROLES.steward, export: ROLES.export, purge: ROLES.purge };
+    const base: KeyPolicyRoles = { ingest: ROLES.ingest, steward: ROLES.steward, export: ROLES.export, purge: ROLES.purge };
+    const roles: KeyPolicyRoles = { ...base, ...(g.withAuditor ? { auditor: ROLES.auditor } : {}), ...(g.withTraining ? { training: ROLES.training } : {}) };
     const state: KeyPolicyState =
       g.status === 'paused'
         ? { employeeId: g.employeeId, status: g.status, scopes: g.scopes, pausedUntil: new Date(g.nowMs + g.pauseOffsetMs).toISOString() }
@@ -975,7 +979,7 @@ describe('policy evaluator vs iam-simulate', () => {
     expect(tally.viaAccount).toBeGreaterThan(10);
   });
 
-  describe('the conditions of erasure and export grants, case by case', () => {
+  describe('the conditions of erasure, export and training grants, case by case', () => {
     const policy = buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['clicks'] }, ROLES);
     const base = (caller: string): Record<string, PolicyValue> => ({
       'aws:CurrentTime': '2026-06-01T00:00:00Z',
@@ -992,6 +996,16 @@ describe('policy evaluator vs iam-simulate', () => {
       'kms:EncryptionContext:employeeId': 'e-42',
       'kms:EncryptionContextKeys': ['employeeId'],
     };
+    const training: Record<string, PolicyValue> = {
+      'kms:GrantOperations': ['Decrypt'],
+      'kms:GranteePrincipal': ROLES.training ?? '',
+      'kms:GrantIsForAWSResource': 'false',
+      'kms:GrantConstraintType': 'EncryptionContextSubset',
+      'kms:EncryptionContext:employeeId': 'e-42',
+      'kms:EncryptionContext:scope': 'clicks',
+      'kms:EncryptionContextKeys': ['employeeId', 'scope'],
+    };
+    const trainingWithout = (key: string) => Object.fromEntries(Object.entries(training).filter(([k]) => k !== key));
     const cases: [string, string, string, Record<string, PolicyValue>, Decision][] = [
       ['purge DisableKey, untagged', 'purge', 'kms:DisableKey', {}, 'implicit-deny'],
       ['purge DisableKey, erasure=Requested', 'purge', 'kms:DisableKey', { 'aws:ResourceTag/erasure': 'Requested' }, 'implicit-deny'],
@@ -1013,6 +1027,15 @@ describe('policy evaluator vs iam-simulate', () => {
       ['consent grants, constrained to the employee', 'consent', 'kms:CreateGrant', grant, 'implicit-deny'],
       ['consent creates an alias', 'consent', 'kms:CreateAlias', {}, 'implicit-deny'],
       ['consent revokes a grant', 'consent', 'kms:RevokeGrant', {}, 'implicit-deny'],
+      // Training grants: only to the training role, only for this employee and a scope consented now (clicks).
+      ['steward grants training, clicks (consented)', 'steward', 'kms:CreateGrant', training, 'allow'],
+      ['steward grants training, keystrokes (not consented)', 'steward', 'kms:CreateGrant', { ...training, 'kms:EncryptionContext:scope': 'keystrokes' }, 'implicit-deny'],
+      ['steward grants training, no scope in the constraint', 'steward', 'kms:CreateGrant', trainingWithout('kms:EncryptionContext:scope'), 'implicit-deny'],
+      ['steward grants training, another employee', 'steward', 'kms:CreateGrant', { ...training, 'kms:EncryptionContext:employeeId': 'e-7' }, 'implicit-deny'],
+      ['steward grants training, retirable by the training role', 'steward', 'kms:CreateGrant', { ...training, 'kms:RetiringPrincipal': ROLES.training ?? '' }, 'implicit-deny'],
+      ['steward grants training, Encrypt too', 'steward', 'kms:CreateGrant', { ...training, 'kms:GrantOperations': ['Decrypt', 'Encrypt'] }, 'implicit-deny'],
+      ['training grants itself', 'training', 'kms:CreateGrant', training, 'implicit-deny'],
+      ['training decrypts without a grant', 'training', 'kms:Decrypt', { 'kms:EncryptionContext:employeeId': 'e-42', 'kms:EncryptionContext:scope': 'clicks', 'kms:EncryptionContextKeys': ['employeeId', 'scope'] }, 'implicit-deny'],
     ];
 
     it.each(cases)('%s: both evaluators decide as AWS documents', (_name, caller, action, extra, expected) => {

@@ -40,7 +40,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Co
     local,
     stack: local.stack,
     clock: local.clock,
-    roles: { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn },
+    roles: { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn, training: p.training.arn },
     ledger: new Ledger(local.documents('admin'), LOCAL_RESOURCES.tables.ledger),
     s3: local.s3('admin'),
     kms(name) {

@@ -56,6 +56,7 @@ describe('Okta authorization server for consent-capture', () => {
     expect(grantedScopes('Employee portal')).toEqual(['consent:manage']);
     expect(grantedScopes('Capture agent')).toEqual(['capture:write']);
     expect(grantedScopes('HR offboarding')).toEqual(['capture:offboard']);
+    expect(grantedScopes('ML platform')).toEqual(['datasets:build']);
   });
 
   it('issues agent tokens only for a signed-in employee (device grant), never to the client alone', () => {

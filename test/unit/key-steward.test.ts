@@ -214,3 +214,61 @@ describe('KeySteward.applyPolicy on a withdrawal', () => {
     expect(revoked).toEqual(['g-old', 'g-undated']);
   });
 });
+
+describe('KeySteward training grants', () => {
+  const TRAINING = `arn:aws:iam::${ACCOUNT}:role/cc-training`;
+  function trainingSteward(script: Script) {
+    const { kms, calls } = scriptedKms(script);
+    return { steward: new KeySteward(kms, { ...roles, training: TRAINING }, { logger: silentLogger('steward'), backoffMs: () => 1 }), calls };
+  }
+  const grants = [
+    { GrantId: 'g-keys', Name: 'dataset:d-1:keystrokes', GranteePrincipal: TRAINING },
+    { GrantId: 'g-clicks', Name: 'dataset:d-1:clicks', GranteePrincipal: TRAINING },
+    { GrantId: 'g-export', Name: 'export-x-1', GranteePrincipal: roles.export },
+    // A grant named like a training grant but for another grantee is not the training role's.
+    { GrantId: 'g-lookalike', Name: 'dataset:d-2:keystrokes', GranteePrincipal: roles.export },
+  ];
+
+  it('revokes, after the narrowed policy, only the training grants of the scopes no longer consented, and says which', async () => {
+    // Arrange
+    const revoked: unknown[] = [];
+    const { steward: s, calls } = trainingSteward({ PutKeyPolicy: () => ({}), ListGrants: () => ({ Grants: grants }), RevokeGrant: (input) => void revoked.push(input['GrantId']) });
+
+    // Act
+    const withdrawn = await s.applyPolicyWithdrawing(KEY_ARN, { ...granted, scopes: ['clicks'], keyArn: KEY_ARN });
+
+    // Assert
+    expect(calls[0]).toBe('PutKeyPolicy');
+    expect(revoked).toEqual(['g-keys']);
+    expect(withdrawn).toEqual([{ datasetId: 'd-1', scope: 'keystrokes' }]);
+  });
+
+  it('reports the training grants a withdrawal revoked among all its grants', async () => {
+    const { steward: s } = trainingSteward({ PutKeyPolicy: () => ({}), ListGrants: () => ({ Grants: grants }), RevokeGrant: () => ({}) });
+
+    const withdrawn = await s.applyPolicyWithdrawing(KEY_ARN, { ...erased, status: 'revoked' });
+
+    expect(withdrawn).toEqual([
+      { datasetId: 'd-1', scope: 'keystrokes' },
+      { datasetId: 'd-1', scope: 'clicks' },
+      { datasetId: 'd-2', scope: 'keystrokes' },
+    ]);
+  });
+
+  it('mints a Decrypt grant constrained to the employee and one scope, named after the dataset, with no retiring principal', async () => {
+    const created: Record<string, unknown>[] = [];
+    const { steward: s } = trainingSteward({ ListGrants: () => ({ Grants: [] }), CreateGrant: (input) => void created.push(input) });
+
+    await s.createTrainingGrant(KEY_ARN, 'e-1', 'd-9', 'keystrokes');
+
+    expect(created).toEqual([{ KeyId: KEY_ARN, Name: 'dataset:d-9:keystrokes', GranteePrincipal: TRAINING, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: 'e-1', scope: 'keystrokes' } } }]);
+  });
+
+  it('does not mint a second grant for the same dataset and scope (a retried build)', async () => {
+    const { steward: s, calls } = trainingSteward({ ListGrants: () => ({ Grants: grants }) });
+
+    await s.createTrainingGrant(KEY_ARN, 'e-1', 'd-1', 'keystrokes');
+
+    expect(calls).toEqual(['ListGrants']);
+  });
+});

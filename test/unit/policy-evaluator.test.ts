@@ -1114,4 +1114,68 @@ describe('the key policies our builder emits', () => {
       expect(evaluateResourcePolicy(revoked, grantRequest({ ...good, 'kms:EncryptionContext:employeeId': 'e-7' })).decision).toBe('implicit-deny');
     });
   });
+
+  describe('training grants', () => {
+    const TRAINING = role('cc-training');
+    const withTraining = (state: Partial<KeyPolicyState>): PolicyDocument =>
+      parsePolicyDocument(JSON.stringify(buildKeyPolicy({ employeeId: 'e-42', status: 'active', scopes: ['keystrokes'], ...state } as KeyPolicyState, { ...ROLES, training: TRAINING })));
+    const grantRequest = (context: Record<string, PolicyValue>, who: Who = asRole('cc-steward')): EvaluationRequest => request({ who, action: 'kms:CreateGrant', context });
+    const good: Record<string, PolicyValue> = {
+      'kms:GrantOperations': ['Decrypt'],
+      'kms:GranteePrincipal': TRAINING,
+      'kms:GrantIsForAWSResource': 'false',
+      'kms:GrantConstraintType': 'EncryptionContextSubset',
+      'kms:EncryptionContext:employeeId': 'e-42',
+      'kms:EncryptionContext:scope': 'keystrokes',
+      'kms:EncryptionContextKeys': ['employeeId', 'scope'],
+    };
+    const without = (key: string) => Object.fromEntries(Object.entries(good).filter(([k]) => k !== key));
+    const decide = (state: Partial<KeyPolicyState>, context: Record<string, PolicyValue>) => evaluateResourcePolicy(withTraining(state), grantRequest(context)).decision;
+
+    it('lets the steward role grant the training role Decrypt on this employee and a scope consented now', () => {
+      expect(decide({}, good)).toBe('allow');
+    });
+
+    it('allows it while paused: a pause stops capture, not consent', () => {
+      expect(decide({ status: 'paused', pausedUntil: UNTIL }, good)).toBe('allow');
+    });
+
+    it.each([
+      ['a scope not consented now', { ...good, 'kms:EncryptionContext:scope': 'clicks' }],
+      ['no scope in the constraint (it would open every scope)', without('kms:EncryptionContext:scope')],
+      ['another employee', { ...good, 'kms:EncryptionContext:employeeId': 'e-7' }],
+      ['no employee in the constraint', without('kms:EncryptionContext:employeeId')],
+      ['another operation', { ...good, 'kms:GrantOperations': ['Decrypt', 'CreateGrant'] }],
+      ['another grantee (the export role with a scope)', { ...good, 'kms:GranteePrincipal': ROLES.ingest }],
+      ['a retiring principal', { ...good, 'kms:RetiringPrincipal': TRAINING }],
+      ['an EncryptionContextEquals constraint', { ...good, 'kms:GrantConstraintType': 'EncryptionContextEquals' }],
+      ['no constraint', without('kms:GrantConstraintType')],
+      ['a grant for an AWS resource', { ...good, 'kms:GrantIsForAWSResource': 'true' }],
+    ])('refuses a training grant with %s', (_name, context) => {
+      expect(decide({}, context)).toBe('implicit-deny');
+    });
+
+    it.each([
+      ['withdrawn', { status: 'revoked', scopes: [] }],
+      ['never consented', { status: 'none', scopes: [] }],
+      ['erased', { status: 'purging', scopes: [] }],
+    ] as const)('refuses every training grant once consent is %s', (_name, state) => {
+      expect(decide(state as Partial<KeyPolicyState>, good)).toBe('implicit-deny');
+    });
+
+    it('follows a narrowing: the scope taken away can no longer be granted', () => {
+      expect(decide({ scopes: ['keystrokes', 'clicks'] }, { ...good, 'kms:EncryptionContext:scope': 'clicks' })).toBe('allow');
+      expect(decide({ scopes: ['keystrokes'] }, { ...good, 'kms:EncryptionContext:scope': 'clicks' })).toBe('implicit-deny');
+    });
+
+    it('lets no one but the steward role grant, not even the training role to itself', () => {
+      expect(evaluateResourcePolicy(withTraining({}), grantRequest(good, asRole('cc-training'))).decision).toBe('implicit-deny');
+      expect(evaluateResourcePolicy(withTraining({}), grantRequest(good, asRole('cc-consent'))).decision).toBe('implicit-deny');
+    });
+
+    it('gives the training role nothing directly: no Decrypt without a grant', () => {
+      const decrypt = request({ who: asRole('cc-training'), action: 'kms:Decrypt', context: { 'kms:EncryptionContext:employeeId': 'e-42', 'kms:EncryptionContext:scope': 'keystrokes' } });
+      expect(evaluateResourcePolicy(withTraining({}), decrypt).decision).toBe('implicit-deny');
+    });
+  });
 });

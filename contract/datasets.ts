@@ -1,0 +1,92 @@
+// Training datasets as views over employees' own keys: the request and answers of the datasets
+// routes, the datasets queue's jobs, the table's items and the training grants' names. The consent
+// function (routes), the datasets worker (builds, sweeps) and the key steward (grants) share them.
+import * as z from 'zod';
+import { DATASET_STATUSES } from './dataset-manifest.js';
+import { ID_PATTERN, SCOPES, type Scope } from './vocabulary.js';
+
+/** Fewer employees than this and a dataset is refused: no single person can be singled out through a small one. */
+export const DEFAULT_MIN_EMPLOYEES = 10;
+/** Days a dataset's grants live before the sweeper retires them, unless the deployer sets `datasetMaxDays`. */
+export const DEFAULT_DATASET_MAX_DAYS = 30;
+export const MAX_DATASET_BODY_BYTES = 16 * 1024;
+
+const instant = z.iso.datetime({ offset: true });
+const datasetId = z.string().regex(ID_PATTERN);
+
+/** `POST /v1/datasets`. `from`/`to` bound the objects' event times; `purpose` goes on the card and in the use restrictions. */
+export const datasetRequestBody = z
+  .object({
+    scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length),
+    from: instant,
+    to: instant,
+    purpose: z.string().min(3).max(500),
+    minEmployees: z.number().int().min(DEFAULT_MIN_EMPLOYEES).max(1_000_000).optional(),
+  })
+  .strict()
+  .refine((body) => Date.parse(body.from) < Date.parse(body.to), { path: ['to'], message: 'to must be after from' })
+  .refine((body) => new Set(body.scopes).size === body.scopes.length, { path: ['scopes'], message: 'scopes repeat' });
+export type DatasetRequestBody = z.infer<typeof datasetRequestBody>;
+
+export const datasetAcceptedResponse = z.object({ datasetId, status: z.enum(DATASET_STATUSES) });
+
+export const datasetCountsSchema = z.object({
+  employees: z.number().int().nonnegative(),
+  objects: z.number().int().nonnegative(),
+  events: z.number().int().nonnegative(),
+  /** Per scope: objects, events and employees. */
+  scopes: z.partialRecord(z.enum(SCOPES), z.object({ objects: z.number().int().nonnegative(), events: z.number().int().nonnegative(), employees: z.number().int().nonnegative() })),
+});
+export type DatasetCounts = z.infer<typeof datasetCountsSchema>;
+
+/** `GET /v1/datasets/{datasetId}`: `manifest` names the bucket and keys of the manifest and cards once ready. */
+export const datasetStatusResponse = z.object({
+  datasetId,
+  status: z.enum(DATASET_STATUSES),
+  purpose: z.string(),
+  scopes: z.array(z.enum(SCOPES)),
+  from: instant,
+  to: instant,
+  createdAt: instant,
+  expiresAt: instant,
+  counts: datasetCountsSchema.optional(),
+  manifest: z.object({ bucket: z.string(), key: z.string(), card: z.string(), cardMarkdown: z.string() }).optional(),
+  reason: z.string().optional(),
+});
+
+/** `GET /v1/consent/datasets`: the datasets the caller's own data is part of, and by which of their scopes. */
+export const consentDatasetsResponse = z.object({
+  datasets: z.array(
+    z.object({
+      datasetId,
+      purpose: z.string(),
+      scopes: z.array(z.enum(SCOPES)),
+      createdAt: instant,
+      expiresAt: instant,
+      status: z.enum(DATASET_STATUSES),
+    }),
+  ),
+});
+
+/** The datasets queue: build one dataset, or sweep the expired ones (EventBridge Scheduler sends it). */
+export const datasetJobSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('build'), datasetId }),
+  z.strictObject({ kind: z.literal('sweep') }),
+]);
+export type DatasetJob = z.infer<typeof datasetJobSchema>;
+
+/**
+ * A training grant's name: `dataset:<datasetId>:<scope>`. KMS lists it with the grant, so the
+ * steward knows which dataset loses which scope when it revokes a grant, without a table.
+ */
+export function trainingGrantName(datasetIdValue: string, scope: Scope): string {
+  return `dataset:${datasetIdValue}:${scope}`;
+}
+
+export function parseTrainingGrantName(name: string | undefined): { readonly datasetId: string; readonly scope: Scope } | undefined {
+  const match = /^dataset:([A-Za-z0-9_-]{1,64}):([a-z-]+)$/.exec(name ?? '');
+  if (match === null) return undefined;
+  const scope = match[2] as Scope;
+  if (!(SCOPES as readonly string[]).includes(scope) || match[1] === undefined) return undefined;
+  return { datasetId: match[1], scope };
+}
