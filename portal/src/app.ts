@@ -210,7 +210,7 @@ export class App {
       window.clearInterval(this.purgePoll);
       this.purgePoll = undefined;
       // The erasure's record (and the key's deletion date) is in the history.
-      void this.loadHistory(false);
+      void this.loadHistory();
     }
   }
 
