@@ -42,9 +42,9 @@ function contextString(app: App, key: string): string | undefined {
 }
 
 /** Builds the consent-capture stack into `app` and registers the nag packs. Throws ContextError for the deployer to fix. */
-export function buildConsentCaptureApp(app: App): ConsentCaptureStack {
+export function buildConsentCaptureApp(app: App, options: { portalContentDirectory?: string } = {}): ConsentCaptureStack {
   const env = readEnvironment(app);
-  const stack = new ConsentCaptureStack(app, STACK_ID, env === undefined ? {} : { env });
+  const stack = new ConsentCaptureStack(app, STACK_ID, { ...(env === undefined ? {} : { env }), ...options });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app), new NIST80053R5Checks(app));
   return stack;
 }

@@ -54,7 +54,10 @@ export class App {
   /** Where focus goes after the next render (an element id). */
   private focusTarget: string | undefined;
 
-  constructor(private readonly root: HTMLElement) {}
+  constructor(private readonly root: HTMLElement) {
+    // The static "Loading…" of index.html gives way to the rendered page.
+    root.replaceChildren();
+  }
 
   async start(): Promise<void> {
     this.state = { ...this.state, screen: screenOf(location.hash) };

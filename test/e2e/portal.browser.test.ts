@@ -20,8 +20,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const ROOT = new URL('../../', import.meta.url);
 const NOTICE_FILE = new URL('notices/2026-11.md', ROOT);
 const AXE_SOURCE = readFileSync(new URL('node_modules/axe-core/axe.min.js', ROOT), 'utf8');
-/** Written by the tests; the README shows one of them. */
-const SCREENSHOTS = new URL('docs/screenshots/', ROOT);
+/** Written by every run (not committed); the README shows copies in docs/images/. */
+const SCREENSHOTS = new URL('.screenshots/portal/', ROOT);
 const DESKTOP = { width: 1280, height: 900 };
 const NARROW = { width: 320, height: 720 };
 
@@ -233,6 +233,7 @@ describe('the employee flow in the browser', () => {
     expect(new URL(page.url()).search).toBe('');
     expect(await page.evaluate<string>('JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage })')).not.toMatch(/eyJ/);
 
+    expect(await page.getByText('Loading…').count()).toBe(0);
     // Read the notice: the page shows the repository's text exactly.
     const notice = readFileSync(NOTICE_FILE, 'utf8');
     expect(await page.locator('#notice-text').textContent()).toBe(notice);
