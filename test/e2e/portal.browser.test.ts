@@ -4,7 +4,7 @@
 // test (withdrawing costs no more clicks or keys than granting), keyboard-only runs, axe-core on
 // every screen, 320 px, screenshots, and the time to interactive. One browser for the whole file.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -51,7 +51,10 @@ afterAll(async () => {
   await browser?.close();
   await t?.close();
   if (portalDir !== undefined) rmSync(portalDir, { recursive: true, force: true });
-  process.stdout.write(`portal browser tests took ${Math.round(performance.now() - started)} ms (build, stack, browser and all tests)\n`);
+  const line = `portal browser tests took ${Math.round(performance.now() - started)} ms (build, stack, browser and all tests)`;
+  process.stdout.write(`${line}\n`);
+  // .ci/run prints it again after the suite, where it is easy to find.
+  writeFileSync(new URL('timing.txt', SCREENSHOTS), `${line}\n`);
 });
 
 interface Steps {
