@@ -43,8 +43,6 @@ import { DatasetSweepSchedule } from './constructs/dataset-sweep-schedule.js';
 import { JobQueue } from './constructs/job-queue.js';
 import { OperationsAlarms } from './constructs/operations-alarms.js';
 import { PermissionsBoundary } from './constructs/permissions-boundary.js';
-import { PortalSite } from './constructs/portal-site.js';
-import { readPortalConfig } from './portal-settings.js';
 
 /** The repository root: function entries in the contract are relative to it. */
 const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -277,11 +275,6 @@ function wholeNumber(node: Node, key: string, fallback: number, min: number, max
   return value;
 }
 
-export interface ConsentCaptureStackProps extends StackProps {
-  /** The built employee portal (portal/dist) to upload. @default - none: the portal's bucket and distribution are made, and only config.json is uploaded */
-  readonly portalContentDirectory?: string;
-}
-
 export class ConsentCaptureStack extends Stack {
   public readonly settings: ConsentCaptureSettings;
   public readonly roles: FunctionRoles;
@@ -305,13 +298,11 @@ export class ConsentCaptureStack extends Stack {
   public readonly keyStewardFunction: FunctionDefaults;
   public readonly exportFunction: FunctionDefaults;
   public readonly httpApi: HttpApi;
-  /** The employee portal: S3 + CloudFront, with the API under `/v1/*` of the same distribution. */
-  public readonly portal: PortalSite;
   public readonly alarms: OperationsAlarms;
   /** Present with -c permissionsBoundary=true. */
   public readonly permissionsBoundary?: PermissionsBoundary;
 
-  constructor(scope: Construct, id: string, props?: ConsentCaptureStackProps) {
+  constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, {
       description: 'consent-capture: consent-gated capture where each employee\'s consent is their own KMS key',
       ...props,
@@ -431,12 +422,6 @@ export class ConsentCaptureStack extends Stack {
 
     this.datasetSweep = new DatasetSweepSchedule(this, 'DatasetSweep', { queue: this.queues.datasets.queue });
 
-    this.portal = new PortalSite(this, 'Portal', {
-      api: this.httpApi.api,
-      config: readPortalConfig(this.node, this.settings.oidcIssuer),
-      ...(props?.portalContentDirectory === undefined ? {} : { contentDirectory: props.portalContentDirectory }),
-    });
-
     this.alarms = new OperationsAlarms(this, 'Alarms', {
       namePrefix: prefix,
       queues: Object.fromEntries(
@@ -453,7 +438,6 @@ export class ConsentCaptureStack extends Stack {
 
     const table = this.ledger.table;
     new CfnOutput(this, 'ApiUrl', { value: this.httpApi.url, description: 'Base URL of the HTTP API' });
-    new CfnOutput(this, 'PortalUrl', { value: this.portal.url, description: 'The employee portal (the API is also under /v1/ here)' });
     new CfnOutput(this, 'LedgerTableName', { value: table.tableName });
     new CfnOutput(this, 'BatchesTableName', { value: this.batches.table.tableName });
     new CfnOutput(this, 'CapturesBucketName', { value: this.buckets.captures.bucketName });

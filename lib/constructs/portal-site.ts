@@ -188,7 +188,8 @@ function deploymentRoleFindings(bucket: s3.Bucket): string[] {
   const partition = nagValue(stack.partition, 'Partition');
   const bucketLogicalId = stack.resolve(stack.getLogicalId(bucket.node.defaultChild as CfnResource)) as string;
   return [
-    `AwsSolutions-IAM4[Policy::arn:${partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]`,
+    // CDK writes the managed policy's ARN with the partition pseudo parameter even in a pinned environment.
+    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
     ...['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'].map((action) => `AwsSolutions-IAM5[Action::${action}]`),
     `AwsSolutions-IAM5[Resource::arn:${partition}:s3:::cdk-hnb659fds-assets-${nagValue(stack.account, 'AccountId')}-${nagValue(stack.region, 'Region')}/*]`,
     `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/*]`,

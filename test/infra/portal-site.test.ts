@@ -1,6 +1,7 @@
 // The employee portal in AWS: S3 behind CloudFront with origin access control, the API under
 // `/v1/*` of the same distribution (never cached, Authorization forwarded, Host not), and the
-// security headers the local stack serves too; cdk-nag finds nothing with the page uploaded.
+// security headers the local stack serves too; cdk-nag finds nothing with the page uploaded. The
+// portal is a stack of its own beside the main one, which keeps only the contract's functions and roles.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { AwsSolutionsChecks, NIST80053R5Checks, ServerlessChecks } from 'cdk-nag
 import { describe, expect, it } from 'vitest';
 import { portalSecurityHeaders } from '../../contract/portal.js';
 import { ConsentCaptureStack, ContextError } from '../../lib/consent-capture-stack.js';
+import { ConsentCapturePortalStack } from '../../lib/portal-stack.js';
 import { testApp } from './fixtures/test-app.js';
 
 /** CloudFront's managed policies, by id. */
@@ -21,10 +23,15 @@ function builtPage(): string {
   return dir;
 }
 
-function synth(context: Record<string, unknown> = {}, portalContentDirectory?: string): { template: Template; stack: ConsentCaptureStack; app: ReturnType<typeof testApp> } {
+function synth(context: Record<string, unknown> = {}, contentDirectory?: string): { template: Template; app: ReturnType<typeof testApp> } {
   const app = testApp(context);
-  const stack = new ConsentCaptureStack(app, 'ConsentCapture', portalContentDirectory === undefined ? {} : { portalContentDirectory });
-  return { template: Template.fromStack(stack), stack, app };
+  const main = new ConsentCaptureStack(app, 'ConsentCapture');
+  const portal = new ConsentCapturePortalStack(app, 'ConsentCapturePortal', {
+    api: main.httpApi.api,
+    oidcIssuer: main.settings.oidcIssuer,
+    ...(contentDirectory === undefined ? {} : { contentDirectory }),
+  });
+  return { template: Template.fromStack(portal), app };
 }
 
 describe('the portal site', () => {
