@@ -393,6 +393,40 @@ describe('keyboard only', () => {
   });
 });
 
+describe('a pause that lapses', () => {
+  it('counts down to zero, then asks the API again by itself and shows capture on, as the key does', async () => {
+    // Arrange: the page's clock is Playwright's, so 15 minutes pass in an instant (the API's do not).
+    const { context, page, errors } = await newPage();
+    await page.clock.install();
+    await signIn(page, 'e-portal-lapse');
+    await page.getByRole('checkbox', { name: 'Clicks' }).check();
+    await page.getByRole('button', { name: 'Give consent' }).click();
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: '15 minutes' }).click();
+    await page.getByRole('timer').waitFor();
+    // The API, asked after the lapse, reads the lapsed pause as active (the server's clock has not moved, so it answers for it).
+    let reads = 0;
+    await page.route('**/v1/consent', async (route) => {
+      if (route.request().method() !== 'GET') return route.fallback();
+      reads += 1;
+      const real = await route.fetch();
+      const { pausedUntil: _lapsed, ...state } = (await real.json()) as Record<string, unknown>;
+      return route.fulfill({ response: real, json: { ...state, status: 'active' } });
+    });
+
+    // Act
+    await page.clock.fastForward('15:01');
+    await page.clock.runFor(2000);
+
+    // Assert
+    await page.locator('.status', { hasText: 'Capture is on for:' }).waitFor({ timeout: 10_000 });
+    expect(reads).toBeGreaterThanOrEqual(1);
+    expect(await page.getByRole('timer').count()).toBe(0);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
+
 describe('at 320 px', () => {
   it('fits every screen in 320 px without sideways scrolling, with no serious axe violations in the dark scheme, and shows API errors in words', async () => {
     const employee = 'e-portal-narrow';
