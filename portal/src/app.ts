@@ -90,12 +90,7 @@ export class App {
   };
 
   readonly signOut = (): void => {
-    // The token only ever lived in this page's memory: forgetting it signs out.
-    this.stopTimers();
-    this.state = { ...this.state, phase: 'signed-out', panel: undefined, error: undefined, note: 'You are signed out.', exportJob: undefined };
-    delete (this.state as { session?: Session }).session;
-    delete (this.state as { consent?: ConsentState }).consent;
-    delete (this.state as { history?: readonly HistoryEvent[] }).history;
+    this.forgetSession('You are signed out.');
     this.render();
   };
 
@@ -288,10 +283,14 @@ export class App {
   }
 
   private handleAuthFailure(error: unknown): void {
-    if (error instanceof ApiError && error.status === 401) {
-      this.stopTimers();
-      this.update({ phase: 'signed-out' });
-    }
+    if (error instanceof ApiError && error.status === 401) this.forgetSession(undefined, error.message);
+  }
+
+  /** The token only ever lived in this page's memory: forgetting it signs out. */
+  private forgetSession(note?: string, error?: string): void {
+    this.stopTimers();
+    const { session: _session, consent: _consent, history: _history, exportJob: _export, ...rest } = this.state;
+    this.state = { ...rest, phase: 'signed-out', panel: undefined, busy: false, error, note, now: Date.now() };
   }
 
   private stopTimers(): void {

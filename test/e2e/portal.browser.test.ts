@@ -481,8 +481,15 @@ describe('at 320 px', () => {
       await expectAccessible(page, `${name} at 320 px`);
       await screenshot(page, `${name}-320`);
     }
-    // The route the 500 came from logs a failed request; anything else would be an error.
-    expect(errors.filter((e) => !/status of 500/.test(e))).toEqual([]);
+    // An expired token (401) signs the page out, says so in words, and forgets who was signed in.
+    await page.route('**/v1/consent/history', (route) => route.fulfill({ status: 401, json: { error: 'unauthorized', message: 'the token has expired' } }));
+    await page.getByRole('link', { name: 'History' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Your session has ended. Sign in again.' }).waitFor();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    expect(await page.getByText(employee).count()).toBe(0);
+
+    // The routes the 500 and the 401 came from log failed requests; anything else would be an error.
+    expect(errors.filter((e) => !/status of (500|401)/.test(e))).toEqual([]);
     await context.close();
   });
 });
