@@ -468,6 +468,13 @@ describe('at 320 px', () => {
     expect(await fits()).toBe(true);
     await screenshot(page, 'withdraw-320');
 
+    // The datasets panel against the shape GET /v1/consent/datasets answers with (served here by the
+    // test, as that route is another change's): purpose, scopes and expiry, in words.
+    await page.route('**/v1/consent/datasets', (route) =>
+      route.fulfill({
+        json: { datasets: [{ datasetId: 'ds-1', purpose: 'Autocomplete for support replies', scopes: ['keystrokes'], createdAt: '2026-11-02T09:00:00Z', expiresAt: '2027-05-02T09:00:00Z', status: 'ready' }] },
+      }),
+    );
     for (const [link, name] of [
       ['History', 'history'],
       ['My data', 'my-data'],
@@ -476,7 +483,12 @@ describe('at 320 px', () => {
       await page.getByRole('heading', { level: 1, name: link }).waitFor();
       await page.waitForLoadState('networkidle');
       // Another employee's batches (e-portal-1 stored some) never count as this one's.
-      if (name === 'my-data') await page.getByText('Your key has not stored anything in the last 8 days.').waitFor();
+      if (name === 'my-data') {
+        await page.getByText('Your key has not stored anything in the last 8 days.').waitFor();
+        const datasets = (await page.locator('ul.datasets').textContent()) ?? '';
+        expect(datasets).toContain('Autocomplete for support replies');
+        expect(datasets).toMatch(/Includes your Keystrokes · made .*2026.* · expires .*2027/);
+      }
       expect(await fits(), `${name} fits`).toBe(true);
       await expectAccessible(page, `${name} at 320 px`);
       await screenshot(page, `${name}-320`);
