@@ -1,6 +1,7 @@
 // The consent API as the page calls it: same origin (`/v1/*`), the access token from memory, and
 // every failure turned into a sentence for the employee. Raw JSON never reaches the screen.
 import type * as z from 'zod';
+import type { consentDatasetsResponse } from '../../contract/datasets.js';
 import type { consentHistoryResponse, consentStateResponse, exportAcceptedResponse, exportStatusResponse } from '../../contract/responses.js';
 import type { Session } from './sign-in.js';
 
@@ -10,14 +11,7 @@ export type ExportAccepted = z.infer<typeof exportAcceptedResponse>;
 export type ExportStatus = z.infer<typeof exportStatusResponse>;
 
 /** One training data set that includes some of the employee's scopes. */
-export interface DatasetUse {
-  readonly datasetId: string;
-  readonly purpose: string;
-  readonly scopes: readonly string[];
-  readonly createdAt: string;
-  readonly expiresAt?: string;
-  readonly status: string;
-}
+export type DatasetUse = z.infer<typeof consentDatasetsResponse>['datasets'][number];
 
 export interface LastCapture {
   readonly lastCaptureAt: string | null;

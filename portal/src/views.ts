@@ -338,7 +338,7 @@ function datasetList(datasets: readonly DatasetUse[]): TemplateResult {
     ${datasets.map(
       (d) => html`<li>
         <p class="what">${d.purpose}</p>
-        <p class="meta">Includes your ${scopeNames(d.scopes)} · made ${when(d.createdAt)}${d.expiresAt === undefined ? nothing : html` · expires ${when(d.expiresAt)}`} · ${d.status}</p>
+        <p class="meta">Includes your ${scopeNames(d.scopes)} · made ${when(d.createdAt)} · expires ${when(d.expiresAt)} · ${d.status}</p>
       </li>`,
     )}
   </ul>`;

@@ -301,8 +301,8 @@ describe('the employee flow in the browser', () => {
     const lastAt = Date.parse(String(last.body['lastCaptureAt']));
     expect(lastAt).toBeGreaterThanOrEqual(beforeCapture);
     expect(lastAt).toBeLessThanOrEqual(afterCapture);
-    // The datasets panel: the list, or (before that route is merged) a plain "not available".
-    await expect.poll(() => page.locator('section[aria-labelledby="datasets-title"]').textContent()).toMatch(/No training data set|not available|Includes your/);
+    // The datasets panel, from GET /v1/consent/datasets: no data set has been built from this employee.
+    await expect.poll(() => page.locator('section[aria-labelledby="datasets-title"]').textContent()).toMatch(/No training data set includes your data\./);
 
     // Withdraw with erasure, counting the steps.
     await page.getByRole('link', { name: 'My consent' }).click();
@@ -468,8 +468,9 @@ describe('at 320 px', () => {
     expect(await fits()).toBe(true);
     await screenshot(page, 'withdraw-320');
 
-    // The datasets panel against the shape GET /v1/consent/datasets answers with (served here by the
-    // test, as that route is another change's): purpose, scopes and expiry, in words.
+    // The datasets panel with a data set in it, in the shape GET /v1/consent/datasets answers with
+    // (served here by the test: building a real one needs 10 consenting employees): purpose, scopes
+    // and expiry, in words.
     await page.route('**/v1/consent/datasets', (route) =>
       route.fulfill({
         json: { datasets: [{ datasetId: 'ds-1', purpose: 'Autocomplete for support replies', scopes: ['keystrokes'], createdAt: '2026-11-02T09:00:00Z', expiresAt: '2027-05-02T09:00:00Z', status: 'ready' }] },
