@@ -145,6 +145,8 @@ export const FUNCTIONS = {
       [ENV.datasetsTable]: { table: 'datasets' },
       [ENV.datasetsQueueUrl]: { queueUrl: 'datasets' },
       [ENV.datasetMaxDays]: { setting: 'datasetMaxDays' },
+      // Read (Query only) for "when my key last stored captured data": claim times and counts.
+      [ENV.batchesTable]: { table: 'batches' },
     },
   },
   'key-steward': {

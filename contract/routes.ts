@@ -6,6 +6,7 @@ import { captureBatchSchema } from './capture-batch.js';
 import { emptyBody, grantBody, pauseBody, revokeBody } from './consent-requests.js';
 import { consentDatasetsResponse, datasetAcceptedResponse, datasetRequestBody, datasetStatusResponse } from './datasets.js';
 import type { FunctionName } from './functions.js';
+import { lastCaptureResponse } from './key-usage.js';
 import {
   captureAcceptedResponse,
   captureDuplicateResponse,
@@ -39,6 +40,7 @@ export const API_ROUTES = [
   { method: 'POST', path: '/v1/consent/resume', function: 'consent', scopes: ['consent:manage'], request: emptyBody, responses: { 200: consentStateResponse } },
   { method: 'POST', path: '/v1/consent/revoke', function: 'consent', scopes: ['consent:manage'], request: revokeBody, responses: { 200: consentStateResponse } },
   { method: 'GET', path: '/v1/consent/history', function: 'consent', scopes: ['consent:manage'], responses: { 200: consentHistoryResponse } },
+  { method: 'GET', path: '/v1/consent/last-capture', function: 'consent', scopes: ['consent:manage'], responses: { 200: lastCaptureResponse } },
   { method: 'POST', path: '/v1/exports', function: 'consent', scopes: ['consent:manage'], request: emptyBody, responses: { 202: exportAcceptedResponse } },
   { method: 'GET', path: '/v1/exports/{exportId}', function: 'consent', scopes: ['consent:manage'], responses: { 200: exportStatusResponse } },
   { method: 'POST', path: '/v1/employees/{employeeId}/offboard', function: 'consent', scopes: ['capture:offboard'], responses: { 202: offboardResponse } },

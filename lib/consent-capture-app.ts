@@ -4,9 +4,12 @@
 import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, NIST80053R5Checks, ServerlessChecks } from 'cdk-nag';
 import { ConsentCaptureStack, ContextError } from './consent-capture-stack.js';
+import { ConsentCapturePortalStack } from './portal-stack.js';
 
 /** The stack's id, and so its default CloudFormation stack name. */
 export const STACK_ID = 'ConsentCapture';
+/** The employee portal's stack (lib/portal-stack.ts). */
+export const PORTAL_STACK_ID = 'ConsentCapturePortal';
 
 /**
  * Environment-agnostic unless both `account` and `region` are given, so `cdk synth` needs no
@@ -42,9 +45,15 @@ function contextString(app: App, key: string): string | undefined {
 }
 
 /** Builds the consent-capture stack into `app` and registers the nag packs. Throws ContextError for the deployer to fix. */
-export function buildConsentCaptureApp(app: App): ConsentCaptureStack {
+export function buildConsentCaptureApp(app: App, options: { portalContentDirectory?: string } = {}): ConsentCaptureStack {
   const env = readEnvironment(app);
   const stack = new ConsentCaptureStack(app, STACK_ID, env === undefined ? {} : { env });
+  new ConsentCapturePortalStack(app, PORTAL_STACK_ID, {
+    ...(env === undefined ? {} : { env }),
+    api: stack.httpApi.api,
+    oidcIssuer: stack.settings.oidcIssuer,
+    ...(options.portalContentDirectory === undefined ? {} : { contentDirectory: options.portalContentDirectory }),
+  });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app), new NIST80053R5Checks(app));
   return stack;
 }

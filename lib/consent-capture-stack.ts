@@ -359,6 +359,7 @@ export class ConsentCaptureStack extends Stack {
     this.ledger.grantAppend(this.roles.steward);
     this.ledger.grantRead(this.roles.ingest);
     this.batches.grantClaims(this.roles.ingest);
+    this.batches.grantUsageQuery(this.roles.consent);
     // No KMS permission: employee key policies alone let ingest generate data keys.
     this.buckets.grantCaptureWrites(this.roles.ingest);
     for (const name of QUEUE_NAMES) {

@@ -27,6 +27,12 @@ export interface LocalGatewayOptions {
   readonly maxBodyBytes?: number;
   /** One line per request (method, route, status, duration, request id) and per internal fault; never bodies. */
   readonly onNote?: (line: string) => void;
+  /**
+   * Serves paths outside `/v1/` before the routes are matched (the portal's files and the local
+   * sign-in endpoints, on the API's origin as CloudFront puts them in AWS); answers true when it
+   * answered. @default - none: every path is an API path
+   */
+  readonly serveOther?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 }
 
 export interface LocalGateway {
@@ -335,6 +341,9 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const received = new Date();
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const method = req.method ?? 'GET';
+    if (options.serveOther !== undefined && !path.startsWith('/v1/') && (await options.serveOther(req, res))) {
+      return { route: `${method} ${path.slice(0, 200)}`, status: res.statusCode };
+    }
     const found = match(method, path);
     if (found.kind === 'none') throw new GatewayError(404, 'not-found', `no route matches ${method} ${path.slice(0, 200)}`);
     if (found.kind === 'wrong-method') {

@@ -7,6 +7,7 @@ import './node-version.js';
 import { readdirSync, rmSync } from 'node:fs';
 import { join, parse, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { buildPortal } from './portal-build.js';
 import { stopOnSignalOrOrphaning } from './shutdown.js';
 import { startLocalStack, type LocalStack } from './stack.js';
 import { acquireInstanceLock, assertPortFree, StartupCheckError, type InstanceLock } from './startup-checks.js';
@@ -61,6 +62,14 @@ if (values.fresh) {
 // This process's own SDK clients (table creation) would otherwise warn on every start.
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
 
+// The page served at `/`: rebuilt only when its sources changed since the last build.
+try {
+  const portal = await buildPortal();
+  if (portal.built) process.stdout.write(`built the employee portal (${portal.ms} ms)\n`);
+} catch (error) {
+  fail(`the employee portal did not build:\n${error instanceof Error ? error.message : String(error)}`, 1);
+}
+
 let stack: LocalStack;
 try {
   stack = await startLocalStack({
@@ -78,6 +87,7 @@ try {
 
 const sinceLaunch = Math.round(process.uptime() * 1000);
 process.stdout.write(`started in ${stack.startupMs} ms (${sinceLaunch} ms since launch); endpoints and principals in ${stack.stackFilePath}\n`);
+process.stdout.write(`employee portal at ${stack.portal}\n`);
 process.stdout.write(`consent-capture ready at ${stack.api}\n`);
 
 stopOnSignalOrOrphaning({ name: 'consent-capture', stoppingLine: 'consent-capture stopping (Ctrl-C again to force)', stop: () => stack.close() });

@@ -13,6 +13,8 @@ import { startLocalDynamoDb, type LocalDynamoDb } from './dynamodb.js';
 import { startLocalFunctions, type FunctionSpec, type LocalFunctions } from './functions.js';
 import { startLocalGateway, type LocalGateway } from './gateway.js';
 import { loadOrCreateIssuer, type LocalIssuer } from './issuer.js';
+import { localPortalFiles } from './portal-files.js';
+import { localOidc, PORTAL_CLIENT_ID, PORTAL_TOKEN_SCOPE } from './portal-oidc.js';
 import { startLocalLambda, type LocalLambda } from './lambda.js';
 import { AdjustableClock } from './kms/clock.js';
 import { kmsPaths, startLocalKms, type LocalKms } from './kms/server.js';
@@ -85,6 +87,8 @@ export interface LocalStackOptions {
   readonly onProgress?: (line: string) => void;
   /** Request lines and internal faults (ids, counts, durations; never payloads). @default - none */
   readonly onNote?: (line: string) => void;
+  /** The built employee portal served at `/`. @default - portal/dist */
+  readonly portalDir?: string;
 }
 
 /** `.local/stack.json`: the contract in docs/design.md, "The local stack", plus the issuer the gateway trusts. */
@@ -92,6 +96,8 @@ export type LocalStackFile = StackFile & { readonly issuer: { readonly issuer: s
 
 export interface LocalStack {
   readonly api: string;
+  /** The employee portal (`<api>/`), on the API's origin. */
+  readonly portal: string;
   readonly stackFile: LocalStackFile;
   readonly stackFilePath: string;
   readonly localDir: string;
@@ -381,6 +387,19 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       if (available.has(consumer)) queues.consume(name, (event) => functions.invoke(consumer, event), definitions[consumer].principal);
     }
 
+    // The portal and its sign-in live on the API's origin, as CloudFront serves them in AWS.
+    let origin = '';
+    const oidc = localOidc({ issuer, redirectUri: () => `${origin}/` });
+    const portalFiles = localPortalFiles({
+      ...(options.portalDir === undefined ? {} : { directory: options.portalDir }),
+      config: () => ({
+        issuer: issuer.issuer,
+        authorizationEndpoint: `${origin}/authorize`,
+        tokenEndpoint: `${origin}/token`,
+        clientId: PORTAL_CLIENT_ID,
+        scope: `openid ${PORTAL_TOKEN_SCOPE}`,
+      }),
+    });
     const gateway: LocalGateway = await timed('starting API gateway', progress, () =>
       startLocalGateway({
         routes: localRoutes(),
@@ -389,6 +408,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         port: options.port ?? 3000,
         invoke: (fn, event) => functions.invoke(fn, event),
         available: (fn: FunctionName) => available.has(fn),
+        serveOther: async (req, res) => (await oidc.handle(req, res)) || portalFiles.handle(req, res),
         // The start-up probe below is not a request worth a line.
         onNote: (line) => {
           if (ready) note(line);
@@ -396,6 +416,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }),
     );
     running.gateway = gateway;
+    origin = gateway.url;
 
     await Promise.all([answers(kms.url, { http: false }), ...[dynamodb.url, s3.url, queues.url, lambda.url, gateway.url].map((url) => answers(url))]);
     const stackFile: LocalStackFile = {
@@ -413,6 +434,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     let closing: Promise<void> | undefined;
     return {
       api: gateway.url,
+      portal: `${gateway.url}/`,
       stackFile,
       stackFilePath,
       localDir,

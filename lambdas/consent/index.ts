@@ -19,6 +19,7 @@ import { DatasetRequests } from './dataset-requests.js';
 import { datasetRequestBody, DEFAULT_DATASET_MAX_DAYS, MAX_DATASET_BODY_BYTES } from '../../contract/datasets.js';
 import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from '../../contract/consent-requests.js';
 import type { ConsentCommand } from './transitions.js';
+import { lastCaptureOf } from './last-capture.js';
 
 const logger = createLogger('consent');
 const alarms = metricAlarms('consent');
@@ -56,6 +57,7 @@ const datasetRequests = new DatasetRequests({
   maxDays: Math.min(DEFAULT_DATASET_MAX_DAYS, Number(optionalEnv(ENV.datasetMaxDays) ?? DEFAULT_DATASET_MAX_DAYS)) || DEFAULT_DATASET_MAX_DAYS,
   logger,
 });
+const batches = { db: documentClient(), table: requireEnv(ENV.batchesTable) };
 
 const MINUTE_MS = 60_000;
 
@@ -137,6 +139,9 @@ async function route(event: HttpEvent): Promise<HttpResult> {
         events: events.map((e) => ({ sequence: e.sequence, kind: e.kind, at: e.at, actor: e.actor, state: publicState(e.state, new Date(e.at)), ...(e.details ? { details: e.details } : {}) })),
       });
     }
+    case 'GET /v1/consent/last-capture':
+      requireScope(caller, 'consent:manage');
+      return jsonResponse(200, await lastCaptureOf(batches.db, batches.table, caller.employeeId, now));
     case 'POST /v1/exports':
       requireScope(caller, 'consent:manage');
       parseBody(event, emptyBody, MAX_CONSENT_BODY_BYTES);

@@ -4,14 +4,18 @@
 // The claim holds a SHA-256 of the batch, so a batchId reused for another body is refused
 // instead of being answered as a duplicate (its events would be lost).
 import { createHash } from 'node:crypto';
+import { BATCH_CLAIM_TTL_SECONDS } from '../../contract/key-usage.js';
 import { isAwsError } from '../shared/errors.js';
 import type { CaptureBatch } from './schemas.js';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /** Longer than the ingest function's timeout, so a live holder never loses its lease. */
 export const LEASE_MS = 60_000;
-/** Stored results outlive the 7-day `ts` window, after which a replay is refused anyway. */
-const RESULT_TTL_SECONDS = 8 * 24 * 3600;
+/**
+ * Stored results outlive the 7-day `ts` window, after which a replay is refused anyway. The consent
+ * function reads the claim time back from `expiresAt` (GET /v1/consent/last-capture).
+ */
+const RESULT_TTL_SECONDS = BATCH_CLAIM_TTL_SECONDS;
 
 /** Why a whole scope is refused at upload time: the consent now, or KMS. A retry may succeed later. */
 export type RefusalReason = 'consent-not-active' | 'paused' | 'scope-not-consented';

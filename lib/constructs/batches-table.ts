@@ -33,4 +33,12 @@ export class BatchesTable extends Construct {
   public grantClaims(grantee: iam.IGrantable): iam.Grant {
     return this.table.grant(grantee, 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
   }
+
+  /**
+   * What the consent function's GET /v1/consent/last-capture calls: Query of one employee's claims
+   * (their claim times and stored counts). Nothing else: it cannot write or delete a claim.
+   */
+  public grantUsageQuery(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:Query');
+  }
 }

@@ -26,6 +26,8 @@ export interface TestStackOptions {
   readonly queueRetryDelayMs?: (receiveCount: number) => number;
   /** Also print function logs (they are always captured). @default - true when LOCAL_STACK_LOGS=1 */
   readonly printLogs?: boolean;
+  /** The built portal to serve at `/`. @default - portal/dist */
+  readonly portalDir?: string;
 }
 
 export interface ApiResponse {
@@ -82,6 +84,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       clock: options.clock ?? new AdjustableClock(),
       queueRetryDelayMs: options.queueRetryDelayMs ?? fastRetries,
       ...(options.functions === undefined ? {} : { functions: options.functions }),
+      ...(options.portalDir === undefined ? {} : { portalDir: options.portalDir }),
       onFunctionLog: (fn, stream, line) => {
         logs.push({ fn, line });
         if (options.printLogs ?? process.env['LOCAL_STACK_LOGS'] === '1') (stream === 'stdout' ? process.stdout : process.stderr).write(`[${fn}] ${line}\n`);
