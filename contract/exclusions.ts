@@ -8,6 +8,8 @@ export const MAX_TITLE_PATTERNS = 100;
 /** An app name as events carry it (contract/capture-batch.ts MAX_APP_CHARS). */
 export const MAX_EXCLUDED_APP_CHARS = 256;
 export const MAX_TITLE_PATTERN_CHARS = 256;
+/** Room for full lists with JSON escapes (6 bytes for some characters). */
+export const MAX_EXCLUSIONS_BODY_BYTES = 256 * 1024;
 
 const printable = /^[^\u0000-\u001f\u007f]+$/;
 

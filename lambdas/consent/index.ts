@@ -18,7 +18,7 @@ import { DatasetsStore } from '../shared/datasets-store.js';
 import { DatasetRequests } from './dataset-requests.js';
 import { datasetRequestBody, DEFAULT_DATASET_MAX_DAYS, MAX_DATASET_BODY_BYTES } from '../../contract/datasets.js';
 import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from '../../contract/consent-requests.js';
-import { exclusionsBody } from '../../contract/exclusions.js';
+import { exclusionsBody, MAX_EXCLUSIONS_BODY_BYTES } from '../../contract/exclusions.js';
 import { consentStateEtag, notModified } from './consent-etag.js';
 import type { ConsentCommand } from './transitions.js';
 import { lastCaptureOf } from './last-capture.js';
@@ -122,7 +122,7 @@ async function route(event: HttpEvent): Promise<HttpResult> {
     }
     case 'PUT /v1/consent/exclusions': {
       requireScope(caller, 'consent:manage');
-      const body = parseBody(event, exclusionsBody, MAX_CONSENT_BODY_BYTES);
+      const body = parseBody(event, exclusionsBody, MAX_EXCLUSIONS_BODY_BYTES);
       return change({ type: 'set-exclusions', exclusions: body });
     }
     case 'POST /v1/consent': {
