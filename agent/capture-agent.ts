@@ -64,6 +64,8 @@ export interface CaptureAgentOptions {
   /** Backoff: first delay and cap. @default 1_000 and 60_000 */
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
+  /** Called once a batch is durably queued (after its file is renamed into place). */
+  readonly onQueued?: (batchId: string, events: number) => void;
   /** Bug reports and faults worth a person's attention. */
   readonly onReport?: (report: AgentReport) => void;
   /** @default globalThis.fetch */
@@ -168,6 +170,7 @@ export class CaptureAgent {
     for (const events of this.split(kept)) {
       const body = { batchId: uuidv7(this.clock()), deviceId: this.options.deviceId, events };
       this.options.queue.push(body.batchId, gzipSync(JSON.stringify(body)));
+      this.options.onQueued?.(body.batchId, events.length);
     }
   }
 
