@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { CaptureAgent, type AgentStatus } from './capture-agent.js';
 import { DEFAULT_QUEUE_BYTES, DiskQueue } from './disk-queue.js';
 import { loadQueueKey } from './key-store.js';
+import { startHooksSource } from './sources/hooks.js';
 import { startSyntheticSource } from './sources/synthetic.js';
 import { FunctionTokenProvider, LocalTokenProvider, type TokenProvider } from './token-provider.js';
 
@@ -76,7 +77,6 @@ function statusLine(s: AgentStatus): string {
 async function main(): Promise<void> {
   const source = str('source');
   if (source !== 'synthetic' && source !== 'hooks') fail('--source must be synthetic or hooks');
-  if (source === 'hooks') fail('--source hooks is not available in this build yet (see docs/agents.md)');
   const device = str('device') ?? 'reference-agent';
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(device)) fail('--device must match ^[A-Za-z0-9_-]{1,64}$');
   const queueDir = str('queue') ?? join(homedir(), '.consent-capture', 'queue');
@@ -104,15 +104,21 @@ async function main(): Promise<void> {
     process.stdout.write(`${statusLine(agent.status)}\n`);
     process.exit(queue.list().length === 0 ? 0 : 1);
   }
+  await agent.poll();
   agent.start();
-  const synthetic = startSyntheticSource((event) => agent.capture(event), { perSecond: num('rate'), prefix: `${device}-${process.pid}` });
+  const input =
+    source === 'hooks'
+      ? await startHooksSource((event) => agent.capture(event)).catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)))
+      : startSyntheticSource((event) => agent.capture(event), { perSecond: num('rate'), prefix: `${device}-${process.pid}` });
+  // For scripts and tests: the source is running and the first consent answer is in.
+  process.stderr.write(`agent: capturing from ${source}; consent ${agent.status.consent}\n`);
   const tty = process.stdout.isTTY === true;
   const printer = setInterval(() => {
     if (values['quiet'] === true) return;
     process.stdout.write(tty ? `\r${statusLine(agent.status)}\x1b[K` : `${statusLine(agent.status)}\n`);
   }, tty ? 500 : 5000);
   const shutdown = async (): Promise<void> => {
-    synthetic.stop();
+    input.stop();
     clearInterval(printer);
     await agent.stop();
     process.stdout.write(`\n${statusLine(agent.status)}\n`);
