@@ -2,7 +2,9 @@
 // stop within one poll of a pause made elsewhere, exclusions that never leave the device (counted
 // in bytes sent), and offline capture delivered once after reconnecting with nothing from a window
 // paused meanwhile.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -169,5 +171,19 @@ describe('the capture agent against the local stack', () => {
     expect(queue.list()).toEqual([]);
     expect(agent.status).toMatchObject({ sent: 2, refused: 1, queued: 0 });
     expect(await objectKeys('e-acc-off')).toHaveLength(2);
+  });
+
+  it("docs/agents.md's 30-line client stores a keystroke against the stack, as written", async () => {
+    const doc = readFileSync(new URL('../../docs/agents.md', import.meta.url), 'utf8');
+    const code = /## A client in 30 lines[\s\S]*?```ts\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    expect(code.trimEnd().split('\n')).toHaveLength(30);
+    const dir = mkdtempSync(join(tmpdir(), 'cc-doc-'));
+    dirs.push(dir);
+    writeFileSync(join(dir, 'client.mts'), code);
+    await manage('e-acc-doc', 'POST', '/v1/consent', { scopes: ['keystrokes'], ...NOTICE });
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', join(dir, 'client.mts')], {
+      env: { ...process.env, API: t.stack.api, TOKEN: await t.token('e-acc-doc', 'capture:write') },
+    });
+    expect((await objectKeys('e-acc-doc')).map((k) => k.split('/')[2])).toEqual(['keystrokes']);
   });
 });
