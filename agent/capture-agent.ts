@@ -30,7 +30,7 @@ export interface AgentStatus {
   /** Batches in the durable queue, and events still in memory. */
   readonly queued: number;
   readonly buffered: number;
-  /** Batches dropped because the queue was full, or unreadable on disk. */
+  /** Batches dropped because the queue was full or unreadable on disk, plus events dropped because memory was full. */
   readonly dropped: number;
   /** Batches set aside for a person (batch-id-reused, a 400). */
   readonly rejected: number;
@@ -61,6 +61,8 @@ export interface CaptureAgentOptions {
   readonly flushIntervalMs?: number;
   /** Events per batch. @default 1000 */
   readonly maxBatchEvents?: number;
+  /** Events held in memory between flushes; past it new events are dropped and counted. @default 50_000 */
+  readonly maxBufferedEvents?: number;
   /** Backoff: first delay and cap. @default 1_000 and 60_000 */
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
@@ -86,6 +88,8 @@ export class CaptureAgent {
   private buffer: CaptureEvent[] = [];
   private readonly tracker = { value: new ExclusionTracker({ apps: [], titlePatterns: [] }), source: '' };
   private counters = { captured: 0, sent: 0, refused: 0, excluded: 0, rejected: 0 };
+  private droppedInMemory = 0;
+  private flushing: Promise<void> | undefined;
   private failures = 0;
   private retryAt = 0;
   private timers: NodeJS.Timeout[] = [];
@@ -105,7 +109,7 @@ export class CaptureAgent {
       ...this.counters,
       queued: queue.batches,
       buffered: this.buffer.length,
-      dropped: queue.droppedFull + queue.unreadable,
+      dropped: queue.droppedFull + queue.unreadable + this.droppedInMemory,
       consent: this.consent.state(),
       ...(this.retryAt > this.clock() ? { retryAt: this.retryAt } : {}),
     };
@@ -122,6 +126,11 @@ export class CaptureAgent {
       return false;
     }
     if (!this.consent.mayCapture(event.kind, event.ts)) return false;
+    // Capture faster than flushes (no disk, a stuck poll) must not grow memory without bound.
+    if (this.buffer.length >= (this.options.maxBufferedEvents ?? 50_000)) {
+      this.droppedInMemory += 1;
+      return false;
+    }
     this.buffer.push(event);
     this.counters.captured += 1;
     if (this.buffer.length >= (this.options.maxBatchEvents ?? 1000)) void this.flush().catch(() => undefined);
@@ -158,7 +167,15 @@ export class CaptureAgent {
    * window of their scope (by the fresh answer) or covered by the current exclusions are dropped.
    * Without a fresh answer nothing is queued and the buffer waits.
    */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    // One at a time: flushes asked for meanwhile are served by the one running.
+    this.flushing ??= this.flushBuffer().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async flushBuffer(): Promise<void> {
     await this.poll();
     if (!this.consent.fresh || this.buffer.length === 0) return;
     const taken = this.buffer;
@@ -201,6 +218,8 @@ export class CaptureAgent {
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
     await this.sending;
+    // A flush already running may have taken the buffer before the last events came in.
+    await this.flushing;
     await this.flush();
   }
 
@@ -236,18 +255,20 @@ export class CaptureAgent {
   private async sendQueued(): Promise<void> {
     const { queue } = this.options;
     for (;;) {
-      if (this.clock() < this.retryAt) return;
-      const next = queue.list()[0];
-      if (next === undefined) return;
-      const outcome = await this.sendOne(next);
-      if (outcome.kind === 'done') {
-        this.failures = 0;
-        continue;
+      const pending = queue.list();
+      if (pending.length === 0) return;
+      for (const next of pending) {
+        if (this.clock() < this.retryAt) return;
+        const outcome = await this.sendOne(next);
+        if (outcome.kind === 'done') {
+          this.failures = 0;
+          continue;
+        }
+        if (outcome.kind === 'stop') return;
+        this.failures += 1;
+        this.retryAt = this.clock() + this.backoff(outcome.afterMs);
+        return;
       }
-      if (outcome.kind === 'stop') return;
-      this.failures += 1;
-      this.retryAt = this.clock() + this.backoff(outcome.afterMs);
-      return;
     }
   }
 

@@ -41,6 +41,8 @@ function writeAtomically(path: string, data: Buffer): void {
 
 export class DiskQueue {
   private sequence = 0;
+  /** The queue's files, oldest first: read from the directory once, then kept (one agent per queue). */
+  private entries: QueuedBatch[];
   private counters: { droppedFull: number; unreadable: number } = { droppedFull: 0, unreadable: 0 };
 
   /** `key` is 32 bytes (AES-256-GCM); see key-store.ts for where it comes from. */
@@ -58,7 +60,8 @@ export class DiskQueue {
       // A marker whose batch was removed before the crash let go of it.
       if (name.endsWith('.attempted') && !names.has(name.slice(0, -'.attempted'.length))) rmSync(join(dir, name), { force: true });
     }
-    const last = this.list().at(-1);
+    this.entries = this.scan();
+    const last = this.entries.at(-1);
     this.sequence = last === undefined ? 0 : Number(NAME.exec(last.name)?.[1] ?? 0);
     try {
       const saved = JSON.parse(readFileSync(join(dir, 'counters.json'), 'utf8')) as Partial<QueueCounters>;
@@ -69,12 +72,15 @@ export class DiskQueue {
   }
 
   get stats(): QueueCounters & { batches: number; bytes: number } {
-    const listed = this.list();
-    return { ...this.counters, batches: listed.length, bytes: listed.reduce((sum, b) => sum + b.bytes, 0) };
+    return { ...this.counters, batches: this.entries.length, bytes: this.entries.reduce((sum, b) => sum + b.bytes, 0) };
   }
 
   /** Oldest first. */
   list(): QueuedBatch[] {
+    return [...this.entries];
+  }
+
+  private scan(): QueuedBatch[] {
     const batches: QueuedBatch[] = [];
     for (const name of readdirSync(this.dir).sort()) {
       const match = NAME.exec(name);
@@ -94,20 +100,20 @@ export class DiskQueue {
   push(batchId: string, body: Buffer): QueuedBatch {
     const sealed = this.seal(body);
     if (sealed.length > this.maxBytes) throw new RangeError('a single batch is larger than the whole queue');
-    let listed = this.list();
-    let total = listed.reduce((sum, b) => sum + b.bytes, 0);
-    while (total + sealed.length > this.maxBytes && listed.length > 0) {
-      const oldest = listed[0];
+    let total = this.entries.reduce((sum, b) => sum + b.bytes, 0);
+    while (total + sealed.length > this.maxBytes && this.entries.length > 0) {
+      const oldest = this.entries[0];
       if (oldest === undefined) break;
-      rmSync(join(this.dir, oldest.name), { force: true });
+      this.remove(oldest);
       total -= oldest.bytes;
-      listed = listed.slice(1);
       this.count('droppedFull');
     }
     this.sequence += 1;
     const name = `${String(this.sequence).padStart(16, '0')}-${batchId}.batch`;
     writeAtomically(join(this.dir, name), sealed);
-    return { name, batchId, bytes: sealed.length };
+    const batch = { name, batchId, bytes: sealed.length };
+    this.entries.push(batch);
+    return batch;
   }
 
   /** The batch's body, or undefined when the file is unreadable (it is then set aside and counted). */
@@ -116,6 +122,7 @@ export class DiskQueue {
     try {
       data = readFileSync(join(this.dir, batch.name));
     } catch {
+      this.forget(batch); // gone from the disk: nothing left to send
       return undefined;
     }
     const body = this.open(data);
@@ -128,6 +135,7 @@ export class DiskQueue {
 
   /** Sent (202) or already stored (duplicate): gone for good. */
   remove(batch: QueuedBatch): void {
+    this.forget(batch);
     rmSync(join(this.dir, batch.name), { force: true });
     rmSync(join(this.dir, `${batch.name}.attempted`), { force: true });
   }
@@ -151,12 +159,17 @@ export class DiskQueue {
 
   /** Refused for good in a way a person must look at (batch-id-reused, 400): kept aside, never resent. */
   setAside(batch: QueuedBatch): void {
+    this.forget(batch);
     try {
       renameSync(join(this.dir, batch.name), join(this.dir, 'rejected', batch.name));
     } catch {
       // already gone
     }
     rmSync(join(this.dir, `${batch.name}.attempted`), { force: true });
+  }
+
+  private forget(batch: QueuedBatch): void {
+    this.entries = this.entries.filter((b) => b.name !== batch.name);
   }
 
   private count(counter: keyof QueueCounters): void {
