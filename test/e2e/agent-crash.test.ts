@@ -31,12 +31,20 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/**
+ * Runs the agent; with `killAfterMs`, kills it that long after it says it is capturing (its source
+ * running, the first consent answer in), so every kill lands while it captures, queues and sends,
+ * however slow the machine is to start it.
+ */
 function run(args: string[], env: Record<string, string>, killAfterMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bundle, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    let timer: NodeJS.Timeout | undefined;
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      if (killAfterMs !== undefined && timer === undefined && stderr.includes('agent: capturing from')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       if (timer !== undefined) clearTimeout(timer);
@@ -55,7 +63,7 @@ describe('the reference agent under SIGKILL', () => {
     const journal = join(dir, 'journal.txt');
     const env = { AGENT_TOKEN: await t.token(employee, 'capture:write', 900), AGENT_JOURNAL: journal, AGENT_KEYCHAIN: '0' };
     const args = ['--api', t.stack.api, '--source', 'synthetic', '--device', 'crash-box', '--queue', queue, '--flush-ms', '15', '--rate', '400', '--quiet'];
-    // Seeded, so a failure replays: kill points between 250 and 650 ms after start (a start and its first consent answer take ~200 ms).
+    // Seeded, so a failure replays: kill points 20 to 220 ms into capturing (flushes every 15 ms).
     let seed = Number(process.env['FC_SEED'] ?? 1414);
     const next = (): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -65,7 +73,7 @@ describe('the reference agent under SIGKILL', () => {
     // Act
     let killed = 0;
     for (let i = 0; i < KILLS; i += 1) {
-      const outcome = await run(args, env, 250 + Math.floor(next() * 400));
+      const outcome = await run(args, env, 20 + Math.floor(next() * 200));
       if (outcome.signal === 'SIGKILL') killed += 1;
       else expect.fail(`run ${i} ended by itself (${outcome.code}): ${outcome.stderr.slice(0, 300)}`);
     }
