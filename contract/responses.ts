@@ -1,5 +1,6 @@
 // The JSON bodies the routes answer with on success. Errors share one shape, `errorBody`.
 import * as z from 'zod';
+import { exclusionsBody } from './exclusions.js';
 import { EXPORT_STATUSES } from './export-format.js';
 import { CONSENT_STATUSES, ID_PATTERN, SCOPES } from './vocabulary.js';
 
@@ -16,6 +17,14 @@ export const consentStateResponse = z.object({
   noticeSha256: z.string().optional(),
   sequence: z.number().int().nonnegative(),
   updatedAt: instant.optional(),
+  /** The employee's exclusions, once set (PUT /v1/consent/exclusions). Agents apply them on the device. */
+  exclusions: exclusionsBody.optional(),
+  /**
+   * Per scope, the spans `[from, to)` of the last 7 days in which it was consented and not paused
+   * (an open window has no `to`). Agents drop buffered events outside them before sending: ingest
+   * refuses those anyway. Absent before the first consent.
+   */
+  windows: z.partialRecord(z.enum(SCOPES), z.array(z.object({ from: instant, to: instant.optional() }))).optional(),
 });
 
 export const consentHistoryResponse = z.object({
@@ -56,6 +65,8 @@ export const captureAcceptedResponse = z.object({
   stored: z.partialRecord(z.enum(SCOPES), z.number().int().nonnegative()),
   refused: z.partialRecord(z.enum(SCOPES), z.union([z.string(), z.object({ outsideConsent: z.number().int().positive() })])),
   redacted: z.number().int().nonnegative(),
+  /** How many events the employee's exclusions dropped (never stored); absent when none. */
+  excluded: z.number().int().positive().optional(),
 });
 
 /** 200: the batch was stored before; nothing was stored again. */
@@ -92,4 +103,12 @@ export const errorBody = z.object({
   error: z.string().regex(/^[a-z0-9]+(-[a-z0-9]+)*$/),
   message: z.string(),
   details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** Present on 429 and 503 (and 409 batch-in-progress): retry after the Retry-After header's seconds. */
+  retryable: z.literal(true).optional(),
+});
+
+/** 403 `capture-not-permitted` on POST /v1/events: the batch, and why each scope was refused. */
+export const captureRefusedResponse = errorBody.extend({
+  batchId: z.string(),
+  refused: captureAcceptedResponse.shape.refused,
 });

@@ -5,6 +5,7 @@ import * as z from 'zod';
 import { captureBatchSchema } from './capture-batch.js';
 import { emptyBody, grantBody, pauseBody, revokeBody } from './consent-requests.js';
 import { consentDatasetsResponse, datasetAcceptedResponse, datasetRequestBody, datasetStatusResponse } from './datasets.js';
+import { exclusionsBody } from './exclusions.js';
 import type { FunctionName } from './functions.js';
 import { lastCaptureResponse } from './key-usage.js';
 import {
@@ -21,7 +22,7 @@ import type { ApiScope } from './vocabulary.js';
 export { API_SCOPES, type ApiScope } from './vocabulary.js';
 
 export interface ApiRoute {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT';
   /** API Gateway path syntax: `{name}` is a path parameter. */
   readonly path: string;
   /** The function serving it; its trigger must be `http`. */
@@ -39,6 +40,7 @@ export const API_ROUTES = [
   { method: 'POST', path: '/v1/consent/pause', function: 'consent', scopes: ['consent:manage'], request: pauseBody, responses: { 200: consentStateResponse } },
   { method: 'POST', path: '/v1/consent/resume', function: 'consent', scopes: ['consent:manage'], request: emptyBody, responses: { 200: consentStateResponse } },
   { method: 'POST', path: '/v1/consent/revoke', function: 'consent', scopes: ['consent:manage'], request: revokeBody, responses: { 200: consentStateResponse } },
+  { method: 'PUT', path: '/v1/consent/exclusions', function: 'consent', scopes: ['consent:manage'], request: exclusionsBody, responses: { 200: consentStateResponse } },
   { method: 'GET', path: '/v1/consent/history', function: 'consent', scopes: ['consent:manage'], responses: { 200: consentHistoryResponse } },
   { method: 'GET', path: '/v1/consent/last-capture', function: 'consent', scopes: ['consent:manage'], responses: { 200: lastCaptureResponse } },
   { method: 'POST', path: '/v1/exports', function: 'consent', scopes: ['consent:manage'], request: emptyBody, responses: { 202: exportAcceptedResponse } },

@@ -25,6 +25,11 @@ export interface LocalGatewayOptions {
   readonly account: string;
   /** API Gateway's payload limit. @default 10 MiB */
   readonly maxBodyBytes?: number;
+  /**
+   * JSON documents answered to GET without a token, by path (the OpenAPI document). Routes of the
+   * table always need one. @default - none
+   */
+  readonly publicDocuments?: Readonly<Record<string, string>>;
   /** One line per request (method, route, status, duration, request id) and per internal fault; never bodies. */
   readonly onNote?: (line: string) => void;
   /**
@@ -343,6 +348,12 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const method = req.method ?? 'GET';
     if (options.serveOther !== undefined && !path.startsWith('/v1/') && (await options.serveOther(req, res))) {
       return { route: `${method} ${path.slice(0, 200)}`, status: res.statusCode };
+    }
+    const document = method === 'GET' && options.publicDocuments !== undefined && Object.hasOwn(options.publicDocuments, path) ? options.publicDocuments[path] : undefined;
+    if (document !== undefined) {
+      discardBody(req);
+      send(res, requestId, 200, { 'content-type': 'application/json', 'cache-control': 'no-cache' }, Buffer.from(document, 'utf8'));
+      return { route: `GET ${path}`, status: 200 };
     }
     const found = match(method, path);
     if (found.kind === 'none') throw new GatewayError(404, 'not-found', `no route matches ${method} ${path.slice(0, 200)}`);

@@ -12,6 +12,7 @@ import { SETTING_DEFAULTS, type AppSettings } from '../contract/settings.js';
 import { startLocalDynamoDb, type LocalDynamoDb } from './dynamodb.js';
 import { startLocalFunctions, type FunctionSpec, type LocalFunctions } from './functions.js';
 import { startLocalGateway, type LocalGateway } from './gateway.js';
+import { OPENAPI_PATH, openApiText } from '../contract/openapi.js';
 import { loadOrCreateIssuer, type LocalIssuer } from './issuer.js';
 import { localPortalFiles } from './portal-files.js';
 import { localOidc, PORTAL_CLIENT_ID, PORTAL_TOKEN_SCOPE } from './portal-oidc.js';
@@ -403,6 +404,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const gateway: LocalGateway = await timed('starting API gateway', progress, () =>
       startLocalGateway({
         routes: localRoutes(),
+        publicDocuments: { [OPENAPI_PATH]: openApiText() },
         issuer,
         account: identity.account,
         port: options.port ?? 3000,

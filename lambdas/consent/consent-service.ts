@@ -103,7 +103,7 @@ export class ConsentService {
           continue;
         }
       }
-      const event: ConsentEvent = { employeeId, sequence: state.sequence, kind: decided.kind, at: state.updatedAt, actor, state };
+      const event: ConsentEvent = { employeeId, sequence: state.sequence, kind: decided.kind, at: decided.at ?? state.updatedAt, actor, state };
       try {
         await ledger.append(event);
       } catch (error) {

@@ -18,6 +18,8 @@ import { DatasetsStore } from '../shared/datasets-store.js';
 import { DatasetRequests } from './dataset-requests.js';
 import { datasetRequestBody, DEFAULT_DATASET_MAX_DAYS, MAX_DATASET_BODY_BYTES } from '../../contract/datasets.js';
 import { emptyBody, grantBody, MAX_CONSENT_BODY_BYTES, MAX_PAUSE_UNTIL_DAYS, pauseBody, revokeBody } from '../../contract/consent-requests.js';
+import { exclusionsBody, MAX_EXCLUSIONS_BODY_BYTES } from '../../contract/exclusions.js';
+import { consentStateEtag, notModified } from './consent-etag.js';
 import type { ConsentCommand } from './transitions.js';
 import { lastCaptureOf } from './last-capture.js';
 
@@ -110,9 +112,19 @@ async function route(event: HttpEvent): Promise<HttpResult> {
   };
 
   switch (event.routeKey) {
-    case 'GET /v1/consent':
+    case 'GET /v1/consent': {
       requireScope(caller, 'consent:manage', 'capture:write');
-      return jsonResponse(200, publicState(await service.current(caller.employeeId), now));
+      // Agents poll this every minute: an unchanged answer is a 304 without a body.
+      const body = publicState(await service.current(caller.employeeId), now);
+      const etag = consentStateEtag(body);
+      if (notModified(event.headers?.['if-none-match'], etag)) return { statusCode: 304, headers: { etag, 'cache-control': 'no-store' } };
+      return jsonResponse(200, body, { etag });
+    }
+    case 'PUT /v1/consent/exclusions': {
+      requireScope(caller, 'consent:manage');
+      const body = parseBody(event, exclusionsBody, MAX_EXCLUSIONS_BODY_BYTES);
+      return change({ type: 'set-exclusions', exclusions: body });
+    }
     case 'POST /v1/consent': {
       requireScope(caller, 'consent:manage');
       const body = parseBody(event, grantBody, MAX_CONSENT_BODY_BYTES);

@@ -1,5 +1,6 @@
 // The consent state machine, pure: which command is allowed from which state, and the state
 // and ledger event kind it results in. Time is a parameter, so tests choose it.
+import type { Exclusions } from '../../contract/exclusions.js';
 import type { Scope } from '../shared/consent-model.js';
 import { effectiveState, type ConsentEventKind, type ConsentState } from '../shared/consent-state.js';
 import { foldWindows, windowsOf } from '../shared/consent-windows.js';
@@ -10,6 +11,7 @@ export type ConsentCommand =
   | { readonly type: 'pause'; readonly until: Date }
   | { readonly type: 'resume' }
   | { readonly type: 'revoke'; readonly erase: boolean }
+  | { readonly type: 'set-exclusions'; readonly exclusions: Exclusions }
   | { readonly type: 'offboard' };
 
 export interface Transition {
@@ -17,6 +19,8 @@ export interface Transition {
   readonly state: ConsentState;
   /** The change needs a purge job queued once recorded. */
   readonly startsPurge: boolean;
+  /** When the event happened, if not at the resulting state's updatedAt. */
+  readonly at?: string;
 }
 
 /** No event to record: the command is already satisfied (e.g. resuming a lapsed pause). */
@@ -68,6 +72,13 @@ export function transition(current: ConsentState, command: ConsentCommand, now: 
       if (state.status === 'active') return NO_CHANGE;
       if (state.status !== 'paused') throw new ConflictError(`there is no pause to resume (status ${state.status})`, 'not-paused');
       return next('resumed', { status: 'active' });
+    }
+    case 'set-exclusions': {
+      const wanted = { apps: [...new Set(command.exclusions.apps)], titlePatterns: [...new Set(command.exclusions.titlePatterns)] };
+      if (JSON.stringify(state.exclusions ?? { apps: [], titlePatterns: [] }) === JSON.stringify(wanted)) return NO_CHANGE;
+      // Not a consent change: status, pause, windows and updatedAt stay those of the last one.
+      // updatedAt must not move: a withdrawal's time decides which export grants the steward revokes.
+      return { kind: 'exclusions-changed', state: { ...current, exclusions: wanted, sequence: current.sequence + 1 }, startsPurge: false, at };
     }
     case 'revoke': {
       if (command.erase) return next('erase-requested', { status: 'purging', scopes: [] }, { startsPurge: true });

@@ -26,6 +26,8 @@ export interface BatchResult {
   readonly stored: Readonly<Record<string, number>>;
   readonly refused: Readonly<Record<string, ScopeRefusal>>;
   readonly redacted: number;
+  /** Events the employee's exclusions dropped; absent when none. */
+  readonly excluded?: number;
 }
 
 export type Claim =

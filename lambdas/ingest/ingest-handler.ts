@@ -1,9 +1,10 @@
 // Maps POST /v1/events to IngestService and its outcome to the HTTP contract. Built from its
 // dependencies, so tests can give it their own clients (to inject faults or move time).
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { asDependencyError, BadRequestError, PayloadTooLargeError } from '../shared/errors.js';
-import { bodyText, callerOf, errorResponse, jsonResponse, requireScope, type HttpEvent, type HttpResult } from '../shared/http.js';
+import { asDependencyError, BadRequestError } from '../shared/errors.js';
+import { callerOf, errorResponse, jsonResponse, requireScope, type HttpEvent, type HttpResult } from '../shared/http.js';
 import type { IngestService } from './ingest-service.js';
+import { requestBodyText } from './request-body.js';
 import { MAX_BODY_BYTES, parseBatch } from './schemas.js';
 
 export interface IngestHandlerDeps {
@@ -20,8 +21,7 @@ export function createIngestHandler(deps: IngestHandlerDeps): (event: HttpEvent)
     try {
       const caller = callerOf(event, deps.employeeIdClaim);
       requireScope(caller, 'capture:write');
-      const body = bodyText(event);
-      if (body.bytes > MAX_BODY_BYTES) throw new PayloadTooLargeError(`the batch is ${body.bytes} bytes; the limit is ${MAX_BODY_BYTES} (send smaller batches)`);
+      const body = requestBodyText(event, MAX_BODY_BYTES);
       let json: unknown;
       try {
         json = JSON.parse(body.text);

@@ -19,6 +19,7 @@ import { redactEvents } from './redaction.js';
 import { groupByScope, type CaptureBatch, type CaptureEvent } from './schemas.js';
 import { objectKey, OBJECT_CONTENT_TYPE, seal, serialise } from './sealing.js';
 import { DEVICE_ID_METADATA, EVENTS_FROM_METADATA, EVENTS_TO_METADATA } from '../../contract/resources.js';
+import { applyExclusions, NO_EXCLUSIONS } from '../../contract/exclusions.js';
 
 export type { RefusalReason, ScopeRefusal } from './batch-claims.js';
 
@@ -144,7 +145,10 @@ export class IngestService {
     const recorded = latest?.state ?? initialState(employeeId, this.now().toISOString());
     const state = effectiveState(recorded, this.now());
     const windows = windowSpans(windowsOf(recorded));
-    const wanted = new Set(batch.events.map((e) => SCOPE_OF_EVENT_KIND[e.kind]));
+    // The employee's exclusions again, as the agent should have applied them: excluded events are
+    // dropped before anything else looks at them, and only counted.
+    const { kept, excluded } = applyExclusions(batch.events, recorded.exclusions ?? NO_EXCLUSIONS);
+    const wanted = new Set(kept.map((e) => SCOPE_OF_EVENT_KIND[e.kind]));
     const keyArn = [...wanted].some((scope) => refusalFor(state, scope) === undefined) ? await this.verifiedKey(employeeId, state.keyArn) : undefined;
     const stored: Record<string, number> = {};
     const refused: Record<string, ScopeRefusal> = {};
@@ -152,7 +156,7 @@ export class IngestService {
     // allSettled, not all: on a fault the function must not answer while its own writes are still
     // in flight. A scope stored before a fault is overwritten by the retry (same object key).
     const settled = await Promise.allSettled(
-      [...groupByScope(batch.events)].map(async ([scope, received]) => {
+      [...groupByScope(kept)].map(async ([scope, received]) => {
         const reason = refusalFor(state, scope);
         if (reason !== undefined) {
           refused[scope] = reason;
@@ -178,8 +182,9 @@ export class IngestService {
       stored,
       refused,
       redacted: redactions,
+      excluded,
     });
-    return { stored, refused, redacted: redactions };
+    return { stored, refused, redacted: redactions, ...(excluded > 0 ? { excluded } : {}) };
   }
 
   /** False when KMS refuses the data key. */

@@ -1,7 +1,8 @@
 // The consent state of one employee, as every ledger event records it, and how a reader sees it:
 // a pause whose end has passed reads as active everywhere (API, ingest, audit), as KMS sees it.
+import type { Exclusions } from '../../contract/exclusions.js';
 import type { ConsentStatus, Scope } from './consent-model.js';
-import type { ConsentWindows } from './consent-windows.js';
+import { windowsOf, type ConsentWindows } from './consent-windows.js';
 
 export interface ConsentState {
   readonly employeeId: string;
@@ -17,6 +18,8 @@ export interface ConsentState {
    * (see `windowsOf`).
    */
   readonly windows?: ConsentWindows;
+  /** Apps and window titles the employee excluded from capture; absent until first set. */
+  readonly exclusions?: Exclusions;
   /** The ledger sequence this state results from; 0 before any event. */
   readonly sequence: number;
   readonly updatedAt: string;
@@ -29,7 +32,7 @@ export interface ConsentState {
  * So does `datasets-withdrawn`: the key steward revoked training grants because a change took
  * their scope away; `details.datasets` lists which datasets lost which scopes.
  */
-export const EVENT_KINDS = ['granted', 'scopes-changed', 'paused', 'resumed', 'revoked', 'erase-requested', 'offboarded', 'purged', 'revoke-swept', 'export-requested', 'export-ready', 'datasets-withdrawn'] as const;
+export const EVENT_KINDS = ['granted', 'scopes-changed', 'paused', 'resumed', 'revoked', 'erase-requested', 'offboarded', 'purged', 'revoke-swept', 'export-requested', 'export-ready', 'datasets-withdrawn', 'exclusions-changed'] as const;
 export type ConsentEventKind = (typeof EVENT_KINDS)[number];
 
 /**
@@ -116,9 +119,13 @@ export function mayCapture(state: ConsentState, scope: Scope, now: Date): boolea
   return effective.status === 'active' && effective.scopes.includes(scope);
 }
 
-/** What the API shows: no key ARN (it names the account), nothing internal. */
+/**
+ * What the API shows: no key ARN (it names the account), nothing internal. The exclusions and the
+ * consent windows go to the employee's own agents, which apply them on the device.
+ */
 export function publicState(state: ConsentState, now: Date): Record<string, unknown> {
   const e = effectiveState(state, now);
+  const windows = windowsOf(state);
   return {
     employeeId: e.employeeId,
     status: e.status,
@@ -127,5 +134,7 @@ export function publicState(state: ConsentState, now: Date): Record<string, unkn
     ...(e.noticeVersion === undefined ? {} : { noticeVersion: e.noticeVersion, noticeSha256: e.noticeSha256 }),
     sequence: e.sequence,
     updatedAt: e.updatedAt,
+    ...(e.exclusions === undefined ? {} : { exclusions: { apps: e.exclusions.apps, titlePatterns: e.exclusions.titlePatterns } }),
+    ...(Object.keys(windows).length === 0 ? {} : { windows }),
   };
 }

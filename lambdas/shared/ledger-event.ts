@@ -1,6 +1,7 @@
 // The shape every ledger event must have before anything applies it. The ledger is a DynamoDB
 // table: whoever can write it can write anything, so an event is read as untrusted input.
 import * as z from 'zod';
+import { exclusionsBody } from '../../contract/exclusions.js';
 import { CONSENT_STATUSES, SCOPES, type ConsentStatus } from './consent-model.js';
 import { actorFromRecord, EVENT_KINDS, type ConsentEvent, type ConsentEventKind } from './consent-state.js';
 import { MAX_WINDOWS_PER_SCOPE } from './consent-windows.js';
@@ -26,6 +27,8 @@ const STATUSES_OF_KIND: Readonly<Record<ConsentEventKind, readonly ConsentStatus
   'export-ready': ['active', 'paused', 'revoked'],
   // Recorded by the change that took the scopes away: a narrowing, a withdrawal or an erasure.
   'datasets-withdrawn': ['active', 'paused', 'revoked', 'purging', 'purged'],
+  // Exclusions may be set before a first consent and after a withdrawal; not once erasure began.
+  'exclusions-changed': ['none', 'active', 'paused', 'revoked'],
 };
 
 const instant = z.iso.datetime({ offset: true });
@@ -50,6 +53,7 @@ export const consentStateSchema = z
     sequence: z.number().int().nonnegative(),
     updatedAt: instant,
     windows: windowsSchema.optional(),
+    exclusions: exclusionsBody.optional(),
   })
   .superRefine((state, ctx) => {
     if (new Set(state.scopes).size !== state.scopes.length) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'scopes repeat' });

@@ -78,4 +78,15 @@ describe('import graph', () => {
     expect(edgesOf('lib').some((edge) => within(edge.to, 'contract'))).toBe(true);
     expect(edgesOf('local').some((edge) => within(edge.to, 'contract'))).toBe(true);
   });
+
+  // The SDK ships to laptops and speaks only the published contract: the zod schemas of contract/
+  // (the same ones docs/openapi.json is built from), so agent and server cannot drift apart, and
+  // never the server's code (lambdas/, lib/, local/) or an AWS library.
+  it('agent/ imports only itself, the zod-only contract, zod, Node built-ins and its optional input packages', () => {
+    const edges = edgesOf('agent');
+    expect(edges.some((edge) => within(edge.to, 'contract'))).toBe(true);
+    const allowed = (to: string): boolean =>
+      within(to, 'agent') || within(to, 'contract') || to === 'zod' || to.startsWith('node:') || ['uiohook-napi', 'get-windows', '@napi-rs/keyring'].includes(to);
+    expect(violations(edges, (to) => !allowed(to))).toEqual([]);
+  });
 });
