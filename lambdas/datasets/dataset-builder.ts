@@ -67,15 +67,19 @@ export async function buildDataset(deps: DatasetBuilderDeps, datasetId: string):
   if (tooFew(record, candidates)) return refuse(deps, record, 'too-few-employees-found');
 
   // Grants: the steward grants only what the newest event consents now, which may be less than found.
+  // Each membership is recorded before its grant is asked for: a build that dies part-way (and is
+  // never retried to the end) leaves no grant that the sweeper, which retires by membership, misses.
+  const membership = (employeeId: string, scopes: readonly Scope[]) => ({ employeeId, datasetId, purpose: record.purpose, scopes: [...scopes], createdAt: record.createdAt, expiresAt: record.expiresAt });
   const members = new Map<string, Map<Scope, DatasetManifestLine[]>>();
   for (const [employeeId, byScope] of candidates) {
+    await deps.store.addMember(membership(employeeId, [...byScope.keys()]));
     const granted = new Set(await deps.grants.grant(employeeId, datasetId, [...byScope.keys()]));
     const kept = new Map([...byScope].filter(([scope]) => granted.has(scope)));
     if (kept.size > 0) members.set(employeeId, kept);
   }
   if (tooFew(record, members)) {
     // Consent changed while we built: no dataset below the minimum keeps a single grant.
-    for (const employeeId of members.keys()) await deps.grants.retire(employeeId, datasetId);
+    for (const employeeId of candidates.keys()) await deps.grants.retire(employeeId, datasetId);
     return refuse(deps, record, 'too-few-employees-granted');
   }
 
@@ -101,9 +105,8 @@ export async function buildDataset(deps: DatasetBuilderDeps, datasetId: string):
   await put(deps, keys.manifest, manifest, 'application/jsonl');
   await put(deps, keys.card, `${JSON.stringify(croissantCard(cardInput), null, 2)}\n`, 'application/ld+json');
   await put(deps, keys.cardMarkdown, markdownCard(cardInput), 'text/markdown; charset=utf-8');
-  for (const [employeeId, byScope] of members) {
-    await deps.store.addMember({ employeeId, datasetId, purpose: record.purpose, scopes: [...byScope.keys()], createdAt: record.createdAt, expiresAt: record.expiresAt });
-  }
+  // Each candidate's membership now says what was granted (nothing, for one whose consent changed meanwhile).
+  for (const employeeId of candidates.keys()) await deps.store.addMember(membership(employeeId, [...(members.get(employeeId)?.keys() ?? [])]));
   const now = (deps.now ?? (() => new Date()))();
   await deps.store.update(datasetId, ['building'], 'ready', {
     counts,
