@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DATASET_MANIFEST_FORMAT, datasetKeys, type DatasetManifestLine } from '../../contract/dataset-manifest.js';
-import type { DatasetCounts } from '../../contract/datasets.js';
+import { DEFAULT_MIN_EMPLOYEES, type DatasetCounts } from '../../contract/datasets.js';
 import { CAPTURES_PREFIX, EVENTS_FROM_METADATA, EVENTS_TO_METADATA } from '../../contract/resources.js';
 import { ID_PATTERN } from '../../contract/vocabulary.js';
 import type { Scope } from '../shared/consent-model.js';
@@ -28,6 +28,12 @@ export interface DatasetBuilderDeps {
   readonly grants: TrainingGrants;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /**
+   * The fewest employees per scope any dataset may have, whatever its record says: the consent
+   * role may write dataset records, and its request schema's floor must not rest on that.
+   * @default DEFAULT_MIN_EMPLOYEES
+   */
+  readonly minEmployeesFloor?: number;
 }
 
 /** HeadObject calls in flight per employee and scope. */
@@ -64,7 +70,7 @@ export async function buildDataset(deps: DatasetBuilderDeps, datasetId: string):
     }
     if (byScope.size > 0) candidates.set(employeeId, byScope);
   }
-  if (tooFew(record, candidates)) return refuse(deps, record, 'too-few-employees-found');
+  if (tooFew(deps, record, candidates)) return refuse(deps, record, 'too-few-employees-found');
 
   // Grants: the steward grants only what the newest event consents now, which may be less than found.
   // Each membership is recorded before its grant is asked for: a build that dies part-way (and is
@@ -77,7 +83,7 @@ export async function buildDataset(deps: DatasetBuilderDeps, datasetId: string):
     const kept = new Map([...byScope].filter(([scope]) => granted.has(scope)));
     if (kept.size > 0) members.set(employeeId, kept);
   }
-  if (tooFew(record, members)) {
+  if (tooFew(deps, record, members)) {
     // Consent changed while we built: no dataset below the minimum keeps a single grant.
     for (const employeeId of candidates.keys()) await deps.grants.retire(employeeId, datasetId);
     return refuse(deps, record, 'too-few-employees-granted');
@@ -130,12 +136,14 @@ export async function sweepExpired(deps: DatasetBuilderDeps): Promise<number> {
   return expired.length;
 }
 
-function tooFew(record: DatasetRecord, members: ReadonlyMap<string, ReadonlyMap<Scope, unknown>>): boolean {
-  return record.scopes.some((scope) => [...members.values()].filter((byScope) => byScope.has(scope)).length < record.minEmployees);
+function tooFew(deps: DatasetBuilderDeps, record: DatasetRecord, members: ReadonlyMap<string, ReadonlyMap<Scope, unknown>>): boolean {
+  const minimum = Math.max(record.minEmployees, deps.minEmployeesFloor ?? DEFAULT_MIN_EMPLOYEES);
+  return record.scopes.some((scope) => [...members.values()].filter((byScope) => byScope.has(scope)).length < minimum);
 }
 
 async function refuse(deps: DatasetBuilderDeps, record: DatasetRecord, why: string): Promise<BuildOutcome> {
-  await deps.store.update(record.datasetId, ['building'], 'failed', { reason: `fewer than ${record.minEmployees} employees with consented data in every scope` });
+  const minimum = Math.max(record.minEmployees, deps.minEmployeesFloor ?? DEFAULT_MIN_EMPLOYEES);
+  await deps.store.update(record.datasetId, ['building'], 'failed', { reason: `fewer than ${minimum} employees with consented data in every scope` });
   deps.logger.info('dataset refused', { datasetId: record.datasetId, why });
   return 'too-few-employees';
 }

@@ -10,6 +10,7 @@ import { CreateGrantCommand, KMS, ListGrantsCommand } from '@aws-sdk/client-kms'
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDataset, type DatasetBuilderDeps } from '../../lambdas/datasets/dataset-builder.js';
@@ -22,6 +23,7 @@ import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
 import { NOTICE, startTestStack, type ConsentTestStack } from '../support/consent-api.js';
 import { exportApi, type ExportApi } from '../support/export-api.js';
+import { pollUntil } from '../support/local-stack.js';
 
 const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 const { captures } = LOCAL_RESOURCES.buckets;
@@ -149,6 +151,8 @@ function datasetsDeps(grants: TrainingGrants): DatasetBuilderDeps {
     exportsBucket: LOCAL_RESOURCES.buckets.exports,
     grants,
     logger: new Logger({ serviceName: 'test-datasets', logLevel: 'SILENT' }),
+    // Two employees stand for a dataset here: the floor is attacked on its own below.
+    minEmployeesFloor: 1,
   };
 }
 
@@ -296,6 +300,41 @@ describe('a training grant asked of the steward for a dataset nobody requested',
   });
 });
 
+describe('a dataset record and build job forged by the consent role', () => {
+  const EMPLOYEE = 'e-atk-lone';
+  const DATASET = 'd-atk-lone';
+
+  beforeAll(async () => {
+    await api.consent(EMPLOYEE, ['keystrokes']);
+    await api.capture(EMPLOYEE, captureBatch({ kinds: ['keystroke'] }), ['keystrokes']);
+  }, 60_000);
+
+  // HOLE (high; fixed): the minimum of 10 employees was checked on the request body and then
+  // trusted from the dataset record. The consent role may PutItem on the datasets table and send
+  // to the datasets queue, so, compromised, it wrote a record with `minEmployees: 1` over one
+  // employee and queued its build: the worker minted that one person's grant. Fix: the builder
+  // applies the floor itself, whatever the record says.
+  it('the worker refuses a record below the floor and mints no grant', async () => {
+    const now = Date.now();
+    const documents = t.local.documents('consent');
+    await documents.send(
+      new PutCommand({
+        TableName: LOCAL_RESOURCES.tables.datasets,
+        Item: { pk: `dataset#${DATASET}`, sk: 'dataset', datasetId: DATASET, status: 'building', scopes: ['keystrokes'], from: new Date(now - HOUR).toISOString(), to: new Date(now + HOUR).toISOString(), purpose: PURPOSE, minEmployees: 1, createdAt: new Date(now).toISOString(), expiresAt: new Date(now + 24 * HOUR).toISOString(), requestedBy: { issuer: 'x', subject: 'x' } },
+      }),
+    );
+    await t.local.sqs('consent').send(new SendMessageCommand({ QueueUrl: t.stack.queues.queueUrl(LOCAL_RESOURCES.queues.datasets), MessageBody: JSON.stringify({ kind: 'build', datasetId: DATASET }) }));
+
+    const status = await pollUntil(async () => {
+      const response = await t.call('GET', `/v1/datasets/${DATASET}`, { token: platform });
+      return response.body['status'] === 'building' ? undefined : response.body['status'];
+    }, { timeoutMs: 20_000, intervalMs: 100, what: `dataset ${DATASET} built or refused` });
+
+    expect(status).toBe('failed');
+    expect(await trainingGrants(EMPLOYEE)).toEqual([]);
+  }, 30_000);
+});
+
 describe('a build that dies after minting some grants', () => {
   const FIRST = 'e-atk-crash-1';
   const SECOND = 'e-atk-crash-2';
@@ -347,7 +386,8 @@ describe('what one dataset\'s grant opens beyond the dataset', () => {
     await api.capture(EMPLOYEE, captureBatch({ kinds: ['keystroke'] }), ['keystrokes']);
     const now = Date.now();
     await plantDataset(DATASET, { scopes: ['keystrokes'], from: now - HOUR, to: now + 1 });
-    expect(await t.stack.invoke('datasets', sqsEvent({ kind: 'build', datasetId: DATASET }))).toEqual({ batchItemFailures: [] });
+    // The grant the build mints for this employee (asked as the worker asks it).
+    expect(await stewardGrants().grant(EMPLOYEE, DATASET, ['keystrokes'])).toEqual(['keystrokes']);
     expect(await trainingGrants(EMPLOYEE)).toEqual([`dataset:${DATASET}:keystrokes`]);
     // Captured after the dataset's window closed and after it was built: in no manifest.
     const before = new Set(await objectKeys(EMPLOYEE, 'keystrokes'));
