@@ -8,7 +8,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
 import { CreateGrantCommand, KMS, ListGrantsCommand } from '@aws-sdk/client-kms';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
@@ -374,6 +374,27 @@ describe('a build that dies after minting some grants', () => {
 
     expect([...(await trainingGrants(FIRST)), ...(await trainingGrants(SECOND))]).toEqual([]);
   }, 30_000);
+});
+
+describe('an administrator who rewrites a dataset to include someone', () => {
+  const EMPLOYEE = 'e-atk-admin-victim';
+  const DATASET = 'd-atk-admin';
+
+  beforeAll(async () => {
+    await api.consent(EMPLOYEE, ['keystrokes']);
+    await api.capture(EMPLOYEE, captureBatch({ kinds: ['keystroke'] }), ['keystrokes']);
+  }, 60_000);
+
+  it('gets a manifest line and a membership written, and still nothing decrypts: grants decide, not manifests', async () => {
+    const [key = ''] = await objectKeys(EMPLOYEE, 'keystrokes');
+    const line = { bucket: captures, key, employeeId: EMPLOYEE, scope: 'keystrokes', batchId: key.split('/').pop(), from: 0, to: 0, events: 2, lineage: { consentSeq: 1, noticeVersion: NOTICE.noticeVersion, noticeSha256: NOTICE.noticeSha256 } };
+    await t.local.s3('admin').send(new PutObjectCommand({ Bucket: LOCAL_RESOURCES.buckets.exports, Key: `datasets/${DATASET}/manifest.jsonl`, Body: `${JSON.stringify({ format: 'consent-capture-dataset/1', datasetId: DATASET })}\n${JSON.stringify(line)}\n` }));
+    await t.local.documents('admin').send(new PutCommand({ TableName: LOCAL_RESOURCES.tables.datasets, Item: { pk: `employee#${EMPLOYEE}`, sk: `dataset#${DATASET}`, employeeId: EMPLOYEE, datasetId: DATASET, purpose: PURPOSE, scopes: ['keystrokes'], createdAt: new Date().toISOString(), expiresAt: new Date(Date.now() + HOUR).toISOString() } }));
+
+    expect(await decryptAs('training', EMPLOYEE, key)).toMatch(ACCESS_DENIED);
+    expect(await decryptAs('admin', EMPLOYEE, key)).toMatch(ACCESS_DENIED);
+    expect(await trainingGrants(EMPLOYEE)).toEqual([]);
+  });
 });
 
 describe('what one dataset\'s grant opens beyond the dataset', () => {
