@@ -20,7 +20,10 @@ export const datasetRequestBody = z
     scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length),
     from: instant,
     to: instant,
-    purpose: z.string().min(3).max(500),
+    // One line of text: the purpose is written verbatim into the markdown card, where a line break
+    // could add a heading or a forged "Use restrictions" section; control and format characters
+    // (bidi overrides) could hide what it says.
+    purpose: z.string().min(3).max(500).regex(/^[^\p{Cc}\p{Cf}\u2028\u2029]*$/u, 'purpose must be one line without control characters'),
     minEmployees: z.number().int().min(DEFAULT_MIN_EMPLOYEES).max(1_000_000).optional(),
   })
   .strict()

@@ -165,6 +165,8 @@ export const FUNCTIONS = {
     reservedConcurrency: 25,
     environment: {
       [ENV.ledgerTable]: { table: 'ledger' },
+      // Read before a training grant: only a dataset being built, unexpired, gets one.
+      [ENV.datasetsTable]: { table: 'datasets' },
       ...KEY_POLICY_ROLES,
     },
   },

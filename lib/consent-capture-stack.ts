@@ -382,6 +382,7 @@ export class ConsentCaptureStack extends Stack {
     this.ledger.grantScan(this.roles.consent);
     this.datasets.grantRequests(this.roles.consent);
     this.datasets.grantWorker(this.roles.datasets);
+    this.datasets.grantStewardReads(this.roles.steward);
     this.ledger.grantRead(this.roles.datasets);
     this.buckets.grantCaptureReads(this.roles.datasets);
     this.buckets.grantDatasetWrites(this.roles.datasets);

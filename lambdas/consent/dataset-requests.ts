@@ -89,7 +89,8 @@ export class DatasetRequests {
 
   /** The caller's own datasets: purpose, their scopes in it, dates and the dataset's status now. */
   async forEmployee(employeeId: string): Promise<{ datasets: Record<string, unknown>[] }> {
-    const memberships = await this.deps.store.membershipsOf(employeeId);
+    // A membership without scopes: considered for a dataset, granted nothing (consent changed during the build).
+    const memberships = (await this.deps.store.membershipsOf(employeeId)).filter((m) => m.scopes.length > 0);
     const datasets = await Promise.all(
       memberships.map(async (m) => {
         const record = await this.deps.store.get(m.datasetId);

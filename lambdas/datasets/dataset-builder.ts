@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DATASET_MANIFEST_FORMAT, datasetKeys, type DatasetManifestLine } from '../../contract/dataset-manifest.js';
-import type { DatasetCounts } from '../../contract/datasets.js';
+import { DEFAULT_MIN_EMPLOYEES, type DatasetCounts } from '../../contract/datasets.js';
 import { CAPTURES_PREFIX, EVENTS_FROM_METADATA, EVENTS_TO_METADATA } from '../../contract/resources.js';
 import { ID_PATTERN } from '../../contract/vocabulary.js';
 import type { Scope } from '../shared/consent-model.js';
@@ -28,6 +28,12 @@ export interface DatasetBuilderDeps {
   readonly grants: TrainingGrants;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /**
+   * The fewest employees per scope any dataset may have, whatever its record says: the consent
+   * role may write dataset records, and its request schema's floor must not rest on that.
+   * @default DEFAULT_MIN_EMPLOYEES
+   */
+  readonly minEmployeesFloor?: number;
 }
 
 /** HeadObject calls in flight per employee and scope. */
@@ -64,18 +70,22 @@ export async function buildDataset(deps: DatasetBuilderDeps, datasetId: string):
     }
     if (byScope.size > 0) candidates.set(employeeId, byScope);
   }
-  if (tooFew(record, candidates)) return refuse(deps, record, 'too-few-employees-found');
+  if (tooFew(deps, record, candidates)) return refuse(deps, record, 'too-few-employees-found');
 
   // Grants: the steward grants only what the newest event consents now, which may be less than found.
+  // Each membership is recorded before its grant is asked for: a build that dies part-way (and is
+  // never retried to the end) leaves no grant that the sweeper, which retires by membership, misses.
+  const membership = (employeeId: string, scopes: readonly Scope[]) => ({ employeeId, datasetId, purpose: record.purpose, scopes: [...scopes], createdAt: record.createdAt, expiresAt: record.expiresAt });
   const members = new Map<string, Map<Scope, DatasetManifestLine[]>>();
   for (const [employeeId, byScope] of candidates) {
+    await deps.store.addMember(membership(employeeId, [...byScope.keys()]));
     const granted = new Set(await deps.grants.grant(employeeId, datasetId, [...byScope.keys()]));
     const kept = new Map([...byScope].filter(([scope]) => granted.has(scope)));
     if (kept.size > 0) members.set(employeeId, kept);
   }
-  if (tooFew(record, members)) {
+  if (tooFew(deps, record, members)) {
     // Consent changed while we built: no dataset below the minimum keeps a single grant.
-    for (const employeeId of members.keys()) await deps.grants.retire(employeeId, datasetId);
+    for (const employeeId of candidates.keys()) await deps.grants.retire(employeeId, datasetId);
     return refuse(deps, record, 'too-few-employees-granted');
   }
 
@@ -101,9 +111,8 @@ export async function buildDataset(deps: DatasetBuilderDeps, datasetId: string):
   await put(deps, keys.manifest, manifest, 'application/jsonl');
   await put(deps, keys.card, `${JSON.stringify(croissantCard(cardInput), null, 2)}\n`, 'application/ld+json');
   await put(deps, keys.cardMarkdown, markdownCard(cardInput), 'text/markdown; charset=utf-8');
-  for (const [employeeId, byScope] of members) {
-    await deps.store.addMember({ employeeId, datasetId, purpose: record.purpose, scopes: [...byScope.keys()], createdAt: record.createdAt, expiresAt: record.expiresAt });
-  }
+  // Each candidate's membership now says what was granted (nothing, for one whose consent changed meanwhile).
+  for (const employeeId of candidates.keys()) await deps.store.addMember(membership(employeeId, [...(members.get(employeeId)?.keys() ?? [])]));
   const now = (deps.now ?? (() => new Date()))();
   await deps.store.update(datasetId, ['building'], 'ready', {
     counts,
@@ -127,12 +136,14 @@ export async function sweepExpired(deps: DatasetBuilderDeps): Promise<number> {
   return expired.length;
 }
 
-function tooFew(record: DatasetRecord, members: ReadonlyMap<string, ReadonlyMap<Scope, unknown>>): boolean {
-  return record.scopes.some((scope) => [...members.values()].filter((byScope) => byScope.has(scope)).length < record.minEmployees);
+function tooFew(deps: DatasetBuilderDeps, record: DatasetRecord, members: ReadonlyMap<string, ReadonlyMap<Scope, unknown>>): boolean {
+  const minimum = Math.max(record.minEmployees, deps.minEmployeesFloor ?? DEFAULT_MIN_EMPLOYEES);
+  return record.scopes.some((scope) => [...members.values()].filter((byScope) => byScope.has(scope)).length < minimum);
 }
 
 async function refuse(deps: DatasetBuilderDeps, record: DatasetRecord, why: string): Promise<BuildOutcome> {
-  await deps.store.update(record.datasetId, ['building'], 'failed', { reason: `fewer than ${record.minEmployees} employees with consented data in every scope` });
+  const minimum = Math.max(record.minEmployees, deps.minEmployeesFloor ?? DEFAULT_MIN_EMPLOYEES);
+  await deps.store.update(record.datasetId, ['building'], 'failed', { reason: `fewer than ${minimum} employees with consented data in every scope` });
   deps.logger.info('dataset refused', { datasetId: record.datasetId, why });
   return 'too-few-employees';
 }

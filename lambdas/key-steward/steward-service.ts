@@ -4,6 +4,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { stewardRequestSchema, type StewardErrorCode, type StewardRequest, type StewardResponse } from '../../contract/steward.js';
 import type { Alarms } from '../shared/alarm-metrics.js';
+import type { DatasetRecord } from '../shared/datasets-store.js';
 import { initialState, type ConsentState } from '../shared/consent-state.js';
 import { asDependencyError, KeyQuotaExhaustedError } from '../shared/errors.js';
 import type { KeyPolicySync } from '../shared/key-policy-sync.js';
@@ -16,6 +17,12 @@ export interface StewardServiceDeps {
   readonly sync: KeyPolicySync;
   readonly logger: Logger;
   readonly alarms: Alarms;
+  /**
+   * The datasets table, read before a training grant: a grant is minted only for a dataset that
+   * was requested (so counted against its minimum), is being built, has not expired (so the
+   * sweeper will retire it), and only for that dataset's scopes.
+   */
+  readonly datasets: { get(datasetId: string): Promise<DatasetRecord | undefined> };
   readonly now?: () => Date;
 }
 
@@ -74,7 +81,15 @@ export class StewardService {
         // Only scopes consented now; the key policy refuses any other, so asking is harmless, but
         // asking only for these keeps CloudTrail free of denied CreateGrant calls.
         const capturing = state.status === 'active' || state.status === 'paused';
-        const scopes = capturing && state.keyArn !== undefined ? request.scopes.filter((scope) => state.scopes.includes(scope)) : [];
+        const dataset = await this.deps.datasets.get(request.datasetId);
+        // A caller that may invoke the steward (the consent or datasets role) names the dataset;
+        // only one being built, unexpired, is granted, so no grant escapes the minimum or the sweeper.
+        const buildable = dataset !== undefined && dataset.status === 'building' && Date.parse(dataset.expiresAt) > this.now().getTime();
+        if (!buildable) {
+          this.deps.alarms.raise('StewardRequestRefused');
+          this.deps.logger.error('refused a training grant for a dataset that is not being built', { employeeId, datasetId: request.datasetId });
+        }
+        const scopes = capturing && buildable && state.keyArn !== undefined ? request.scopes.filter((scope) => state.scopes.includes(scope) && dataset.scopes.includes(scope)) : [];
         for (const scope of scopes) await this.deps.steward.createTrainingGrant(state.keyArn ?? '', employeeId, request.datasetId, scope);
         return { ok: true, action: 'training-grant', scopes, sequence: state.sequence };
       }

@@ -224,14 +224,23 @@ export class KeySteward {
     }
   }
 
-  /** Revokes the training role's grants that `doomed` picks; answers them. */
+  /**
+   * Revokes the training role's grants that `doomed` picks; answers them. A grant is judged by the
+   * scope its constraint opens, not by its name, which is only a label: and a training grant that
+   * is not exactly one this class mints (named after a dataset, constrained to that name's scope)
+   * is revoked whatever `doomed` says, since no dataset accounts for it.
+   */
   async revokeTrainingGrants(keyArn: string, doomed: (grant: WithdrawnGrant) => boolean): Promise<WithdrawnGrant[]> {
     const training = this.roles.training;
     if (training === undefined) return [];
     const revoked: GrantListEntry[] = [];
     for (const grant of await this.listGrants(keyArn)) {
+      if (grant.GranteePrincipal !== training || grant.GrantId === undefined) continue;
       const named = parseTrainingGrantName(grant.Name);
-      if (grant.GranteePrincipal !== training || named === undefined || grant.GrantId === undefined || !doomed(named)) continue;
+      const opens = grant.Constraints?.EncryptionContextSubset?.['scope'];
+      const ours = named !== undefined && opens === named.scope && grant.Constraints?.EncryptionContextEquals === undefined;
+      if (ours && !doomed(named)) continue;
+      if (!ours) this.logger?.warn('revoking a training grant that no dataset accounts for', { keyArn, grantId: grant.GrantId });
       await this.revokeGrant(keyArn, grant.GrantId);
       revoked.push(grant);
     }

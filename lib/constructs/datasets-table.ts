@@ -33,4 +33,9 @@ export class DatasetsTable extends Construct {
   public grantWorker(grantee: iam.IGrantable): iam.Grant {
     return this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query', 'dynamodb:Scan');
   }
+
+  /** What the key steward does: read the dataset a training grant is asked for (it must be being built, unexpired). */
+  public grantStewardReads(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:GetItem');
+  }
 }

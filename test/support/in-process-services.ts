@@ -22,6 +22,7 @@ import { KeyringKmsClient, kmsKeyrings } from '../../lambdas/shared/kms-keyring.
 import { purgeEmployee, type PurgeJob, type PurgeOutcome } from '../../lambdas/purge/purge-employee.js';
 import type { HttpEvent, HttpResult } from '../../lambdas/shared/http.js';
 import { KeyPolicySync } from '../../lambdas/shared/key-policy-sync.js';
+import { DatasetsStore } from '../../lambdas/shared/datasets-store.js';
 import { KeySteward } from '../../lambdas/shared/key-steward.js';
 import { Ledger } from '../../lambdas/shared/ledger.js';
 import type { AlarmMetric, Alarms } from '../../lambdas/shared/alarm-metrics.js';
@@ -122,7 +123,8 @@ export function inProcessConsent(t: TestStack, options: InProcessOptions = {}): 
   const logger = options.logger ?? silentLogger('consent');
   const stewardLedger = new Ledger(documents(stewardDynamodb), LOCAL_RESOURCES.tables.ledger);
   const steward = new KeySteward(kms, { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn }, { alarms, logger, backoffMs: () => 5 });
-  const stewardService = new StewardService({ ledger: stewardLedger, steward, sync: new KeyPolicySync(stewardLedger, steward), logger, alarms, ...(options.now === undefined ? {} : { now: options.now }) });
+  const datasets = new DatasetsStore(documents(stewardDynamodb), LOCAL_RESOURCES.tables.datasets);
+  const stewardService = new StewardService({ ledger: stewardLedger, steward, sync: new KeyPolicySync(stewardLedger, steward), datasets, logger, alarms, ...(options.now === undefined ? {} : { now: options.now }) });
   // In process, the request and the answer still cross as JSON, as they do through Lambda.
   const inProcess: StewardTransport = async (request) => JSON.parse(JSON.stringify(await stewardService.handle(JSON.parse(JSON.stringify(request))))) as unknown;
   const transport = options.steward === 'lambda' ? lambdaTransport(lambda, localFunctionName('key-steward')) : inProcess;

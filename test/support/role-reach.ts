@@ -149,6 +149,11 @@ export const ROLE_REACH: readonly ReachRow[] = [
   row('datasets', 'dynamodb:GetItem', 'table:exportJobs', 'deny'),
   row('datasets', 'sqs:SendMessage', 'queue:datasets', 'deny'),
   row('datasets', 'sqs:SendMessage', 'queue:purge', 'deny'),
+  // steward: reads the dataset a training grant is asked for, nothing more of the datasets table.
+  row('steward', 'dynamodb:GetItem', 'table:datasets', 'allow'),
+  row('steward', 'dynamodb:PutItem', 'table:datasets', 'deny'),
+  row('steward', 'dynamodb:UpdateItem', 'table:datasets', 'deny'),
+  row('steward', 'dynamodb:Scan', 'table:datasets', 'deny'),
   // training: reads manifests and the capture objects they list (ciphertext: only grants decrypt);
   // never lists, writes or deletes, never reads exports or any table or queue.
   row('training', 's3:GetObject', 'exports:datasets/d-reach/manifest.jsonl', 'allow'),

@@ -222,8 +222,8 @@ describe('KeySteward training grants', () => {
     return { steward: new KeySteward(kms, { ...roles, training: TRAINING }, { logger: silentLogger('steward'), backoffMs: () => 1 }), calls };
   }
   const grants = [
-    { GrantId: 'g-keys', Name: 'dataset:d-1:keystrokes', GranteePrincipal: TRAINING },
-    { GrantId: 'g-clicks', Name: 'dataset:d-1:clicks', GranteePrincipal: TRAINING },
+    { GrantId: 'g-keys', Name: 'dataset:d-1:keystrokes', GranteePrincipal: TRAINING, Constraints: { EncryptionContextSubset: { employeeId: 'e-1', scope: 'keystrokes' } } },
+    { GrantId: 'g-clicks', Name: 'dataset:d-1:clicks', GranteePrincipal: TRAINING, Constraints: { EncryptionContextSubset: { employeeId: 'e-1', scope: 'clicks' } } },
     { GrantId: 'g-export', Name: 'export-x-1', GranteePrincipal: roles.export },
     // A grant named like a training grant but for another grantee is not the training role's.
     { GrantId: 'g-lookalike', Name: 'dataset:d-2:keystrokes', GranteePrincipal: roles.export },
@@ -241,6 +241,22 @@ describe('KeySteward training grants', () => {
     expect(calls[0]).toBe('PutKeyPolicy');
     expect(revoked).toEqual(['g-keys']);
     expect(withdrawn).toEqual([{ datasetId: 'd-1', scope: 'keystrokes' }]);
+  });
+
+  it('judges a training grant by the scope its constraint opens, and revokes one no dataset accounts for, whatever its name', async () => {
+    // Arrange: a name that is not a dataset's, and a dataset's name over another scope's constraint.
+    const foreign = [
+      { GrantId: 'g-unnamed', Name: 'not-a-dataset', GranteePrincipal: TRAINING, Constraints: { EncryptionContextSubset: { employeeId: 'e-1', scope: 'keystrokes' } } },
+      { GrantId: 'g-misnamed', Name: 'dataset:d-1:clicks', GranteePrincipal: TRAINING, Constraints: { EncryptionContextSubset: { employeeId: 'e-1', scope: 'keystrokes' } } },
+    ];
+    const revoked: unknown[] = [];
+    const { steward: s } = trainingSteward({ PutKeyPolicy: () => ({}), ListGrants: () => ({ Grants: [...grants, ...foreign] }), RevokeGrant: (input) => void revoked.push(input['GrantId']) });
+
+    // Act: a change that keeps both scopes consented.
+    await s.applyPolicyWithdrawing(KEY_ARN, { ...granted, scopes: ['keystrokes', 'clicks'], keyArn: KEY_ARN });
+
+    // Assert
+    expect(revoked).toEqual(['g-unnamed', 'g-misnamed']);
   });
 
   it('reports the training grants a withdrawal revoked among all its grants', async () => {
