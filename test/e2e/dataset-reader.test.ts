@@ -14,6 +14,7 @@ import { runDatasetCli } from '../../datasets/cli.js';
 import { DatasetReader, ParquetShards, type DatasetRecord, type ObjectReading } from '../../datasets/reader/index.js';
 import type { PrincipalName } from '../../local/principals.js';
 import { startTestStack, type ConsentTestStack } from '../support/consent-api.js';
+import { pollUntil } from '../support/local-stack.js';
 import { buildDatasetFixture, revokeGrant, writeManifest, type DatasetFixture } from '../support/dataset-fixture.js';
 
 /** Who reads: the training role once the datasets API adds it; the export role (also without standing Decrypt) until then. */
@@ -212,5 +213,50 @@ describe('a withdrawal, seen by the same manifest read again', () => {
     const printed = out.join('').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(printed).toHaveLength(24);
     expect(printed.filter((r) => r['employeeId'] === A && r['scope'] === 'keystrokes')).toEqual([]);
+  });
+});
+
+describe('withdrawal and erasure through the consent API', () => {
+  it('a revoke (without erase) makes that employee withdrawn in an existing dataset, the others unchanged', async () => {
+    // Arrange: G and H in one dataset, both readable.
+    const G = 'e-ds-g';
+    const H = 'e-ds-h';
+    const built = await buildDatasetFixture(t, { employees: { [G]: ['keystrokes'], [H]: ['keystrokes'] }, datasetScopes: ['keystrokes'], grantee: GRANTEE, batches: 1 });
+    const path = writeManifest(built.lines);
+    expect((await readAll(readerAs(GRANTEE), path)).map((r) => r.status)).toEqual(['read', 'read']);
+
+    // Act: G withdraws over HTTP.
+    const revoked = await t.call('POST', '/v1/consent/revoke', { token: await t.token(G, 'consent:manage'), body: { erase: false } });
+    const reader = readerAs(GRANTEE);
+    const readings = await readAll(reader, path);
+
+    // Assert
+    expect(revoked.status).toBe(200);
+    expect(readings.map((r) => [r.entry.employeeId, r.status])).toEqual([
+      [G, 'withdrawn'],
+      [H, 'read'],
+    ]);
+    expect(recordsOf(readings)).toEqual(built.expected.get(built.lines[1]?.key as string));
+  });
+
+  it('an erasure shreds: nothing of the employee is readable during the purge, and after it the objects are gone', async () => {
+    // Arrange
+    const F = 'e-ds-f';
+    const built = await buildDatasetFixture(t, { employees: { [F]: ['keystrokes', 'clicks'] }, datasetScopes: ['keystrokes', 'clicks'], grantee: GRANTEE, batches: 1 });
+    const path = writeManifest(built.lines);
+
+    // Act: F withdraws and erases over HTTP; read at once, then once the purge has finished.
+    const erased = await t.call('POST', '/v1/consent/revoke', { token: await t.token(F, 'consent:manage'), body: { erase: true } });
+    const during = readerAs(GRANTEE);
+    const duringReadings = await readAll(during, path);
+    await pollUntil(async () => (await t.ledger.latestEvent(F))?.state.status === 'purged', { timeoutMs: 30_000, what: `${F} purged` });
+    const after = readerAs(GRANTEE);
+    await readAll(after, path);
+
+    // Assert
+    expect(erased.status).toBe(200);
+    expect(recordsOf(duringReadings)).toEqual([]);
+    expect(duringReadings.every((r) => r.status === 'withdrawn' || r.status === 'missing')).toBe(true);
+    expect(after.summary).toMatchObject({ objects: 2, records: 0, missing: 2 });
   });
 });
