@@ -3,15 +3,16 @@
 // Decrypt grants. The reader yields exactly the stored events with lineage; what KMS refuses is
 // counted `withdrawn` and yields nothing; missing and corrupt objects are counted, not fatal.
 // The grantee is a parameter: the export role stands in until the datasets API adds the training role.
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DatasetManifestLine } from '../../contract/dataset-manifest.js';
+import { datasetKeys, type DatasetManifestLine } from '../../contract/dataset-manifest.js';
 import { runDatasetCli } from '../../datasets/cli.js';
-import { DatasetReader, ParquetShards, type DatasetRecord, type ObjectReading } from '../../datasets/reader/index.js';
+import { DatasetReader, manifestEntries, parseManifestLocation, ParquetShards, type DatasetRecord, type ManifestEntry, type ObjectReading } from '../../datasets/reader/index.js';
+import { LOCAL_RESOURCES } from '../../local/stack.js';
 import type { PrincipalName } from '../../local/principals.js';
 import { startTestStack, type ConsentTestStack } from '../support/consent-api.js';
 import { pollUntil } from '../support/local-stack.js';
@@ -129,6 +130,21 @@ describe('reading a dataset through its grants', () => {
     expect(reader.summary).toMatchObject({ objects: 3, corrupt: 2, records: 3 });
   });
 
+  it('reads a manifest from S3 (s3://bucket/key) line by line', async () => {
+    // Arrange: the manifest where the datasets API writes it, under datasets/ in the exports bucket.
+    const location = parseManifestLocation(`s3://${LOCAL_RESOURCES.buckets.exports}/${datasetKeys('d-test').manifest}`);
+    if (location.kind !== 's3') throw new Error('not an s3 location');
+    await t.s3.send(new PutObjectCommand({ Bucket: location.bucket, Key: location.key, Body: readFileSync(manifest) }));
+
+    // Act
+    const entries: ManifestEntry[] = [];
+    for await (const entry of manifestEntries(location, t.s3)) entries.push(entry);
+
+    // Assert
+    expect(entries.map((e) => e.line)).toEqual(fixture.lines);
+    expect(entries.map((e) => e.lineNumber)).toEqual(fixture.lines.map((_, i) => i + 2));
+  });
+
   it('a corrupt manifest line stops the read with an error naming the line', async () => {
     const reader = readerAs(GRANTEE);
     const broken = writeManifest([fixture.lines[0] as DatasetManifestLine, '{"bucket": "x", "key": 42}', fixture.lines[1] as DatasetManifestLine]);
@@ -162,10 +178,14 @@ describe('reading a dataset through its grants', () => {
   });
 });
 
-describe('a withdrawal, seen by the same manifest read again', () => {
-  it("once A's keystroke grant is revoked, A's keystroke objects are withdrawn with 0 plaintext and the rest is unchanged", async () => {
-    // Arrange: the steward revokes A's keystroke grant, as a withdrawal will.
+describe("a withdrawal, seen by the same manifest read again: A's keystroke grant is revoked", () => {
+  beforeAll(async () => {
+    // The steward revokes A's keystroke grant, as a withdrawal of keystrokes will.
     await revokeGrant(t, fixture.grants.get(`${A}/keystrokes`) as { keyArn: string; grantId: string });
+  });
+
+  it("A's keystroke objects are withdrawn with 0 plaintext and the rest is unchanged", async () => {
+    // Arrange
     const reader = readerAs(GRANTEE);
 
     // Act: the same manifest, not rebuilt.
