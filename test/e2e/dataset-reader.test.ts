@@ -207,7 +207,8 @@ describe("a withdrawal, seen by the same manifest read again: A's keystroke gran
     writeFileSync(stackJson, JSON.stringify(t.stack.stackFile));
     const out: string[] = [];
     const err: string[] = [];
-    const io = { stdout: { write: (s: string) => out.push(s) > 0 }, stderr: { write: (s: string) => err.push(s) > 0 } } as unknown as Parameters<typeof runDatasetCli>[1];
+    // stderr is a terminal: progress is shown there.
+    const io = { stdout: { write: (s: string) => out.push(s) > 0 }, stderr: { isTTY: true, write: (s: string) => err.push(s) > 0 } } as unknown as Parameters<typeof runDatasetCli>[1];
 
     // Act
     const code = await runDatasetCli(['read', manifest, '--to-parquet', join(dir, 'shards'), '--local-stack', stackJson, '--principal', GRANTEE, '--summary-json', join(dir, 'summary.json')], io);
@@ -215,7 +216,8 @@ describe("a withdrawal, seen by the same manifest read again: A's keystroke gran
     // Assert
     expect(code).toBe(0);
     expect(out.join('')).toBe('');
-    expect(err.join('')).toMatch(/^records {3}24\nobjects {3}10 \(read 8, withdrawn 2, missing 0, corrupt 0\)/);
+    expect(err[0]).toMatch(/^\r1 objects, /);
+    expect(err.join('')).toMatch(/\r10 objects, 24 records, 2 withdrawn, [\d.]+ MB \([\d.]+ MB\/s\)\nrecords {3}24\nobjects {3}10 \(read 8, withdrawn 2, missing 0, corrupt 0\)/);
     expect(err.join('')).toMatch(/keystrokes +6 +12 +2 +0 +0\n/);
     const rows = await parquetReadObjects({ file: await asyncBufferFromFile(join(dir, 'shards', 'part-00000.parquet')) });
     expect(rows).toHaveLength(24);
