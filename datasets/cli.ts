@@ -10,7 +10,7 @@ import { KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import * as z from 'zod';
 import { SCOPES } from '../contract/vocabulary.js';
-import { DatasetReader, ManifestError, parseManifestLocation, ParquetShards, ReaderUnavailableError, type ReadSummary } from './reader/index.js';
+import { DatasetReader, ManifestError, parseManifestLocation, ParquetShards, ReaderUnavailableError, type ManifestLocation, type ReadSummary } from './reader/index.js';
 
 export const USAGE = `usage: npm run dataset -- read <s3://bucket/key | path> [--to-parquet <dir>] [--key-account <12 digits>]... [--concurrency <n>]
                                  [--summary-json <file>] [--local-stack <.local/stack.json> --principal <name>]
@@ -93,8 +93,16 @@ export async function runDatasetCli(argv: readonly string[], io: CliIo): Promise
   let clients: { s3: S3Client; kms: KMSClient; account?: string } | undefined;
   try {
     if (positionals[0] !== 'read' || positionals.length !== 2 || positionals[1] === undefined) throw new UsageError('expected: read <manifest>');
-    const location = parseManifestLocation(positionals[1]);
+    let location: ManifestLocation;
+    try {
+      location = parseManifestLocation(positionals[1]);
+    } catch (error) {
+      throw new UsageError(error instanceof Error ? error.message : String(error));
+    }
     const concurrency = values.concurrency === undefined ? undefined : Number(values.concurrency);
+    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) throw new UsageError(`--concurrency must be a positive whole number, not ${values.concurrency}`);
+    const badAccount = values['key-account']?.find((account) => !/^\d{12}$/.test(account));
+    if (badAccount !== undefined) throw new UsageError(`--key-account must be a 12-digit AWS account id, not ${badAccount}`);
     clients = clientsFor(values);
     const keyAccounts = values['key-account'] ?? (clients.account === undefined ? [] : [clients.account]);
     if (keyAccounts.length === 0) throw new UsageError('--key-account <12 digits> is needed: the account that owns the employee keys');
