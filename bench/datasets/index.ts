@@ -11,7 +11,7 @@
 // The reading role is the export role until the datasets API adds the training role (same grants).
 // On a shared machine one run can be slowed by others: the four runs are repeated in turn
 // (--repeat, default 2) and each mode's fastest time is kept, with its highest peak RSS.
-// Usage: npm run bench:datasets -- [--objects 2000] [--employees 4] [--events 560] [--concurrency 8] [--repeat 2] [--max-seconds 1500]
+// Usage: npm run bench:datasets -- [--objects 2000] [--employees 4] [--events 560] [--concurrency 4] [--repeat 2] [--max-seconds 1500]
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -35,14 +35,14 @@ import { parseBenchArgs } from '../bench-args.js';
 import { generateBatch } from '../ingest/batch-generator.js';
 import type { ChildConfig, ChildResult } from './reader-child.js';
 
-const USAGE = '[--objects 2000] [--employees 4] [--events 560] [--concurrency 8] [--repeat 2] [--max-seconds 1500]';
+const USAGE = '[--objects 2000] [--employees 4] [--events 560] [--concurrency 4] [--repeat 2] [--max-seconds 1500]';
 const { values } = parseBenchArgs(
   'bench:datasets',
   {
     objects: { type: 'string', default: '2000' },
     employees: { type: 'string', default: '4' },
     events: { type: 'string', default: '560' },
-    concurrency: { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '4' },
     repeat: { type: 'string', default: '2' },
     'max-seconds': { type: 'string', default: '1500' },
   },
@@ -57,6 +57,8 @@ const MAX_SECONDS = Number(values['max-seconds']);
 const RSS_LIMIT_MB = 256;
 const GENERATION_CONCURRENCY = 4;
 const NOTICE = { noticeVersion: '2026-11', noticeSha256: 'b'.repeat(64) };
+/** The role that reads: the export role stands in (no standing Decrypt, grants only) until the training role exists locally. */
+const READER = 'export' as const;
 
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
     stack = await startLocalStack({ localDir, port: 0, clock: new AdjustableClock(), onFunctionLog: () => undefined });
     log(`local stack up in ${stack.startupMs} ms`);
     const { identity, endpoints } = stack;
-    const as = (principal: 'ingest' | 'steward' | 'export' | 'admin') => ({ region: identity.region, credentials: { accessKeyId: identity.principals[principal].accessKeyId, secretAccessKey: identity.principals[principal].secretAccessKey } });
+    const as = (principal: 'ingest' | 'steward' | typeof READER | 'admin') => ({ region: identity.region, credentials: { accessKeyId: identity.principals[principal].accessKeyId, secretAccessKey: identity.principals[principal].secretAccessKey } });
     const admin = DynamoDBDocumentClient.from(new DynamoDBClient({ ...as('admin'), endpoint: endpoints.dynamodb }));
     const ingestKms = new KMS({ ...as('ingest'), endpoint: endpoints.kms });
     const ingestS3 = new S3Client({ ...as('ingest'), endpoint: endpoints.s3, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' });
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
       const event = await ledger.latestEvent(employeeId);
       if (event?.state.keyArn === undefined) throw new Error('no key after consent');
       employees.push({ employeeId, keyArn: event.state.keyArn, consentSeq: event.sequence });
-      const grantee = identity.principals.export.arn;
+      const grantee = identity.principals[READER].arn;
       await stewardKms.send(new CreateGrantCommand({ KeyId: event.state.keyArn, GranteePrincipal: grantee, RetiringPrincipal: grantee, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId, scope: 'keystrokes' } } }));
     }
 
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
     const manifest = join(localDir, 'manifest.jsonl');
     writeFileSync(manifest, `${[{ format: DATASET_MANIFEST_FORMAT, datasetId: 'd-bench' }, ...lines].map((line) => JSON.stringify(line)).join('\n')}\n`);
 
-    const base: Omit<ChildConfig, 'mode'> = { region: identity.region, account: identity.account, endpoints: { kms: endpoints.kms, s3: endpoints.s3 }, credentials: as('export').credentials, manifest, concurrency: CONCURRENCY };
+    const base: Omit<ChildConfig, 'mode'> = { region: identity.region, account: identity.account, endpoints: { kms: endpoints.kms, s3: endpoints.s3 }, credentials: as(READER).credentials, manifest, concurrency: CONCURRENCY };
     const results = {} as Record<ChildConfig['mode'], ChildResult>;
     for (let round = 1; round <= REPEAT; round += 1) {
       for (const mode of ['floor', 'sdk', 'reader', 'parquet'] as const) {
