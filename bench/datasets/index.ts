@@ -8,7 +8,6 @@
 // - Each measured run is a child process (bench/datasets/reader-child.ts), so its maxRSS is its own:
 //   `floor` = GetObject + AES-256-GCM over the same bytes; `sdk` = GetObject + Encryption SDK
 //   decrypt through KMS; `reader` = the records through datasets/reader; `parquet` = and shards.
-// The reading role is the export role until the datasets API adds the training role (same grants).
 // On a shared machine one run can be slowed by others: the four runs are repeated in turn
 // (--repeat, default 2) and each mode's fastest time is kept, with its highest peak RSS.
 // Usage: npm run bench:datasets -- [--objects 2000] [--employees 4] [--events 560] [--concurrency 4] [--repeat 2] [--max-seconds 1500]
@@ -57,8 +56,8 @@ const MAX_SECONDS = Number(values['max-seconds']);
 const RSS_LIMIT_MB = 256;
 const GENERATION_CONCURRENCY = 4;
 const NOTICE = { noticeVersion: '2026-11', noticeSha256: 'b'.repeat(64) };
-/** The role that reads: the export role stands in (no standing Decrypt, grants only) until the training role exists locally. */
-const READER = 'export' as const;
+/** The role that reads: the training role, through its grants only. */
+const READER = 'training' as const;
 
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
@@ -109,7 +108,7 @@ async function main(): Promise<void> {
       if (event?.state.keyArn === undefined) throw new Error('no key after consent');
       employees.push({ employeeId, keyArn: event.state.keyArn, consentSeq: event.sequence });
       const grantee = identity.principals[READER].arn;
-      await stewardKms.send(new CreateGrantCommand({ KeyId: event.state.keyArn, GranteePrincipal: grantee, RetiringPrincipal: grantee, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId, scope: 'keystrokes' } } }));
+      await stewardKms.send(new CreateGrantCommand({ KeyId: event.state.keyArn, GranteePrincipal: grantee, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId, scope: 'keystrokes' } } }));
     }
 
     // The objects, as ingest makes them: redacted JSON Lines, gzip, a fresh data key per object.

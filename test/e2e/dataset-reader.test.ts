@@ -2,7 +2,7 @@
 // the objects with their consent lineage, and the key steward mints per-employee, per-scope
 // Decrypt grants. The reader yields exactly the stored events with lineage; what KMS refuses is
 // counted `withdrawn` and yields nothing; missing and corrupt objects are counted, not fatal.
-// The grantee is a parameter: the export role stands in until the datasets API adds the training role.
+// The reading principal is the training role, which holds no standing Decrypt.
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,8 +18,8 @@ import { startTestStack, type ConsentTestStack } from '../support/consent-api.js
 import { pollUntil } from '../support/local-stack.js';
 import { buildDatasetFixture, revokeGrant, writeManifest, type DatasetFixture } from '../support/dataset-fixture.js';
 
-/** Who reads: the training role once the datasets API adds it; the export role (also without standing Decrypt) until then. */
-const GRANTEE: PrincipalName = 'export';
+/** Who reads: the training role, as a training job does. */
+const GRANTEE: PrincipalName = 'training';
 const A = 'e-ds-a';
 const B = 'e-ds-b';
 const C = 'e-ds-c';

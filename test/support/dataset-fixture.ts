@@ -42,7 +42,7 @@ export async function keyArnOf(t: ConsentTestStack, employeeId: string): Promise
   return arn;
 }
 
-/** A Decrypt grant for `grantee` on the employee's key, constrained to {employeeId, scope}, minted by the key steward. */
+/** A Decrypt grant for `grantee` on the employee's key, constrained to {employeeId, scope}, minted by the key steward as the datasets API has it do. */
 export async function grantScope(t: ConsentTestStack, grantee: PrincipalName, employeeId: string, scope: Scope): Promise<{ keyArn: string; grantId: string }> {
   const keyArn = await keyArnOf(t, employeeId);
   const granteeArn = t.stack.identity.principals[grantee].arn;
@@ -50,7 +50,8 @@ export async function grantScope(t: ConsentTestStack, grantee: PrincipalName, em
     new CreateGrantCommand({
       KeyId: keyArn,
       GranteePrincipal: granteeArn,
-      RetiringPrincipal: granteeArn,
+      // The key policy lets the export role retire its grants; training grants have no retiring principal (the steward revokes them).
+      ...(grantee === 'export' ? { RetiringPrincipal: granteeArn } : {}),
       Operations: ['Decrypt'],
       Constraints: { EncryptionContextSubset: { employeeId, scope } },
     }),
