@@ -8,8 +8,9 @@ import { CommitmentPolicy, type KeyringNode } from '@aws-crypto/material-managem
 import { DecryptCommand, type DecryptCommandInput, type KMSClient } from '@aws-sdk/client-kms';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { exportLineSchema, type ExportLine, type UNREADABLE_REASONS } from '../../contract/export-format.js';
-import { CAPTURES_PREFIX, DEVICE_ID_METADATA } from '../../contract/resources.js';
-import { ID_PATTERN, SCOPES, type Scope } from '../../contract/vocabulary.js';
+import { contextOfKey } from '../../contract/capture-keys.js';
+import { DEVICE_ID_METADATA } from '../../contract/resources.js';
+import { ID_PATTERN, type Scope } from '../../contract/vocabulary.js';
 import { ALGORITHM_SUITE, KmsKeyring } from '../shared/kms-keyring.js';
 
 /** Refuse non-committing messages, and messages with more wrapped keys than the one ingest writes. */
@@ -26,16 +27,7 @@ export class KmsUnavailableError extends Error {
   override readonly name = 'KmsUnavailableError';
 }
 
-const KEY_PATTERN = new RegExp(`^${CAPTURES_PREFIX}([^/]+)/([^/]+)/\\d{4}/\\d{2}/\\d{2}/([^/]+)$`);
-
-/** `captures/{employeeId}/{scope}/{yyyy}/{mm}/{dd}/{batchId}` → what its encryption context must be. */
-export function contextOfKey(key: string): { employeeId: string; scope: Scope; batchId: string } | undefined {
-  const match = KEY_PATTERN.exec(key);
-  if (match === null) return undefined;
-  const [, employeeId = '', scope = '', batchId = ''] = match;
-  if (!ID_PATTERN.test(employeeId) || !ID_PATTERN.test(batchId) || !(SCOPES as readonly string[]).includes(scope)) return undefined;
-  return { employeeId, scope: scope as Scope, batchId };
-}
+export { contextOfKey };
 
 /**
  * A KMS client for the keyring that remembers KMS's own failures, so that a refused grant or a

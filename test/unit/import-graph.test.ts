@@ -74,6 +74,14 @@ describe('import graph', () => {
     expect(violations(edges, (to) => !within(to, 'contract') && to !== 'zod')).toEqual([]);
   });
 
+  it('datasets/ (shipped to training jobs) imports the contract and, of lambdas/, only the shared keyring', () => {
+    const edges = edgesOf('datasets');
+    expect(edges.some((edge) => edge.to === 'lambdas/shared/kms-keyring.js')).toBe(true);
+    expect(violations(edges, (to) => ['lib', 'local', 'bin', 'tools', 'test', 'bench'].some((dir) => within(to, dir)) || (within(to, 'lambdas') && to !== 'lambdas/shared/kms-keyring.js'))).toEqual([]);
+    // Nothing deployed depends on the training-side reader.
+    expect(violations([...edgesOf('lambdas'), ...edgesOf('contract'), ...edgesOf('lib')], (to) => within(to, 'datasets'))).toEqual([]);
+  });
+
   it('lib/ and local/ read the contract', () => {
     expect(edgesOf('lib').some((edge) => within(edge.to, 'contract'))).toBe(true);
     expect(edgesOf('local').some((edge) => within(edge.to, 'contract'))).toBe(true);
