@@ -4,9 +4,15 @@ import { SOURCE_DIRS } from './test/support/coverage-provider.js';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // A deadline for hangs, long enough for a CPU-bound test (a synth with validation, a stack
+    // start) while three workers share two cores.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default is one worker per core but one: on 2 cores, a single worker, and the suite
+    // runs file after file while most of them wait on their local stack's servers. Three keep both
+    // cores busy (measured on 2 cores: see README, "Tests").
+    maxWorkers: 3,
     env: {
       // Every SDK client on Node 20 warns that later SDK releases need Node 22; the versions are
       // pinned, so the warning says nothing new, and once per test file it buries real output.

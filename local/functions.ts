@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { bundleFunction } from './function-bundles.js';
 
 export interface FunctionSpec {
   readonly name: string;
@@ -150,7 +151,11 @@ function contextFor(id, timeoutMs) {
     done() {}, fail() {}, succeed() {},
   };
 }
-Promise.resolve(coverage && coverage.started).then(() => import(workerData.tsxApi)).then(({ tsImport }) => tsImport(workerData.entry, workerData.entry)).then(
+// A bundle (function-bundles.ts) is plain ESM; without one (coverage runs), tsx loads the .ts tree.
+const load = workerData.bundle
+  ? () => import(workerData.bundle)
+  : () => import(workerData.tsxApi).then(({ tsImport }) => tsImport(workerData.entry, workerData.entry));
+Promise.resolve(coverage && coverage.started).then(load).then(
   (mod) => {
     const handler = mod.handler ?? (mod.default && mod.default.handler);
     if (typeof handler !== 'function') {
@@ -227,8 +232,20 @@ class FunctionRunner {
     return this.ready;
   }
 
-  private spawn(): Promise<Worker> {
+  private async spawn(): Promise<Worker> {
     const { spec } = this;
+    // A TypeScript handler runs as one esbuild bundle, as Lambda runs it, except in coverage runs:
+    // coverage maps each module's own tsx output back to its .ts file. A .js/.mjs entry (a bundle
+    // already) is loaded as it is.
+    let bundle: string | undefined;
+    if (spec.entry.endsWith('.ts') && process.env[WORKER_COVERAGE_DIR_ENV] === undefined) {
+      try {
+        bundle = await bundleFunction(spec.entry);
+      } catch (error) {
+        throw new FunctionStartError(`function ${spec.name} failed to load ${spec.entry}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    if (this.closed) throw new FunctionStartError(`function ${spec.name}: stopped`);
     const worker = new Worker(BOOTSTRAP, {
       eval: true,
       env: { ...spec.environment },
@@ -238,7 +255,8 @@ class FunctionRunner {
       stderr: true,
       workerData: {
         entry: pathToFileURL(spec.entry).href,
-        tsxApi: tsxApiUrl(),
+        bundle: bundle === undefined ? undefined : pathToFileURL(bundle).href,
+        tsxApi: bundle === undefined ? tsxApiUrl() : undefined,
         functionName: spec.environment['AWS_LAMBDA_FUNCTION_NAME'] ?? spec.name,
         functionArn: spec.arn ?? `arn:aws:lambda:us-east-1:000000000000:function:${spec.name}`,
         memoryLimitInMB: String(spec.memoryMb ?? 512),

@@ -34,7 +34,7 @@ export interface LocalS3Options {
   readonly onInternalError?: (message: string) => void;
   /** @default 0 - any free port */
   readonly port?: number;
-  /** @default 10_000 */
+  /** A loaded machine (a test suite's workers) can take 10 s to start a Node process. @default 30_000 */
   readonly startTimeoutMs?: number;
 }
 
@@ -234,7 +234,7 @@ function startFront(upstream: string, options: LocalS3Options): Promise<Server> 
 
 function waitForReady(child: ChildProcess, options: LocalS3Options, stderr: () => string): Promise<number> {
   return new Promise<number>((resolve, reject) => {
-    const timeoutMs = options.startTimeoutMs ?? 10_000;
+    const timeoutMs = options.startTimeoutMs ?? 30_000;
     const timer = setTimeout(() => fail(`local S3 did not start within ${timeoutMs} ms`), timeoutMs);
     function done(): void {
       clearTimeout(timer);

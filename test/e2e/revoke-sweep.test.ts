@@ -97,7 +97,8 @@ describe('agents racing a withdrawal', () => {
     const early = await t.call('POST', '/v1/events', { token: agentToken, body: captureBatch({ perKind: 1 }) });
     expect(early.status).toBe(202);
     await nextSecondAfter(new Date().toISOString());
-    const deadline = Date.now() + 20_000;
+    // A bound for a stuck stack, not a pace: the agents stop after 40 batches each, or once refused.
+    const deadline = Date.now() + 60_000;
     let revokeReturned: number | undefined;
     const sent: { batchId: string; status: number; sentAt: number }[] = [];
     const agent = async (n: number): Promise<void> => {
@@ -110,7 +111,7 @@ describe('agents racing a withdrawal', () => {
       }
     };
     const agents = [0, 1, 2, 3].map((n) => agent(n));
-    await pollUntil(() => sent.filter((s) => s.status === 202).length >= 8, { timeoutMs: 15_000, what: 'the agents storing batches' });
+    await pollUntil(() => sent.filter((s) => s.status === 202).length >= 8, { timeoutMs: 45_000, what: 'the agents storing batches' });
 
     // Act: withdraw while they run; one batch that passed its check before it lands after it.
     const revoked = await revoke(id);
@@ -136,7 +137,7 @@ describe('agents racing a withdrawal', () => {
     expect(after.filter((o) => sentAfter.some((s) => o.Key?.endsWith(`/${s.batchId}`)))).toEqual([]);
     // What was stored a second or more before the withdrawal stays.
     expect(after.filter((o) => o.Key?.endsWith(`/${String(early.body['batchId'])}`))).toHaveLength(3);
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('the sweep after a withdrawal', () => {

@@ -1,6 +1,3 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { type CfnElement, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
@@ -368,26 +365,8 @@ describe('functions', () => {
 
     expect(functionEnvironment(template, stack.purgeFunction.fn)[ENV.keyDeletionDays]).toBe('7');
   });
-
-  it('bundle the real consent and purge handlers with esbuild as ESM with source maps', { timeout: 120_000 }, () => {
-    const outdir = mkdtempSync(join(tmpdir(), 'cc-infra-'));
-    try {
-      const app = testApp({}, { bundle: true, outdir });
-      const stack = new ConsentCaptureStack(app, 'ConsentCapture');
-
-      app.synth();
-
-      const assets = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
-      const functionCount = Object.keys(Template.fromStack(stack).findResources('AWS::Lambda::Function')).length;
-      expect(assets).toHaveLength(functionCount);
-      for (const asset of assets) {
-        expect(existsSync(join(outdir, asset, 'index.mjs'))).toBe(true);
-        expect(existsSync(join(outdir, asset, 'index.mjs.map'))).toBe(true);
-      }
-    } finally {
-      rmSync(outdir, { recursive: true, force: true });
-    }
-  });
+  // The bundled synthesis (esbuild, ESM, linked source maps) is checked in function-bundles.test.ts,
+  // which synthesizes the app with bundling once for all its tests.
 });
 
 describe('roles', () => {

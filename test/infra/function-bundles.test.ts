@@ -3,7 +3,7 @@
 // budget, that it loads nothing from node_modules at run time (Lambda has none), and that the
 // bundles themselves run a whole consent story on the local stack: grant, a sealed batch the
 // export role decrypts, erase, purged.
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { buildClient, CommitmentPolicy, getClient, KMS, KmsKeyringNode } from '@
 import { CreateGrantCommand } from '@aws-sdk/client-kms';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import { build } from 'esbuild';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,12 +51,14 @@ const OVER_TARGET: Partial<Record<FunctionName, { readonly ceiling: number; read
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
 let outdir: string;
+let functionCount = 0;
 const bundles = new Map<FunctionName, string>();
 beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'cc-bundles-'));
   const app = testApp({}, { bundle: true, outdir });
   const stack = new ConsentCaptureStack(app, 'ConsentCapture');
   app.synth();
+  functionCount = Object.keys(Template.fromStack(stack).findResources('AWS::Lambda::Function')).length;
   for (const name of Object.keys(FUNCTIONS) as FunctionName[]) {
     const cfn = stack.functions[name].fn.node.defaultChild as CfnFunction;
     const code = Stack.of(stack).resolve(cfn.code) as { s3Key: string };
@@ -82,6 +85,16 @@ async function importsOf(bundle: string): Promise<{ readonly staticImports: stri
 }
 
 describe('function bundles', () => {
+  it('are built by esbuild at synth, as ESM with a linked source map, one asset per function', () => {
+    const assets = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
+
+    expect(assets).toHaveLength(functionCount);
+    for (const asset of assets) {
+      expect(existsSync(join(outdir, asset, 'index.mjs'))).toBe(true);
+      expect(existsSync(join(outdir, asset, 'index.mjs.map'))).toBe(true);
+    }
+  });
+
   it.each(Object.keys(FUNCTIONS) as FunctionName[])('%s stays within its size budget', (name) => {
     const bytes = statSync(bundleOf(name)).size;
     const over = OVER_TARGET[name];

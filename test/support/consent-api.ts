@@ -1,11 +1,12 @@
 // The consent API as employees, agents and HR use it, on top of the in-process local stack
 // (test/support/local-stack.ts): JSON calls with real JWTs, the ledger, and the roles that key
-// policies name.
+// policies name. useTestStack() gives a test file its one stack (see test/support/local-stack.ts).
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KeyPolicyRoles } from '../../lambdas/shared/key-policy.js';
 import { Ledger } from '../../lambdas/shared/ledger.js';
 import type { PrincipalName } from '../../local/principals.js';
+import { afterAll, beforeAll } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { startTestStack as startLocalTestStack, type TestStack as LocalTestStack, type TestStackOptions } from './local-stack.js';
 
@@ -61,6 +62,28 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Co
       return { status: response.status, headers: response.headers, body: response.text === '' ? {} : response.json() };
     },
     close: () => local.close(),
+  };
+}
+
+/**
+ * The test file's stack: started before its first test, closed after its last, shared by all its
+ * tests (a stack costs a second or more of CPU to start; a test a few milliseconds). Call it once
+ * at the top of the file and read `.current` in tests and hooks; each test uses its own employee
+ * ids, so the tests stay independent of one another and of their order.
+ */
+export function useTestStack(options: TestStackOptions = {}): { readonly current: ConsentTestStack } {
+  let stack: ConsentTestStack | undefined;
+  beforeAll(async () => {
+    stack = await startTestStack(options);
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.close();
+  });
+  return {
+    get current(): ConsentTestStack {
+      if (stack === undefined) throw new Error('useTestStack(): the stack starts in beforeAll; read .current inside a test or hook');
+      return stack;
+    },
   };
 }
 

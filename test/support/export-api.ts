@@ -5,6 +5,7 @@ import { expect } from 'vitest';
 import { exportManifestSchema, type ExportManifest } from '../../contract/export-format.js';
 import { exportStatusResponse } from '../../contract/responses.js';
 import { SCOPE_OF_EVENT_KIND } from '../../contract/vocabulary.js';
+import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { redactEvents } from '../../lambdas/ingest/redaction.js';
 import { parseBatch } from '../../lambdas/ingest/schemas.js';
 import type { captureBatch } from './capture-batches.js';
@@ -20,6 +21,7 @@ export interface ExportApi {
   capture(employeeId: string, batch: Batch, consented: readonly string[]): Promise<Record<string, unknown>[]>;
   requestExport(employeeId: string): Promise<{ status: number; body: Record<string, unknown> }>;
   exportStatus(employeeId: string, exportId: string): Promise<{ status: number; body: Record<string, unknown> }>;
+  /** Polls until the export is ready or failed and its worker has returned the job (ledger, lock and grant done). */
   untilFinished(employeeId: string, exportId: string): Promise<ExportStatusBody>;
   manifestOf(status: ExportStatusBody): Promise<ExportManifest>;
 }
@@ -45,8 +47,8 @@ export function exportApi(t: ConsentTestStack): ExportApi {
     async exportStatus(employeeId, exportId) {
       return t.call('GET', `/v1/exports/${exportId}`, { token: await t.token(employeeId, 'consent:manage') });
     },
-    untilFinished(employeeId, exportId) {
-      return pollUntil(
+    async untilFinished(employeeId, exportId) {
+      const finished = await pollUntil(
         async () => {
           const { status, body } = await api.exportStatus(employeeId, exportId);
           expect(status).toBe(200);
@@ -55,6 +57,11 @@ export function exportApi(t: ConsentTestStack): ExportApi {
         },
         { timeoutMs: 60_000, intervalMs: 100, what: `export ${exportId} finished` },
       );
+      // The status turns final before the worker's last steps (the ledger's export-ready, the
+      // lock, the grant), which tests check too: wait until the worker has returned the job, so
+      // they do not race it on a loaded machine.
+      await t.stack.queues.idle(LOCAL_RESOURCES.queues.export, 30_000);
+      return finished;
     },
     async manifestOf(status) {
       if (status.manifestUrl === undefined) throw new Error('no manifest URL');
