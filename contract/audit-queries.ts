@@ -27,13 +27,15 @@ const SCOPE = "json_extract_scalar(requestparameters, '$.encryptionContext.scope
 const KEY_ARN = 'element_at(resources, 1).arn';
 const PERIOD = '"timestamp" BETWEEN ? AND ? AND eventtime >= ? AND eventtime < ?';
 const PERIOD_PARAMETERS = ['fromDay', 'toDay', 'from', 'to'] as const;
+// The record's own fields after the derived ones: tools/audit reads every answer with one parser.
+const RECORD = 'eventid, eventsource, useridentity, requestparameters, responseelements, resources';
 
 /** The named queries. Parameters: `fromDay`/`toDay` are `yyyy/MM/dd` (inclusive), `from`/`to` ISO-8601 instants `yyyy-MM-ddTHH:mm:ssZ` (`to` exclusive). */
 export const AUDIT_QUERIES: readonly AuditQuery[] = [
   {
     name: 'employee-key-timeline',
     description: "Every KMS call on one employee's key or naming that employee in its encryption context, allowed and denied, oldest first.",
-    sql: `SELECT eventtime, eventname, ${PRINCIPAL} AS principal, errorcode, ${SCOPE} AS scope, ${KEY_ARN} AS keyarn, eventid
+    sql: `SELECT eventtime, eventname, ${PRINCIPAL} AS principal, errorcode, ${SCOPE} AS scope, ${KEY_ARN} AS keyarn, ${RECORD}
 FROM cloudtrail
 WHERE ${PERIOD}
   AND eventsource = 'kms.amazonaws.com'
@@ -44,7 +46,7 @@ ORDER BY eventtime, eventid`,
   {
     name: 'denied-calls',
     description: 'KMS calls that were refused (access denied, a disabled or deleted key, a wrong encryption context), oldest first.',
-    sql: `SELECT eventtime, eventname, ${PRINCIPAL} AS principal, errorcode, ${EMPLOYEE} AS employeeid, ${SCOPE} AS scope, ${KEY_ARN} AS keyarn, eventid
+    sql: `SELECT eventtime, eventname, ${PRINCIPAL} AS principal, errorcode, ${EMPLOYEE} AS employeeid, ${SCOPE} AS scope, ${KEY_ARN} AS keyarn, ${RECORD}
 FROM cloudtrail
 WHERE ${PERIOD}
   AND eventsource = 'kms.amazonaws.com'
@@ -56,7 +58,7 @@ ORDER BY eventtime, eventid`,
     name: 'generate-data-key-outside-consent',
     description:
       "Successful GenerateDataKey calls for one employee in a period the ledger says was not consented (a pause, or after a withdrawal): any row is a violation. `npm run audit -- check` finds the periods itself.",
-    sql: `SELECT eventtime, ${PRINCIPAL} AS principal, ${SCOPE} AS scope, json_extract_scalar(requestparameters, '$.encryptionContext.batchId') AS batchid, ${KEY_ARN} AS keyarn, eventid
+    sql: `SELECT eventtime, ${PRINCIPAL} AS principal, ${SCOPE} AS scope, json_extract_scalar(requestparameters, '$.encryptionContext.batchId') AS batchid, ${KEY_ARN} AS keyarn, ${RECORD}
 FROM cloudtrail
 WHERE ${PERIOD}
   AND eventsource = 'kms.amazonaws.com'
@@ -69,7 +71,7 @@ ORDER BY eventtime, eventid`,
   {
     name: 'decrypts-not-by-export-role',
     description: "Decrypt calls on employee data by any principal other than the export role, allowed or denied (errorcode empty: it succeeded).",
-    sql: `SELECT eventtime, ${PRINCIPAL} AS principal, errorcode, ${EMPLOYEE} AS employeeid, ${SCOPE} AS scope, ${KEY_ARN} AS keyarn, eventid
+    sql: `SELECT eventtime, ${PRINCIPAL} AS principal, errorcode, ${EMPLOYEE} AS employeeid, ${SCOPE} AS scope, ${KEY_ARN} AS keyarn, ${RECORD}
 FROM cloudtrail
 WHERE ${PERIOD}
   AND eventsource = 'kms.amazonaws.com'
@@ -82,7 +84,7 @@ ORDER BY eventtime, eventid`,
   {
     name: 'key-policy-changes',
     description: 'Every key policy written (CreateKey with a policy, PutKeyPolicy), with who wrote it and the policy text, oldest first.',
-    sql: `SELECT eventtime, eventname, ${PRINCIPAL} AS principal, errorcode, ${KEY_ARN} AS keyarn, json_extract_scalar(requestparameters, '$.policy') AS policy, eventid
+    sql: `SELECT eventtime, eventname, ${PRINCIPAL} AS principal, errorcode, ${KEY_ARN} AS keyarn, json_extract_scalar(requestparameters, '$.policy') AS policy, ${RECORD}
 FROM cloudtrail
 WHERE ${PERIOD}
   AND eventsource = 'kms.amazonaws.com'
@@ -94,7 +96,7 @@ ORDER BY eventtime, eventid`,
   {
     name: 'purge-proof',
     description: "The crypto-shredding of one key: the erasure tag, the shredded policy, DisableKey and ScheduleKeyDeletion with its deletion date, and any later use.",
-    sql: `SELECT eventtime, eventname, ${PRINCIPAL} AS principal, errorcode, json_extract_scalar(responseelements, '$.deletionDate') AS deletiondate, eventid
+    sql: `SELECT eventtime, eventname, ${PRINCIPAL} AS principal, errorcode, json_extract_scalar(responseelements, '$.deletionDate') AS deletiondate, ${RECORD}
 FROM cloudtrail
 WHERE ${PERIOD}
   AND eventsource = 'kms.amazonaws.com'
