@@ -1,7 +1,7 @@
 // `npm run audit` after a real scenario on the local stack (consent, capture, pause with denied
 // ingest, export, resume, revoke with erase): check holds, each forged trail record is named, the
 // employee timeline tells the story in order, and the named queries answer on DuckDB.
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,11 +167,16 @@ describe('audit check after the scenario', () => {
     expect(JSON.parse(result.out).violations).toEqual([expect.objectContaining({ invariant: 'policy-differs-from-ledger', eventId: record['eventID'], employeeId: id })]);
   });
 
-  it('names the record in its readable table too, and `npm run audit` exits with the same code', () => {
+  it('names the record in its readable table too, and `npm run audit` exits with the same code', async () => {
     const record = forged('Decrypt', { userIdentity: identityOf('admin') });
     const dir = forgedTrail([record]);
 
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/audit/index.ts', 'check', '--dir', t.local.localDir, '--trail', dir], { encoding: 'utf8', timeout: 30_000 });
+    // Asynchronously: the child reads the ledger from this process's local DynamoDB.
+    const run = await new Promise<{ status: number | null; stdout: string }>((resolve) => {
+      const child = execFile(process.execPath, ['--import', 'tsx', 'tools/audit/index.ts', 'check', '--dir', t.local.localDir, '--trail', dir], { encoding: 'utf8', timeout: 30_000 }, (_error, stdout) =>
+        resolve({ status: child.exitCode, stdout }),
+      );
+    });
 
     expect(run.status).toBe(1);
     expect(run.stdout).toContain(String(record['eventID']));
@@ -185,23 +190,34 @@ describe('audit employee', () => {
 
     expect(result.code).toBe(0);
     const entries = JSON.parse(result.out) as TimelineEntry[];
-    const seconds = entries.map((e) => Math.floor(Date.parse(e.time) / 1000));
+    const second = (e: TimelineEntry) => Math.floor(Date.parse(e.time) / 1000);
+    const seconds = entries.map(second);
     expect(seconds).toEqual([...seconds].sort((a, b) => a - b));
-    const at = (match: (e: TimelineEntry) => boolean, what: string): number => {
-      const index = entries.findIndex(match);
-      if (index < 0) throw new Error(`the timeline has no ${what}`);
-      return index;
+    const find = (match: (e: TimelineEntry) => boolean, what: string): TimelineEntry => {
+      const entry = entries.find(match);
+      if (entry === undefined) throw new Error(`the timeline has no ${what}`);
+      return entry;
     };
-    const granted = at((e) => e.what === 'granted' && e.who.startsWith(`employee ${id}`), 'grant by the employee');
-    const captured = at((e) => e.what === 'GenerateDataKey' && e.who === 'ingest' && e.outcome === 'allowed', 'allowed data key');
-    const paused = at((e) => e.what === 'paused' && e.who.startsWith(`employee ${id}`) && e.outcome === 'paused', 'pause by the employee');
-    const denied = at((e) => e.what === 'GenerateDataKey' && e.who === 'ingest' && e.outcome === 'AccessDeniedException', 'denied ingest attempt');
-    const grant = at((e) => e.what === 'CreateGrant' && e.who === 'steward' && e.detail.includes('to export') && e.detail.includes(`employeeId=${id}`), 'export grant by the steward');
-    const decrypt = at((e) => e.what === 'Decrypt' && e.who === 'export' && e.outcome === 'allowed', 'decrypt by the export role');
-    const resumed = at((e) => e.what === 'resumed' && e.who.startsWith(`employee ${id}`), 'resume by the employee');
-    const disabled = at((e) => e.what === 'DisableKey' && e.who === 'purge', 'DisableKey by the purge role');
-    const purged = at((e) => e.what === 'purged' && e.who === 'purge-worker', 'purged by the purge worker');
-    expect([granted, captured, paused, denied, grant, decrypt, resumed, disabled, purged]).toEqual([...[granted, captured, paused, denied, grant, decrypt, resumed, disabled, purged]].sort((a, b) => a - b));
+    const story = [
+      find((e) => e.what === 'granted' && e.who.startsWith(`employee ${id}`), 'grant by the employee'),
+      find((e) => e.what === 'GenerateDataKey' && e.who === 'ingest' && e.outcome === 'allowed', 'allowed data key'),
+      find((e) => e.what === 'paused' && e.who.startsWith(`employee ${id}`) && e.outcome === 'paused', 'pause by the employee'),
+      find((e) => e.what === 'GenerateDataKey' && e.who === 'ingest' && e.outcome === 'AccessDeniedException', 'denied ingest attempt'),
+      find((e) => e.what === 'CreateGrant' && e.who === 'steward' && e.detail === `grant Decrypt to export, EncryptionContextSubset employeeId=${id}`, 'export grant by the steward'),
+      find((e) => e.what === 'Decrypt' && e.who === 'export' && e.outcome === 'allowed', 'decrypt by the export role'),
+      find((e) => e.what === 'resumed' && e.who.startsWith(`employee ${id}`), 'resume by the employee'),
+      find((e) => e.what === 'DisableKey' && e.who === 'purge', 'DisableKey by the purge role'),
+      find((e) => e.what === 'purged' && e.who === 'purge-worker', 'purged by the purge worker'),
+    ];
+    // CloudTrail records whole seconds: two steps in different seconds must appear in order;
+    // within one second the trail cannot order a KMS call against a ledger event.
+    for (let i = 1; i < story.length; i += 1) {
+      const [before, after] = [story[i - 1] as TimelineEntry, story[i] as TimelineEntry];
+      expect(second(before)).toBeLessThanOrEqual(second(after));
+      if (second(before) < second(after)) expect(entries.indexOf(before)).toBeLessThan(entries.indexOf(after));
+    }
+    // The pause spans whole seconds (see beforeAll): it is strictly between the capture before it and the resume.
+    expect(second(story[2] as TimelineEntry)).toBeLessThan(second(story[6] as TimelineEntry));
   });
 
   it('prints a readable table', async () => {
