@@ -112,6 +112,8 @@ export class InvariantChecker {
   private readonly periods = new Map<string, Map<string, ConsentPeriod[]>>();
   private readonly ownerOfKey = new Map<string, string>();
   private readonly grants = new Map<string, Grant>();
+  /** Live grants by key: a Decrypt looks only at its own key's. */
+  private readonly grantsOfKey = new Map<string, Grant[]>();
   private readonly shredded = new Map<string, { disabled?: string; scheduled?: string }>();
   private readonly allowedPrincipals: Set<string>;
 
@@ -144,7 +146,9 @@ export class InvariantChecker {
         break;
       case 'CreateGrant':
         if (event.grantId !== undefined && event.grant !== undefined && event.keyArn !== undefined) {
-          this.grants.set(event.grantId, { keyArn: event.keyArn, employeeId: owner, request: event.grant, retired: false });
+          const grant = { keyArn: event.keyArn, employeeId: owner, request: event.grant, retired: false };
+          this.grants.set(event.grantId, grant);
+          this.grantsOfKey.set(event.keyArn, [...(this.grantsOfKey.get(event.keyArn) ?? []).filter((g) => !g.retired), grant]);
         }
         break;
       case 'RetireGrant':
@@ -220,10 +224,9 @@ export class InvariantChecker {
       this.flag('decrypt-not-by-export-grant', event, employeeId, `Decrypt of ${employeeId}'s data by ${event.principal ?? '(unknown principal)'}, not the export role`);
       return;
     }
-    const underGrant = [...this.grants.values()].some(
+    const underGrant = (event.keyArn === undefined ? [] : (this.grantsOfKey.get(event.keyArn) ?? [])).some(
       (g) =>
         !g.retired &&
-        (event.keyArn === undefined || g.keyArn === event.keyArn) &&
         g.request.grantee === this.roles.export &&
         g.request.operations.length > 0 &&
         g.request.operations.every((o) => o === 'Decrypt') &&
