@@ -124,7 +124,7 @@ describe('audit check after the scenario', () => {
 
     expect(result.code).toBe(1);
     expect(JSON.parse(result.out).violations).toEqual([
-      expect.objectContaining({ invariant: 'decrypt-not-by-export-grant', eventId: record['eventID'], principal: t.stack.identity.principals.admin.arn, employeeId: id }),
+      expect.objectContaining({ invariant: 'decrypt-not-by-export-grant', eventId: record['eventID'], principal: t.stack.identity.principals.admin.arn, employeeId: id, message: expect.stringContaining('not the export role') }),
     ]);
   });
 
