@@ -88,19 +88,20 @@ export class DuckTrail {
         .map((p) => `(${quote(p.employeeId)}, ${quote(p.scope)}, ${quote(p.keyArn)}, ${quote(p.from)}, ${quote(p.to ?? '9999-12-31T00:00:00Z')})`);
       await this.connection.run(`INSERT INTO consent_periods VALUES ${values.join(', ')}`);
     }
-    // DuckDB's own SQL (not a named query): each JSON field is extracted once; the data keys inside
-    // a period are found by a hash join on the equalities, then dropped by row number (faster
-    // here than NOT EXISTS); principal and key come out as text, since turning structs into JS
-    // objects costs more than the scan. `rn` keeps trail order.
+    // DuckDB's own SQL (not a named query): the data keys inside a period are found by a hash join
+    // on the equalities, then dropped by row number (faster here than NOT EXISTS); nothing is
+    // materialised, so memory does not grow with the trail (DuckDB may scan twice); principal and
+    // key come out as text, since turning structs into JS objects costs more than the scan.
+    // `rn` keeps trail order.
     const result = await this.connection.stream(
-      `WITH k AS MATERIALIZED (
+      `WITH k AS (
          SELECT row_number() OVER () AS rn, eventtime, eventsource, eventname, eventid, errorcode, requestparameters, responseelements,
-           COALESCE(useridentity.sessioncontext.sessionissuer.arn, useridentity.arn) AS principal, resources[1].arn AS keyarn,
-           json_extract_string(requestparameters, '$.encryptionContext.employeeId') AS employeeid,
-           json_extract_string(requestparameters, '$.encryptionContext.scope') AS scope
+           COALESCE(useridentity.sessioncontext.sessionissuer.arn, useridentity.arn) AS principal, resources[1].arn AS keyarn
          FROM ${CLOUDTRAIL_TABLE} WHERE eventsource = 'kms.amazonaws.com' AND errorcode IS NULL),
        inside AS (
-         SELECT k.rn FROM k JOIN consent_periods p ON k.employeeid = p.employeeid AND k.scope = p.scope AND k.keyarn = p.keyarn
+         SELECT k.rn FROM k JOIN consent_periods p
+           ON json_extract_string(k.requestparameters, '$.encryptionContext.employeeId') = p.employeeid
+          AND json_extract_string(k.requestparameters, '$.encryptionContext.scope') = p.scope AND k.keyarn = p.keyarn
          WHERE k.eventname = 'GenerateDataKey' AND k.eventtime >= p.period_from AND k.eventtime < p.period_to)
        SELECT eventtime, eventsource, eventname, eventid, errorcode, requestparameters, responseelements, principal, keyarn
        FROM k ANTI JOIN inside USING (rn) ORDER BY rn`,
