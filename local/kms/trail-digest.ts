@@ -78,9 +78,9 @@ export class TrailDigester {
     private readonly region: string,
   ) {
     this.digestDir = join(trailDir, DIGEST_DIR);
-    mkdirSync(this.digestDir, { recursive: true });
-    // A restart continues the chain where the last run left it.
-    for (const name of readdirSync(this.digestDir).filter((n) => n.endsWith('.json')).sort()) {
+    // A restart continues the chain where the last run left it. The directory is made by the first
+    // digest, so a trail directory holds only log files until then.
+    for (const name of (existsSync(this.digestDir) ? readdirSync(this.digestDir) : []).filter((n) => n.endsWith('.json')).sort()) {
       const bytes = readFileSync(join(this.digestDir, name));
       const digest = JSON.parse(bytes.toString('utf8')) as TrailDigest;
       for (const f of digest.logFiles) this.covered.set(f.logFile, f.size);
@@ -104,6 +104,7 @@ export class TrailDigester {
       this.signingKey = { privateKey, fingerprint: publicKeyFingerprint(createPublicKey(privateKey)) };
     }
     const { privateKey, fingerprint } = this.signingKey;
+    mkdirSync(this.digestDir, { recursive: true });
     const logFiles: DigestLogFile[] = [];
     for (const name of readdirSync(this.trailDir).filter((n) => n.endsWith('.jsonl')).sort()) {
       const size = statSync(join(this.trailDir, name)).size;

@@ -141,7 +141,7 @@ function awsSource(values: { region?: string | undefined; 'ledger-table'?: strin
     ...(values.region === undefined ? {} : { region: values.region }),
     ledgerTable: table,
     workgroup: values.workgroup,
-    roles: { ingest: role('ingest'), steward: role('steward'), export: role('export'), purge: role('purge'), auditor: `arn:aws:iam::${account}:role/${values['role-prefix']}-auditor` },
+    roles: { ingest: role('ingest'), steward: role('steward'), export: role('export'), purge: role('purge'), training: role('training'), auditor: `arn:aws:iam::${account}:role/${values['role-prefix']}-auditor` },
     onProgress: (line) => progress.update(line),
   });
 }

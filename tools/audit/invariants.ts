@@ -217,24 +217,29 @@ export class InvariantChecker {
     }
   }
 
+  /** Export: a Decrypt-only grant constrained to the employee. Training: also to the Decrypt's scope. */
   private checkDecrypt(event: AuditEvent, owner: string | undefined): void {
     const employeeId = owner ?? event.employeeId;
     if (employeeId === undefined) return;
-    if (event.principal !== this.roles.export) {
-      this.flag('decrypt-not-by-export-grant', event, employeeId, `Decrypt of ${employeeId}'s data by ${event.principal ?? '(unknown principal)'}, not the export role`);
+    const training = this.roles.training !== undefined && event.principal === this.roles.training;
+    if (event.principal !== this.roles.export && !training) {
+      this.flag('decrypt-not-by-export-grant', event, employeeId, `Decrypt of ${employeeId}'s data by ${event.principal ?? '(unknown principal)'}, not the export role (nor the training role under a grant)`);
       return;
     }
     const underGrant = (event.keyArn === undefined ? [] : (this.grantsOfKey.get(event.keyArn) ?? [])).some(
       (g) =>
         !g.retired &&
-        g.request.grantee === this.roles.export &&
+        g.request.grantee === event.principal &&
         g.request.operations.length > 0 &&
         g.request.operations.every((o) => o === 'Decrypt') &&
         g.request.constraintType !== undefined &&
         g.request.constraintContext['employeeId'] === employeeId &&
-        event.employeeId === employeeId,
+        event.employeeId === employeeId &&
+        (!training || (event.scope !== undefined && g.request.constraintContext['scope'] === event.scope)),
     );
-    if (!underGrant) this.flag('decrypt-not-by-export-grant', event, employeeId, `Decrypt of ${employeeId}'s data by the export role with no live grant constrained to ${employeeId}`);
+    if (!underGrant) {
+      this.flag('decrypt-not-by-export-grant', event, employeeId, `Decrypt of ${employeeId}'s data by the ${training ? 'training' : 'export'} role with no live grant constrained to ${employeeId}${training ? ` and scope ${event.scope ?? '(none)'}` : ''}`);
+    }
   }
 
   private checkPolicy(event: AuditEvent, owner: string | undefined): void {

@@ -39,7 +39,9 @@ export class LocalSource implements AuditSource {
     private readonly options: LocalSourceOptions,
   ) {
     const p = stack.principals;
-    this.roles = { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn };
+    // The training role appears in key policies once datasets exist; a stack file from before them has none.
+    const training = (p as Partial<Record<string, { arn: string }>>)['training']?.arn;
+    this.roles = { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn, ...(training === undefined ? {} : { training }) };
     this.names = new Map(Object.entries(p).map(([name, creds]) => [creds.arn, name]));
     if (options.ledgerFile !== undefined) this.fileLedger = readLedgerFile(options.ledgerFile);
   }
