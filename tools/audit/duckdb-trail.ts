@@ -30,7 +30,9 @@ export class DuckTrail {
   ) {}
 
   static async open(trailDir: string): Promise<DuckTrail> {
-    const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
+    // A bounded buffer pool: DuckDB otherwise keeps up to 80% of the machine's memory for a scan
+    // whose result it streams, and the audit's memory would grow with the trail.
+    const instance = await DuckDBInstance.create(':memory:', { threads: '2', memory_limit: '256MB', temp_directory: join(tmpdir(), 'cc-audit-duckdb') });
     const connection = await instance.connect();
     for (const macro of DUCKDB_MACROS) await connection.run(macro);
     const hasFiles = existsSync(trailDir) && readdirSync(trailDir).some((n) => n.endsWith('.jsonl'));
@@ -88,23 +90,24 @@ export class DuckTrail {
         .map((p) => `(${quote(p.employeeId)}, ${quote(p.scope)}, ${quote(p.keyArn)}, ${quote(p.from)}, ${quote(p.to ?? '9999-12-31T00:00:00Z')})`);
       await this.connection.run(`INSERT INTO consent_periods VALUES ${values.join(', ')}`);
     }
-    // DuckDB's own SQL (not a named query): the data keys inside a period are found by a hash join
-    // on the equalities, then dropped by row number (faster here than NOT EXISTS); nothing is
-    // materialised, so memory does not grow with the trail (DuckDB may scan twice); principal and
-    // key come out as text, since turning structs into JS objects costs more than the scan.
-    // `rn` keeps trail order.
+    // DuckDB's own SQL (not a named query). Nothing in it holds the whole trail (no window
+    // function, nothing materialised): the periods are the small side of the join and the trail
+    // streams past them, so memory does not grow with the trail. Principal and key come out as
+    // text, since turning structs into JS objects costs more than the scan. Sorted by time; the
+    // checker orders calls within one second itself (the trail's resolution).
     const result = await this.connection.stream(
       `WITH k AS (
-         SELECT row_number() OVER () AS rn, eventtime, eventsource, eventname, eventid, errorcode, requestparameters, responseelements,
-           COALESCE(useridentity.sessioncontext.sessionissuer.arn, useridentity.arn) AS principal, resources[1].arn AS keyarn
-         FROM ${CLOUDTRAIL_TABLE} WHERE eventsource = 'kms.amazonaws.com' AND errorcode IS NULL),
-       inside AS (
-         SELECT k.rn FROM k JOIN consent_periods p
-           ON json_extract_string(k.requestparameters, '$.encryptionContext.employeeId') = p.employeeid
-          AND json_extract_string(k.requestparameters, '$.encryptionContext.scope') = p.scope AND k.keyarn = p.keyarn
-         WHERE k.eventname = 'GenerateDataKey' AND k.eventtime >= p.period_from AND k.eventtime < p.period_to)
-       SELECT eventtime, eventsource, eventname, eventid, errorcode, requestparameters, responseelements, principal, keyarn
-       FROM k ANTI JOIN inside USING (rn) ORDER BY rn`,
+         SELECT eventtime, eventsource, eventname, eventid, errorcode, requestparameters, responseelements,
+           COALESCE(useridentity.sessioncontext.sessionissuer.arn, useridentity.arn) AS principal, resources[1].arn AS keyarn,
+           json_extract_string(requestparameters, '$.encryptionContext.employeeId') AS employeeid,
+           json_extract_string(requestparameters, '$.encryptionContext.scope') AS scope
+         FROM ${CLOUDTRAIL_TABLE} WHERE eventsource = 'kms.amazonaws.com' AND errorcode IS NULL)
+       SELECT eventtime, eventsource, eventname, eventid, errorcode, requestparameters, responseelements, principal, keyarn FROM k
+       WHERE eventname <> 'GenerateDataKey' OR NOT EXISTS (
+         SELECT 1 FROM consent_periods p
+         WHERE p.employeeid = k.employeeid AND p.scope = k.scope AND p.keyarn = k.keyarn
+           AND k.eventtime >= p.period_from AND k.eventtime < p.period_to)
+       ORDER BY eventtime`,
     );
     for await (const rows of result.yieldRowObjectJson()) onRows(rows as unknown as TrailRow[]);
   }

@@ -104,6 +104,13 @@ function principalsOf(policy: unknown): string[] {
   return out;
 }
 
+/**
+ * Within one trail second the order of calls is not recorded (CloudTrail keeps whole seconds, and
+ * Athena and LookupEvents answer in any order within one): a grant or an alias made in the same
+ * second as a use counts as made before it, and a retirement as made after.
+ */
+const SAME_SECOND_RANK: Readonly<Record<string, number>> = { CreateAlias: 0, CreateGrant: 0, RetireGrant: 2, RevokeGrant: 2 };
+
 /** How far a PutKeyPolicy may trail the ledger event it applies while a newer change races it. */
 const RACE_MS = 5_000;
 
@@ -128,8 +135,23 @@ export class InvariantChecker {
     this.allowedPrincipals = new Set(Object.values(roles).filter((r): r is string => typeof r === 'string'));
   }
 
-  /** One KMS record, in trail order. */
+  /** The calls of the current trail second, ordered when the second ends (see {@link SAME_SECOND_RANK}). */
+  private second: AuditEvent[] = [];
+
+  /** One KMS record, in time order (whole seconds: within one, in any order). */
   observe(event: AuditEvent): void {
+    if (this.second.length > 0 && this.second[0]?.time !== event.time) this.flushSecond();
+    this.second.push(event);
+  }
+
+  private flushSecond(): void {
+    const calls = this.second;
+    this.second = [];
+    const rank = (e: AuditEvent) => SAME_SECOND_RANK[e.eventName] ?? 1;
+    for (const e of calls.map((e, i) => ({ e, i })).sort((a, b) => rank(a.e) - rank(b.e) || a.i - b.i)) this.judge(e.e);
+  }
+
+  private judge(event: AuditEvent): void {
     if (event.eventSource !== '' && event.eventSource !== 'kms.amazonaws.com') return;
     if (event.eventName === 'CreateAlias' && event.allowed && event.aliasName?.startsWith(EMPLOYEE_ALIAS_PREFIX) && event.keyArn !== undefined) {
       if (!this.ownerOfKey.has(event.keyArn)) this.ownerOfKey.set(event.keyArn, event.aliasName.slice(EMPLOYEE_ALIAS_PREFIX.length));
@@ -176,6 +198,7 @@ export class InvariantChecker {
 
   /** The erasure invariant (it needs the whole trail), then every violation in trail order. */
   finish(): Violation[] {
+    this.flushSecond();
     for (const [employeeId, events] of this.ledger) {
       const erasure = events.find((e) => e.kind === 'erase-requested' || e.kind === 'offboarded');
       if (erasure === undefined) continue;
