@@ -98,7 +98,7 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
   const clock = options.clock ?? systemClock;
   const { identity } = options;
   const store = new KeyStore(options.stateDir);
-  const trail = new CloudTrailWriter(options.trailDir, clock, identity.account, identity.region);
+  const trail = new CloudTrailWriter(options.trailDir, clock, identity.account, identity.region, options.stateDir);
   const byAccessKey = new Map(Object.values(identity.principals).map((p) => [p.accessKeyId, p]));
   const reportInternal = options.onInternalError ?? ((m: string) => process.stderr.write(`local-kms: ${m}\n`));
 

@@ -246,6 +246,7 @@ describe('CloudTrail-shaped records', () => {
 
     // Act
     const trailText = readdirSync(join(kms.localDir, 'cloudtrail'))
+      .filter((f) => f.endsWith('.jsonl'))
       .map((f) => readFileSync(join(kms.localDir, 'cloudtrail', f), 'utf8'))
       .join('');
 

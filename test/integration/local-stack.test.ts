@@ -110,7 +110,8 @@ describe('local stack', () => {
         t.s3('admin').send(new HeadBucketCommand({ Bucket: stackFile.buckets?.captures })),
         t.s3('admin').send(new HeadBucketCommand({ Bucket: stackFile.buckets?.exports })),
         t.sqs('consent').send(new GetQueueUrlCommand({ QueueName: PURGE_QUEUE })),
-        t.request('GET', '/'),
+        // `/` is the employee portal now; an unknown API path is the gateway's own 404.
+        t.request('GET', '/v1/no-such-route'),
       ]);
 
       // Assert
