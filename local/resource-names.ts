@@ -17,7 +17,13 @@ export const localRoleName = (name: PrincipalName): string => `${APP_NAME}-${nam
 export const LOCAL_RESOURCES = {
   buckets: { captures: localBucketName('captures'), exports: localBucketName('exports') },
   tables: { ledger: localTableName('ledger'), batches: localTableName('batches'), exportJobs: localTableName('exportJobs'), datasets: localTableName('datasets') },
-  queues: { purge: localQueueName('purge'), keySync: localQueueName('keySync'), export: localQueueName('export'), datasets: localQueueName('datasets') },
+  queues: {
+    purge: localQueueName('purge'),
+    keySync: localQueueName('keySync'),
+    export: localQueueName('export'),
+    datasets: localQueueName('datasets'),
+    policyWatch: localQueueName('policyWatch'),
+  },
 } as const satisfies {
   buckets: Record<BucketName, string>;
   tables: Record<TableName, string>;
