@@ -291,7 +291,8 @@ export class AuditTrail extends Construct {
   /** What the auditor's queries need, and on the ledger Query and GetItem only. */
   private grantAuditorReads(ledger: dynamodb.ITable): void {
     const stack = Stack.of(this);
-    const workGroupArn = stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: this.workGroup.ref });
+    // From the name, not a Ref: the local stack resolves the auditor's policy from the template.
+    const workGroupArn = stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: this.workGroup.name });
     const glueArn = (resource: string, name?: string): string => stack.formatArn({ service: 'glue', resource, ...(name === undefined ? {} : { resourceName: name }) });
     const statements = [
       ...AUDITOR_READ_ONLY.Statement.map((statement) => iam.PolicyStatement.fromJson(statement)),
