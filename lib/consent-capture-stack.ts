@@ -463,7 +463,6 @@ export class ConsentCaptureStack extends Stack {
     this.auditAlarms = new AuditAlarms(this, 'AuditAlarms', {
       namePrefix: prefix,
       topic: this.alarms.topic,
-      topicKey: this.alarms.topicKey,
       policyWatchQueue: this.queues.policyWatch.queue,
       exportRole: this.roles.export,
       stewardRole: this.roles.steward,

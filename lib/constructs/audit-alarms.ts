@@ -4,13 +4,12 @@
 //   notifies the operations topic;
 // - the audit trail stopped, deleted, or its selectors or settings changed notifies the topic.
 
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -33,9 +32,8 @@ export const ALL_MANAGEMENT_EVENTS_STATE = 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEME
 export interface AuditAlarmsProps {
   /** Prefix of every rule and alarm name. */
   readonly namePrefix: string;
-  /** The operations alarm topic, and its key (EventBridge must be allowed to encrypt for it). */
+  /** The operations alarm topic. */
   readonly topic: sns.ITopic;
-  readonly topicKey: kms.Key;
   /** Where PutKeyPolicy events go: the policy-watch function's queue. */
   readonly policyWatchQueue: sqs.IQueue;
   /** The roles whose Decrypt and CreateGrant on employee keys are expected. */
@@ -50,6 +48,8 @@ export class AuditAlarms extends Construct {
   public readonly keyPolicyWrites: events.Rule;
   public readonly foreignKeyUse: events.Rule;
   public readonly trailTampering: events.Rule;
+  /** The role the topic rules publish with. */
+  public readonly topicPublisher: iam.Role;
   /** Events EventBridge could not deliver to a target, after its retries. */
   public readonly deadLetterQueue: sqs.Queue;
 
@@ -67,6 +67,13 @@ export class AuditAlarms extends Construct {
       reason: 'This queue is the dead-letter queue of the EventBridge rules\' targets (cdk-nag recognises only SQS redrive policies as DLQ use); a DLQ of its own would only move the failure one queue further.',
     });
     const targetProps = { deadLetterQueue: this.deadLetterQueue, retryAttempts: 185, maxEventAge: Duration.hours(24) };
+    // The topic is encrypted: publishing needs its key. Through a role of these rules' own, the
+    // topic's key and policy admit that role, not the EventBridge service for any rule anywhere.
+    this.topicPublisher = new iam.Role(this, 'TopicPublisher', {
+      assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
+      description: 'Publishes the CloudTrail alarm rules\' notifications to the operations topic.',
+    });
+    const topicProps = { ...targetProps, role: this.topicPublisher };
 
     this.keyPolicyWrites = new events.Rule(this, 'KeyPolicyWrites', {
       ruleName: `${props.namePrefix}-key-policy-writes`,
@@ -108,7 +115,7 @@ export class AuditAlarms extends Construct {
           $or: employeeKeyCall,
         },
       },
-      targets: [new targets.SnsTopic(props.topic, { ...targetProps, message: message('an employee key was used by an unexpected principal') })],
+      targets: [new targets.SnsTopic(props.topic, { ...topicProps, message: message('an employee key was used by an unexpected principal') })],
     });
     // A principal that is no role session (an IAM user, the root) has no sessionIssuer, and
     // anything-but never matches a missing field: a second rule catches those.
@@ -125,7 +132,7 @@ export class AuditAlarms extends Construct {
           $or: employeeKeyCall,
         },
       },
-      targets: [new targets.SnsTopic(props.topic, { ...targetProps, message: message('an employee key was used by a principal that is not a role') })],
+      targets: [new targets.SnsTopic(props.topic, { ...topicProps, message: message('an employee key was used by a principal that is not a role') })],
     });
     for (const rule of [this.foreignKeyUse, notARoleSession]) {
       (rule.node.defaultChild as events.CfnRule).addPropertyOverride('State', ALL_MANAGEMENT_EVENTS_STATE);
@@ -144,21 +151,16 @@ export class AuditAlarms extends Construct {
           requestParameters: { name: [props.trailName, props.trailArn] },
         },
       },
-      targets: [new targets.SnsTopic(props.topic, { ...targetProps, message: message('the audit trail was stopped, deleted or changed') })],
+      targets: [new targets.SnsTopic(props.topic, { ...topicProps, message: message('the audit trail was stopped, deleted or changed') })],
     });
 
-    // The topic is encrypted: EventBridge needs its key to publish, and only for these rules.
-    props.topicKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'EventBridgeRulesPublish',
-        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        // The rules' ARNs from their fixed names: a reference would make the key wait for rules
-        // that wait for the topic that waits for the key.
-        conditions: { ArnEquals: { 'aws:SourceArn': [this.foreignKeyUse, notARoleSession, this.trailTampering].map((rule) => ruleArnOf(rule)) } },
-      }),
-    );
+    const publisherPolicy = this.topicPublisher.node.tryFindChild('DefaultPolicy');
+    if (publisherPolicy !== undefined) {
+      Validations.of(publisherPolicy).acknowledge(
+        { id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: 'sns:Publish to the alarm topic and its key belong to this one role; as a managed policy they could be attached to another principal.' },
+        { id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', reason: 'SNS asks for a data key of the alarm topic\'s own key when the rules publish (grantPublish writes GenerateDataKey*); the statement names that one key.' },
+      );
+    }
 
     // An undeliverable alarm is itself an alarm, on CloudWatch's own path to the topic.
     const undelivered = new cloudwatch.Alarm(this, 'UndeliveredEvents', {
@@ -174,9 +176,3 @@ export class AuditAlarms extends Construct {
   }
 }
 
-/** A rule's ARN from its fixed name. */
-function ruleArnOf(rule: events.Rule): string {
-  const name = (rule.node.defaultChild as events.CfnRule).name;
-  if (name === undefined) throw new Error(`rule ${rule.node.path} has no fixed name`);
-  return Stack.of(rule).formatArn({ service: 'events', resource: 'rule', resourceName: name });
-}
