@@ -120,7 +120,7 @@ export function defaultRolePrefix(stackName: string): string {
 
 /** The longest name a prefix is put in front of: every role and every function of the contract. */
 function longestNamedThing(): string {
-  return [...ROLE_NAMES, ...FUNCTION_NAMES, 'boundary', AUDITOR_ROLE_NAME, 'key-policy-writes', 'foreign-key-use-outside-roles'].reduce((a, b) => (b.length > a.length ? b : a));
+  return [...ROLE_NAMES, ...FUNCTION_NAMES, 'boundary', AUDITOR_ROLE_NAME, 'key-policies', 'key-use-user', 'trail-change'].reduce((a, b) => (b.length > a.length ? b : a));
 }
 
 export class ContextError extends Error {

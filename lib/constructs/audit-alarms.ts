@@ -76,7 +76,7 @@ export class AuditAlarms extends Construct {
     const topicProps = { ...targetProps, role: this.topicPublisher };
 
     this.keyPolicyWrites = new events.Rule(this, 'KeyPolicyWrites', {
-      ruleName: `${props.namePrefix}-key-policy-writes`,
+      ruleName: `${props.namePrefix}-key-policies`,
       description: 'Every PutKeyPolicy, to policy-watch, which compares it with the consent ledger.',
       eventPattern: {
         source: [...KEY_POLICY_WRITE_PATTERN.source],
@@ -102,7 +102,7 @@ export class AuditAlarms extends Construct {
       );
 
     this.foreignKeyUse = new events.Rule(this, 'ForeignKeyUse', {
-      ruleName: `${props.namePrefix}-foreign-key-use`,
+      ruleName: `${props.namePrefix}-key-use`,
       description: 'Decrypt or CreateGrant on an employee key by anyone but the export role and the key steward.',
       eventPattern: {
         source: ['aws.kms'],
@@ -120,7 +120,7 @@ export class AuditAlarms extends Construct {
     // A principal that is no role session (an IAM user, the root) has no sessionIssuer, and
     // anything-but never matches a missing field: a second rule catches those.
     const notARoleSession = new events.Rule(this, 'ForeignKeyUseOutsideRoles', {
-      ruleName: `${props.namePrefix}-foreign-key-use-outside-roles`,
+      ruleName: `${props.namePrefix}-key-use-user`,
       description: 'Decrypt or CreateGrant on an employee key by a principal that is no role session (an IAM user, the root).',
       eventPattern: {
         source: ['aws.kms'],
@@ -139,7 +139,7 @@ export class AuditAlarms extends Construct {
     }
 
     this.trailTampering = new events.Rule(this, 'TrailTampering', {
-      ruleName: `${props.namePrefix}-trail-tampering`,
+      ruleName: `${props.namePrefix}-trail-change`,
       description: 'The audit trail stopped, deleted, or its event selectors or settings changed.',
       eventPattern: {
         source: ['aws.cloudtrail'],

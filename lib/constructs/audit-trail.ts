@@ -144,7 +144,10 @@ export class AuditTrail extends Construct {
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      // CloudTrail's bucket-owner-full-control ACL is still accepted with ACLs disabled.
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       enforceSSL: true,
+      minimumTLSVersion: 1.2,
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.key,
       bucketKeyEnabled: true,
@@ -181,7 +184,10 @@ export class AuditTrail extends Construct {
 
     this.resultsBucket = new s3.Bucket(this, 'QueryResults', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      // CloudTrail's bucket-owner-full-control ACL is still accepted with ACLs disabled.
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       enforceSSL: true,
+      minimumTLSVersion: 1.2,
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.key,
       bucketKeyEnabled: true,

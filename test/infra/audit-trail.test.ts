@@ -245,7 +245,7 @@ describe('EventBridge rules on CloudTrail', () => {
     expect(JSON.stringify(rule.EventPattern.detail['$or'])).toContain('employeeId');
     expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { Ref: idOf(stack.alarms.topic) } })]);
     // IAM users and the root have no session issuer: a second rule, also on read-only events.
-    const outsideRoles = resourcesOfType('AWS::Events::Rule').find((r) => r['Name'] === 'consent-capture-foreign-key-use-outside-roles');
+    const outsideRoles = resourcesOfType('AWS::Events::Rule').find((r) => r['Name'] === 'consent-capture-key-use-user');
     expect(outsideRoles).toMatchObject({ State: ALL_MANAGEMENT_EVENTS_STATE, EventPattern: { detail: { userIdentity: { type: [{ 'anything-but': ['AssumedRole', 'AWSService'] }] } } } });
   });
 
