@@ -230,6 +230,10 @@ describe('EventBridge rules on CloudTrail', () => {
         DeadLetterConfig: { Arn: { 'Fn::GetAtt': [idOf(stack.auditAlarms.deadLetterQueue), 'Arn'] } },
       }),
     ]);
+    // The queue admits EventBridge for this rule only.
+    const queuePolicy = resourcesOfType('AWS::SQS::QueuePolicy').find((p) => JSON.stringify(p['Queues']) === JSON.stringify([{ Ref: idOf(stack.queues.policyWatch.queue) }]));
+    const fromEvents = (queuePolicy?.['PolicyDocument'] as { Statement: Statement[] }).Statement.filter((st) => JSON.stringify(st.Principal).includes('events.amazonaws.com'));
+    expect(fromEvents.map((st) => st.Condition)).toEqual([{ ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [idOf(stack.auditAlarms.keyPolicyWrites), 'Arn'] } } }]);
   });
 
   it('alarm on Decrypt or CreateGrant on an employee key by anyone but the export role and the key steward, read-only events included', () => {
