@@ -464,8 +464,7 @@ export class ConsentCaptureStack extends Stack {
       namePrefix: prefix,
       topic: this.alarms.topic,
       policyWatchQueue: this.queues.policyWatch.queue,
-      exportRole: this.roles.export,
-      stewardRole: this.roles.steward,
+      keyUsers: [this.roles.export, this.roles.steward, this.roles.training],
       trailName: this.audit.trailName,
       trailArn: this.audit.trailArn,
     });

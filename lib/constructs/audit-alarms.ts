@@ -1,7 +1,7 @@
 // Drift and misuse alarms from CloudTrail, as EventBridge rules:
 // - every PutKeyPolicy goes to the policy-watch queue (its function compares it with the ledger);
-// - a Decrypt or CreateGrant on an employee key by anyone but the export role and the key steward
-//   notifies the operations topic;
+// - a Decrypt or CreateGrant on an employee key by anyone but the export and training roles and the
+//   key steward notifies the operations topic;
 // - the audit trail stopped, deleted, or its selectors or settings changed notifies the topic.
 
 import { Duration, Validations } from 'aws-cdk-lib';
@@ -20,7 +20,7 @@ import { acknowledgeDeadLetterQueue } from './function-defaults.js';
 /** The CloudTrail calls that stop, remove or narrow a trail's recording. */
 export const TRAIL_TAMPERING_EVENTS = ['StopLogging', 'DeleteTrail', 'UpdateTrail', 'PutEventSelectors', 'PutInsightSelectors'] as const;
 
-/** The KMS calls that read an employee's data or open a way to: only the export role and the key steward make them. */
+/** The KMS calls that read an employee's data or open a way to: only the export and training roles (through grants) and the key steward (minting them) make them. */
 export const KEY_USE_EVENTS = ['Decrypt', 'CreateGrant'] as const;
 
 /**
@@ -36,9 +36,11 @@ export interface AuditAlarmsProps {
   readonly topic: sns.ITopic;
   /** Where PutKeyPolicy events go: the policy-watch function's queue. */
   readonly policyWatchQueue: sqs.IQueue;
-  /** The roles whose Decrypt and CreateGrant on employee keys are expected. */
-  readonly exportRole: iam.IRole;
-  readonly stewardRole: iam.IRole;
+  /**
+   * The roles whose Decrypt and CreateGrant on employee keys are expected: the export role and the
+   * training role decrypt through grants, the key steward mints them.
+   */
+  readonly keyUsers: readonly iam.IRole[];
   /** The audit trail's name and ARN (a call may name the trail either way). */
   readonly trailName: string;
   readonly trailArn: string;
@@ -103,7 +105,7 @@ export class AuditAlarms extends Construct {
 
     this.foreignKeyUse = new events.Rule(this, 'ForeignKeyUse', {
       ruleName: `${props.namePrefix}-key-use`,
-      description: 'Decrypt or CreateGrant on an employee key by anyone but the export role and the key steward.',
+      description: 'Decrypt or CreateGrant on an employee key by anyone but the export and training roles and the key steward.',
       eventPattern: {
         source: ['aws.kms'],
         detailType: [CLOUDTRAIL_DETAIL_TYPE],
@@ -111,7 +113,7 @@ export class AuditAlarms extends Construct {
           eventSource: ['kms.amazonaws.com'],
           eventName: [...KEY_USE_EVENTS],
           // The role behind the session: a Lambda's session ARN names its function, the role ARN stays fixed.
-          userIdentity: { sessionContext: { sessionIssuer: { arn: [{ 'anything-but': [props.exportRole.roleArn, props.stewardRole.roleArn] }] } } },
+          userIdentity: { sessionContext: { sessionIssuer: { arn: [{ 'anything-but': props.keyUsers.map((role) => role.roleArn) }] } } },
           $or: employeeKeyCall,
         },
       },

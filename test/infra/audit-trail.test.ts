@@ -236,7 +236,7 @@ describe('EventBridge rules on CloudTrail', () => {
     expect(fromEvents.map((st) => st.Condition)).toEqual([{ ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [idOf(stack.auditAlarms.keyPolicyWrites), 'Arn'] } } }]);
   });
 
-  it('alarm on Decrypt or CreateGrant on an employee key by anyone but the export role and the key steward, read-only events included', () => {
+  it('alarm on Decrypt or CreateGrant on an employee key by anyone but the export and training roles and the key steward, read-only events included', () => {
     const rule = ruleProps(stack.auditAlarms.foreignKeyUse);
     const roleArn = (role: { node: { defaultChild?: unknown } }) => ({ 'Fn::GetAtt': [idOf(role), 'Arn'] });
 
@@ -244,7 +244,7 @@ describe('EventBridge rules on CloudTrail', () => {
     expect(rule.EventPattern.detail).toMatchObject({
       eventSource: ['kms.amazonaws.com'],
       eventName: ['Decrypt', 'CreateGrant'],
-      userIdentity: { sessionContext: { sessionIssuer: { arn: [{ 'anything-but': [roleArn(stack.roles.export), roleArn(stack.roles.steward)] }] } } },
+      userIdentity: { sessionContext: { sessionIssuer: { arn: [{ 'anything-but': [roleArn(stack.roles.export), roleArn(stack.roles.steward), roleArn(stack.roles.training)] }] } } },
     });
     expect(JSON.stringify(rule.EventPattern.detail['$or'])).toContain('employeeId');
     expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { Ref: idOf(stack.alarms.topic) } })]);
