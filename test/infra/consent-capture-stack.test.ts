@@ -256,7 +256,7 @@ describe('job queues', () => {
     const queue = idOf(stack.purgeQueue.queue);
     const purgeFn = idOf(stack.purgeFunction.fn);
 
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 4);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 5);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::GetAtt': [queue, 'Arn'] },
       FunctionName: { Ref: purgeFn },
