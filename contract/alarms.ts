@@ -15,6 +15,11 @@ export const ALARM_METRICS = {
   WithdrawalEnforcementDeferred: 'a withdrawal was recorded but its key policy write failed; a key-sync job retries it',
   /** The key steward refused a request that is not one it serves: its only caller is ours, so someone forged it. */
   StewardRequestRefused: 'the key steward refused a request it does not serve; its only caller is the consent function, so someone forged it',
+  /**
+   * An employee key policy was written (CloudTrail PutKeyPolicy) that is not what the consent
+   * ledger said at that moment: a compromised writer, or a bug. policy-watch queues a repair.
+   */
+  KeyPolicyDrift: 'an employee key policy was written that differs from what its consent ledger implies; a key-sync job puts the right one back',
 } as const;
 
 export type AlarmMetric = keyof typeof ALARM_METRICS;

@@ -268,6 +268,24 @@ export const FUNCTIONS = {
       [ENV.keyStewardFunction]: { functionName: 'key-steward' },
     },
   },
+  'policy-watch': {
+    constructId: 'PolicyWatchFunction',
+    entry: 'lambdas/policy-watch/index.ts',
+    role: 'policy-watch',
+    description: 'Checks each employee key policy written against the consent ledger; alarms on drift and queues a key-sync repair.',
+    timeoutSeconds: 30,
+    memoryMb: 256,
+    trigger: { kind: 'queue', queue: 'policyWatch', batchSize: 10, maxConcurrency: 2 },
+    // PutKeyPolicy runs at a few per second at most (KMS's quota); two at a time keep up.
+    reservedConcurrency: 2,
+    environment: {
+      [ENV.ledgerTable]: { table: 'ledger' },
+      [ENV.keySyncQueueUrl]: { queueUrl: 'keySync' },
+      // The same roles the key steward and key-sync build policies with, so the same builder
+      // gives the same policy here.
+      ...KEY_POLICY_ROLES,
+    },
+  },
 } as const satisfies Record<string, FunctionDeclaration>;
 
 export type FunctionName = keyof typeof FUNCTIONS;

@@ -14,6 +14,7 @@ export * from './exclusions.js';
 export * from './export-format.js';
 export * from './functions.js';
 export * from './jobs.js';
+export * from './key-policy-events.js';
 export * from './queues.js';
 export * from './resources.js';
 export * from './responses.js';

@@ -3,6 +3,7 @@
 import type * as z from 'zod';
 import { datasetJobSchema } from './datasets.js';
 import { exportJobSchema, keySyncJobSchema, purgeQueueJobSchema } from './jobs.js';
+import { keyPolicyWriteEventSchema } from './key-policy-events.js';
 import type { RoleName } from './roles.js';
 
 export interface QueueDeclaration {
@@ -50,7 +51,7 @@ export const QUEUES = {
     // The consent function queues a key write that KMS throttled; key-sync (the steward role)
     // queues a job again, with a delay, when KMS keeps throttling it (a failed job otherwise
     // returns to the queue by itself), so a storm never spends the job's maxReceiveCount.
-    senders: ['consent', 'steward'],
+    senders: ['consent', 'steward', 'policy-watch'],
     maxReceiveCount: 5,
     retentionDays: 7,
     // 100,000 policies at PutKeyPolicy's 15/s take under two hours; a job older than 15 minutes
@@ -85,6 +86,20 @@ export const QUEUES = {
     maxAgeSeconds: 3600,
     visibilityTimeoutFactor: 6,
     schema: datasetJobSchema,
+  },
+  policyWatch: {
+    constructId: 'PolicyWatchQueue',
+    jobs: 'CloudTrail PutKeyPolicy events',
+    // No role sends here: an EventBridge rule on CloudTrail's PutKeyPolicy events does (the
+    // queue's policy admits that rule only); locally, the trail dispatcher plays that rule.
+    senders: [],
+    maxReceiveCount: 5,
+    retentionDays: 4,
+    // A check takes well under a second; a PutKeyPolicy left unchecked for 15 minutes means a
+    // drifted key may stay drifted that long.
+    maxAgeSeconds: 900,
+    visibilityTimeoutFactor: 6,
+    schema: keyPolicyWriteEventSchema,
   },
 } as const satisfies Record<string, QueueDeclaration>;
 

@@ -26,6 +26,10 @@ export const ROLES = {
     description: 'Assumed by training jobs: reads dataset manifests and capture objects; decrypts only through per-employee, per-scope grants. No standing Decrypt.',
     assumedBy: 'training',
   },
+  'policy-watch': {
+    constructId: 'PolicyWatch',
+    description: 'Compares every employee key policy written (a CloudTrail PutKeyPolicy) with the ledger; alarms on drift and queues a repair. No KMS write.',
+  },
 } as const satisfies Record<string, RoleDeclaration>;
 
 export type RoleName = keyof typeof ROLES;
@@ -41,9 +45,20 @@ export const ROLE_NAME_PATTERN = /^[\w+=,.@-]+$/;
  * construct path: a role replaced under the same name keeps the ARN the key policies hold (KMS
  * still has to be told again, see the runbook), a generated name would not even do that.
  */
-export function roleNameFor(prefix: string, role: RoleName): string {
+export function roleNameFor(prefix: string, role: RoleName | typeof AUDITOR_ROLE_NAME): string {
   return `${prefix}-${role}`;
 }
+
+/**
+ * The compliance auditor: a role for people (assumed from this account), not a function. It reads
+ * the trail through Athena and the ledger by Query and GetItem; the audit key's policy names it.
+ * Locally it is the `auditor` principal, with the same identity policy read from the template.
+ */
+export const AUDITOR_ROLE_NAME = 'auditor';
+export const AUDITOR_ROLE: RoleDeclaration = {
+  constructId: 'Auditor',
+  description: 'Compliance auditor: Athena queries over the CloudTrail trail, and Query and GetItem on the consent ledger. Read only.',
+};
 
 /** Principals the local stack makes: the function roles, an administrator and a compliance auditor. */
 export const PRINCIPAL_NAMES = [...(ROLE_NAMES as readonly RoleName[]), 'admin', 'auditor'] as const;

@@ -10,6 +10,8 @@ import type { Construct, Node } from 'constructs';
 import {
   API_ROUTES,
   APP_NAME,
+  AUDIT_QUERIES,
+  AUDITOR_ROLE_NAME,
   envRefFor,
   functionNameFor,
   MAX_ROLE_NAME_LENGTH,
@@ -42,6 +44,8 @@ import { DatasetsTable } from './constructs/datasets-table.js';
 import { DatasetSweepSchedule } from './constructs/dataset-sweep-schedule.js';
 import { JobQueue } from './constructs/job-queue.js';
 import { OperationsAlarms } from './constructs/operations-alarms.js';
+import { AuditAlarms } from './constructs/audit-alarms.js';
+import { AuditTrail } from './constructs/audit-trail.js';
 import { PermissionsBoundary } from './constructs/permissions-boundary.js';
 
 /** The repository root: function entries in the contract are relative to it. */
@@ -64,6 +68,7 @@ export const CONTEXT_KEYS = {
   accountConcurrency: 'accountConcurrency',
   datasetMaxDays: 'datasetMaxDays',
   trainingPrincipalArn: 'trainingPrincipalArn',
+  auditRetentionDays: 'auditRetentionDays',
 } as const;
 
 /**
@@ -76,6 +81,8 @@ export const DEPLOY_DEFAULTS = {
   apiRateLimit: 200,
   apiBurstLimit: 400,
   accountConcurrency: 1000,
+  /** Days each CloudTrail log file is locked (Object Lock, compliance mode) and kept. */
+  auditRetentionDays: 365,
 } as const;
 
 /** Lambda refuses a reservation that leaves fewer unreserved executions than this. */
@@ -98,6 +105,8 @@ export interface ConsentCaptureSettings extends AppSettings {
   readonly accountConcurrency: number;
   /** Who may assume the training role (an IAM role ARN). @default - SageMaker jobs of this account */
   readonly trainingPrincipalArn?: string;
+  /** Days the audit trail's log files are locked and kept; Object Lock in compliance mode cannot shorten it later. */
+  readonly auditRetentionDays: number;
 }
 
 /** `ConsentCapture` → `consent-capture`: the role prefix a stack gets when none is given. */
@@ -111,7 +120,7 @@ export function defaultRolePrefix(stackName: string): string {
 
 /** The longest name a prefix is put in front of: every role and every function of the contract. */
 function longestNamedThing(): string {
-  return [...ROLE_NAMES, ...FUNCTION_NAMES, 'boundary'].reduce((a, b) => (b.length > a.length ? b : a));
+  return [...ROLE_NAMES, ...FUNCTION_NAMES, 'boundary', AUDITOR_ROLE_NAME, 'key-policies', 'key-use-user', 'trail-change'].reduce((a, b) => (b.length > a.length ? b : a));
 }
 
 export class ContextError extends Error {
@@ -223,6 +232,7 @@ export function readSettings(node: Node, stackName: string = node.id): ConsentCa
     apiRateLimit: wholeNumber(node, CONTEXT_KEYS.apiRateLimit, DEPLOY_DEFAULTS.apiRateLimit, 1, 100_000, 'requests per second'),
     apiBurstLimit: wholeNumber(node, CONTEXT_KEYS.apiBurstLimit, DEPLOY_DEFAULTS.apiBurstLimit, 1, 100_000, 'requests'),
     accountConcurrency,
+    auditRetentionDays: wholeNumber(node, CONTEXT_KEYS.auditRetentionDays, DEPLOY_DEFAULTS.auditRetentionDays, 1, 3650),
   };
 }
 
@@ -299,6 +309,10 @@ export class ConsentCaptureStack extends Stack {
   public readonly exportFunction: FunctionDefaults;
   public readonly httpApi: HttpApi;
   public readonly alarms: OperationsAlarms;
+  /** The CloudTrail trail, its locked bucket, Athena and the auditor role. */
+  public readonly audit: AuditTrail;
+  /** EventBridge rules on CloudTrail: key-policy writes to policy-watch, foreign key use and trail tampering to the topic. */
+  public readonly auditAlarms: AuditAlarms;
   /** Present with -c permissionsBoundary=true. */
   public readonly permissionsBoundary?: PermissionsBoundary;
 
@@ -358,6 +372,8 @@ export class ConsentCaptureStack extends Stack {
     // The key steward reads the newest event itself; key-sync (the same role) caches the state it applied.
     this.ledger.grantAppend(this.roles.steward);
     this.ledger.grantRead(this.roles.ingest);
+    // policy-watch rebuilds the expected key policy from the ledger; it writes nothing there.
+    this.ledger.grantRead(this.roles.role('policy-watch'));
     this.batches.grantClaims(this.roles.ingest);
     this.batches.grantUsageQuery(this.roles.consent);
     // No KMS permission: employee key policies alone let ingest generate data keys.
@@ -435,6 +451,24 @@ export class ConsentCaptureStack extends Stack {
       ...(this.settings.alarmEmail === undefined ? {} : { email: this.settings.alarmEmail }),
     });
 
+    this.audit = new AuditTrail(this, 'Audit', {
+      namePrefix: prefix,
+      retentionDays: this.settings.auditRetentionDays,
+      dataEventBuckets: [this.buckets.captures, this.buckets.exports],
+      accessLogsBucket: this.buckets.accessLogs,
+      ledger: this.ledger.table,
+      queries: AUDIT_QUERIES,
+      ...(boundary === undefined ? {} : { permissionsBoundary: boundary }),
+    });
+    this.auditAlarms = new AuditAlarms(this, 'AuditAlarms', {
+      namePrefix: prefix,
+      topic: this.alarms.topic,
+      policyWatchQueue: this.queues.policyWatch.queue,
+      keyUsers: [this.roles.export, this.roles.steward, this.roles.training],
+      trailName: this.audit.trailName,
+      trailArn: this.audit.trailArn,
+    });
+
     this.roles.acknowledgeInlinePolicies();
 
     const table = this.ledger.table;
@@ -455,6 +489,9 @@ export class ConsentCaptureStack extends Stack {
     new CfnOutput(this, 'KeyStewardRoleArn', { value: this.roles.steward.roleArn });
     new CfnOutput(this, 'TrainingRoleArn', { value: this.roles.training.roleArn, description: 'Training jobs assume it to read dataset manifests and decrypt through training grants' });
     new CfnOutput(this, 'DatasetsTableName', { value: this.datasets.table.tableName });
+    new CfnOutput(this, 'AuditorRoleArn', { value: this.audit.auditor.roleArn, description: 'The compliance auditor role (Athena over the trail, ledger read only)' });
+    new CfnOutput(this, 'AuditWorkGroup', { value: this.audit.workGroup.ref, description: 'Athena workgroup of the compliance named queries' });
+    new CfnOutput(this, 'AuditTrailBucketName', { value: this.audit.bucket.bucketName });
   }
 
   /** The table by its name in the contract (contract/resources.ts). */

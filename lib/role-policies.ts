@@ -15,6 +15,9 @@ export interface RolePolicyScope {
 
 /** KMS identity statements per function role. Roles with none get an empty list. */
 export function kmsIdentityStatements(role: RoleName, scope: RolePolicyScope): IdentityStatement[] {
+  // policy-watch learns whose key a PutKeyPolicy changed from the key's alias; ListAliases has no
+  // resource to scope to, and lists names only.
+  if (role === 'policy-watch') return [{ Sid: 'FindEmployeeOfKey', Effect: 'Allow', Action: 'kms:ListAliases', Resource: '*' }];
   // Only the key steward writes employee keys; the HTTP-facing consent role has no KMS permission.
   if (role !== 'steward') return [];
   const aliasArn = `arn:${scope.partition}:kms:${scope.region}:${scope.account}:${ALIAS_PREFIX}*`;

@@ -4,9 +4,9 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ADMINISTRATOR_ACCESS, AUDITOR_READ_ONLY, PRINCIPAL_NAMES, type IdentityPolicy, type PrincipalName, type RoleName } from '../contract/roles.js';
+import { ADMINISTRATOR_ACCESS, PRINCIPAL_NAMES, type IdentityPolicy, type PrincipalName } from '../contract/roles.js';
 import { localRoleName } from './resource-names.js';
-import { resolveRolePolicies, type TemplatePolicies } from './template-policies.js';
+import { resolveRolePolicies, type TemplatePolicies, type TemplateRoleName } from './template-policies.js';
 
 export { PRINCIPAL_NAMES, type PrincipalName };
 
@@ -49,9 +49,9 @@ function randomId(prefix: string, length: number): string {
 
 export const roleNameOf = localRoleName;
 
-function identityPoliciesOf(name: PrincipalName, rolePolicies: Readonly<Record<RoleName, IdentityPolicy[]>>): IdentityPolicy[] {
+function identityPoliciesOf(name: PrincipalName, rolePolicies: Readonly<Record<TemplateRoleName, IdentityPolicy[]>>): IdentityPolicy[] {
   if (name === 'admin') return [ADMINISTRATOR_ACCESS];
-  if (name === 'auditor') return [AUDITOR_READ_ONLY];
+  // The auditor's are the CDK app's auditor role's, as the function roles' are theirs.
   return rolePolicies[name];
 }
 

@@ -81,6 +81,11 @@ export interface LocalQueues {
    * role may not receive, delete and read the attributes of the queue's messages.
    */
   consume(name: string, consumer: QueueConsumer, role: PrincipalName): void;
+  /**
+   * Enqueues a message as an AWS service would (an EventBridge rule target), past IAM: in AWS the
+   * queue's policy admits that service for that rule. `service` is the sender id, e.g. `events.amazonaws.com`.
+   */
+  sendAsService(name: string, body: string, service: string): void;
   stats(name: string): QueueStats;
   /** Resolves once the queue holds no message (all delivered or dead-lettered); rejects after the deadline. */
   idle(name: string, timeoutMs?: number): Promise<void>;
@@ -826,6 +831,9 @@ export async function startLocalQueues(options: LocalQueueOptions): Promise<Loca
         }
       }
       queue.consume(consumer);
+    },
+    sendAsService(name, body, service) {
+      queueOf(name).send({ body, senderId: service, delaySeconds: 0 });
     },
     stats: (name) => queueOf(name).stats(),
     idle: (name, timeoutMs = 10_000) => queueOf(name).idle(timeoutMs),

@@ -25,6 +25,8 @@ import { startLocalQueues, type LocalQueues, type QueueDefinition } from './queu
 import { LOCAL_RESOURCES, localBucketName, localFunctionName, localQueueName, localTableName } from './resource-names.js';
 import { startLocalS3, type LocalS3 } from './s3.js';
 import { stackFileOf, writeStackFile, type StackFile } from './stack-file.js';
+import { KEY_POLICY_WRITE_PATTERN } from '../contract/key-policy-events.js';
+import { startTrailDispatcher, type TrailDispatcher } from './trail-dispatcher.js';
 import { loadTemplatePolicies, resolveBucketPolicies, type TemplatePolicies } from './template-policies.js';
 
 export { LOCAL_RESOURCES };
@@ -266,6 +268,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // workers, then the services they call.
   const running: {
     gateway?: LocalGateway;
+    dispatcher?: TrailDispatcher;
     queues?: LocalQueues;
     lambda?: LocalLambda;
     functions?: LocalFunctions;
@@ -281,6 +284,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       }
     };
     await attempt(running.gateway);
+    await attempt(running.dispatcher);
     await attempt(running.queues);
     await attempt(running.lambda);
     await attempt(running.functions);
@@ -387,6 +391,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     for (const { name, consumer } of localQueueDefinitions()) {
       if (available.has(consumer)) queues.consume(name, (event) => functions.invoke(consumer, event), definitions[consumer].principal);
     }
+    // The EventBridge rule that sends every PutKeyPolicy to policy-watch (lib/constructs/audit-alarms.ts),
+    // played on the local trail.
+    running.dispatcher = startTrailDispatcher({
+      trailDir: paths.trailDir,
+      stateFile: join(localDir, 'trail-dispatch.json'),
+      account: identity.account,
+      region: identity.region,
+      rules: [
+        {
+          name: 'key-policy-writes',
+          pattern: KEY_POLICY_WRITE_PATTERN,
+          deliver: (event) => queues.sendAsService(localQueueName('policyWatch'), JSON.stringify(event), 'events.amazonaws.com'),
+        },
+      ],
+      onNote: note,
+    });
 
     // The portal and its sign-in live on the API's origin, as CloudFront serves them in AWS.
     let origin = '';

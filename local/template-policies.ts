@@ -10,16 +10,25 @@ import { fileURLToPath } from 'node:url';
 import type { FunctionName } from '../contract/functions.js';
 import type { QueueName } from '../contract/queues.js';
 import type { BucketName, TableName } from '../contract/resources.js';
-import { ADMINISTRATOR_ACCESS, ROLE_NAMES, type IdentityPolicy, type RoleName } from '../contract/roles.js';
+import { ADMINISTRATOR_ACCESS, AUDITOR_ROLE_NAME, ROLE_NAMES, type IdentityPolicy, type RoleName } from '../contract/roles.js';
 import type { PolicyDocument } from './kms/policy-evaluator.js';
-import { localBucketName, localFunctionName, localQueueName, localRoleName, localTableName } from './resource-names.js';
+import { localAuditBucketName, localBucketName, localFunctionName, localQueueName, localRoleName, localTableName, type AuditBucketName } from './resource-names.js';
 
 /** A policy document as the template holds it: values may be CloudFormation intrinsics. */
 export type TemplatePolicyDocument = Readonly<Record<string, unknown>>;
 
+/** The roles whose policies the template gives a local principal: the function roles and the auditor. */
+export type TemplateRoleName = RoleName | typeof AUDITOR_ROLE_NAME;
+export const TEMPLATE_ROLE_NAMES: readonly TemplateRoleName[] = [...ROLE_NAMES, AUDITOR_ROLE_NAME];
+
 /** What a template resource is, in the contract's terms. */
 export type ContractResource =
-  | { readonly kind: 'role'; readonly name: RoleName }
+  | { readonly kind: 'role'; readonly name: TemplateRoleName }
+  /**
+   * The audit trail's buckets, which the auditor's policy names. They have no local counterpart
+   * (the local trail is files): their ARNs resolve to names no local bucket has.
+   */
+  | { readonly kind: 'audit-bucket'; readonly name: AuditBucketName }
   | { readonly kind: 'table'; readonly name: TableName }
   | { readonly kind: 'bucket'; readonly name: BucketName }
   | { readonly kind: 'queue'; readonly name: QueueName }
@@ -28,8 +37,8 @@ export type ContractResource =
 
 /** The policies of the synthesized template, before resolution. Plain JSON, so it can be cached. */
 export interface TemplatePolicies {
-  /** Each function role's policy documents: its own inline policies, attached policies and managed policies. */
-  readonly roles: Readonly<Record<RoleName, readonly TemplatePolicyDocument[]>>;
+  /** Each function role's (and the auditor's) policy documents: its own inline policies, attached policies and managed policies. */
+  readonly roles: Readonly<Record<TemplateRoleName, readonly TemplatePolicyDocument[]>>;
   /** Bucket policies of the contract's buckets. */
   readonly bucketPolicies: Readonly<Partial<Record<BucketName, TemplatePolicyDocument>>>;
   /** Template logical id → the contract resource it is: how intrinsics find local names. */
@@ -64,9 +73,9 @@ function refTarget(value: unknown): string | undefined {
  * it from the stack's constructs). Resources outside the contract (the access-log bucket) are skipped.
  */
 export function extractTemplatePolicies(template: { readonly Resources?: Readonly<Record<string, CfnResource>> }, resources: Readonly<Record<string, ContractResource>>): TemplatePolicies {
-  const roles = Object.fromEntries(ROLE_NAMES.map((name) => [name, [] as TemplatePolicyDocument[]])) as Record<RoleName, TemplatePolicyDocument[]>;
+  const roles = Object.fromEntries(TEMPLATE_ROLE_NAMES.map((name) => [name, [] as TemplatePolicyDocument[]])) as Record<TemplateRoleName, TemplatePolicyDocument[]>;
   const bucketPolicies: Partial<Record<BucketName, TemplatePolicyDocument>> = {};
-  const roleOf = (ref: unknown): RoleName | undefined => {
+  const roleOf = (ref: unknown): TemplateRoleName | undefined => {
     const id = refTarget(ref);
     const resource = id === undefined ? undefined : resources[id];
     return resource?.kind === 'role' ? resource.name : undefined;
@@ -147,6 +156,8 @@ function resolveRef(id: string, target: LocalTarget, resources: TemplatePolicies
       return localRoleName(resource.name);
     case 'function':
       return localFunctionName(resource.name);
+    case 'audit-bucket':
+      return localAuditBucketName(resource.name);
     default:
       throw new TemplatePolicyError(`cannot resolve {"Ref": "${id}"}: ${resource === undefined ? 'the template resource is not in the application contract' : `a Ref to a ${resource.kind} has no local value`}`);
   }
@@ -161,6 +172,8 @@ function resolveGetAtt(id: string, attribute: string, target: LocalTarget, resou
         return `arn:${PARTITION}:dynamodb:${region}:${account}:table/${localTableName(resource.name)}`;
       case 'bucket':
         return `arn:${PARTITION}:s3:::${localBucketName(resource.name)}`;
+      case 'audit-bucket':
+        return `arn:${PARTITION}:s3:::${localAuditBucketName(resource.name)}`;
       case 'queue':
         return `arn:${PARTITION}:sqs:${region}:${account}:${localQueueName(resource.name)}`;
       case 'role':
@@ -216,14 +229,14 @@ function resolveValue(value: unknown, target: LocalTarget, resources: TemplatePo
   );
 }
 
-/** Each function role's identity policies, resolved to the local resources. Fails on any intrinsic it cannot resolve. */
-export function resolveRolePolicies(policies: TemplatePolicies, target: LocalTarget): Record<RoleName, IdentityPolicy[]> {
+/** Each function role's (and the auditor's) identity policies, resolved to the local resources. Fails on any intrinsic it cannot resolve. */
+export function resolveRolePolicies(policies: TemplatePolicies, target: LocalTarget): Record<TemplateRoleName, IdentityPolicy[]> {
   return Object.fromEntries(
-    ROLE_NAMES.map((role) => [
+    TEMPLATE_ROLE_NAMES.map((role) => [
       role,
       policies.roles[role].map((doc, i) => resolveValue(doc, target, policies.resources, `role ${role} policy ${i}`) as IdentityPolicy),
     ]),
-  ) as Record<RoleName, IdentityPolicy[]>;
+  ) as Record<TemplateRoleName, IdentityPolicy[]>;
 }
 
 /** The contract buckets' policies by local bucket name, resolved to the local resources. */

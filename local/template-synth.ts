@@ -8,7 +8,7 @@ import type { IConstruct } from 'constructs';
 import { FUNCTION_NAMES } from '../contract/functions.js';
 import { QUEUE_NAMES } from '../contract/queues.js';
 import { BUCKETS, TABLES, type BucketName, type TableName } from '../contract/resources.js';
-import { ROLE_NAMES } from '../contract/roles.js';
+import { AUDITOR_ROLE_NAME, ROLE_NAMES } from '../contract/roles.js';
 import { ConsentCaptureStack } from '../lib/consent-capture-stack.js';
 import { extractTemplatePolicies, type ContractResource, type TemplatePolicies } from './template-policies.js';
 
@@ -35,6 +35,9 @@ export function contractResourcesOf(stack: ConsentCaptureStack): Record<string, 
   const idOf = (construct: IConstruct): string => Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
   const entries: [string, ContractResource][] = [
     ...ROLE_NAMES.map((name): [string, ContractResource] => [idOf(stack.roles.role(name)), { kind: 'role', name }]),
+    [idOf(stack.audit.auditor), { kind: 'role', name: AUDITOR_ROLE_NAME }],
+    [idOf(stack.audit.bucket), { kind: 'audit-bucket', name: 'trail' }],
+    [idOf(stack.audit.resultsBucket), { kind: 'audit-bucket', name: 'results' }],
     ...(Object.keys(TABLES) as TableName[]).map((name): [string, ContractResource] => [idOf(stack.table(name)), { kind: 'table', name }]),
     ...(Object.keys(BUCKETS) as BucketName[]).map((name): [string, ContractResource] => [idOf(stack.buckets.bucket(name)), { kind: 'bucket', name }]),
     ...QUEUE_NAMES.map((name): [string, ContractResource] => [idOf(stack.queues[name].queue), { kind: 'queue', name }]),

@@ -20,9 +20,10 @@ export interface KeyPolicyDocument {
 
 /**
  * The IAM roles that appear in employee key policies. All are role ARNs, never the account root.
- * The consent role is not one of them: the HTTP-facing function has no power over any key.
+ * The consent role is not one of them: the HTTP-facing function has no power over any key; nor is
+ * the policy-watch role, which only reads what was written.
  */
-export type KeyPolicyRoles = Readonly<Record<Exclude<RoleName, 'consent' | 'datasets' | 'training'>, string>> & {
+export type KeyPolicyRoles = Readonly<Record<Exclude<RoleName, 'consent' | 'datasets' | 'training' | 'policy-watch'>, string>> & {
   /** @default - no auditor statement */
   readonly auditor?: string;
   /**

@@ -32,7 +32,7 @@ describe('documented context combinations', () => {
     ['issuer and audience', ISSUER],
     ['issuer, audience, account and region', { ...ISSUER, ...ENV }],
     ['account and region as numbers from cdk.json', { ...ISSUER, account: 123456789012, region: 'us-east-1' }],
-    ['every optional key', { ...ISSUER, ...ENV, rolePrefix: 'consent-capture-prod', alarmEmail: 'oncall@example.com', permissionsBoundary: 'true', ingestConcurrency: '100', apiRateLimit: '100', apiBurstLimit: '200', auditorRoleArn: 'arn:aws:iam::123456789012:role/auditor' }],
+    ['every optional key', { ...ISSUER, ...ENV, rolePrefix: 'consent-capture-prod', alarmEmail: 'oncall@example.com', permissionsBoundary: 'true', ingestConcurrency: '100', apiRateLimit: '100', apiBurstLimit: '200', auditorRoleArn: 'arn:aws:iam::123456789012:role/auditor', auditRetentionDays: '2555' }],
     ['an imported boundary', { ...ISSUER, permissionsBoundary: 'arn:aws:iam::123456789012:policy/org-boundary' }],
   ])('synthesizes with %s, with no cdk-nag finding', (_label, context) => {
     const app = appWith(context);
@@ -54,6 +54,7 @@ describe('documented context combinations', () => {
     ['an http issuer', { ...ISSUER, oidcIssuer: 'http://login.example.com/' }, 'context "oidcIssuer" must be an https URL'],
     ['a boundary that is neither true nor an ARN', { ...ISSUER, permissionsBoundary: 'yes' }, 'context "permissionsBoundary" must be true, false or a managed policy ARN, got "yes"'],
     ['an ingest limit past the account', { ...ISSUER, ingestConcurrency: 5000 }, 'Lambda keeps at least 100 unreserved'],
+    ['an audit retention of no days', { ...ISSUER, auditRetentionDays: '0' }, 'context "auditRetentionDays" must be a whole number of days from 1 to 3650, got "0"'],
   ])('refuses %s with a ContextError that says what to do', (_label, context, message) => {
     const app = appWith(context);
 

@@ -117,11 +117,11 @@ describe('buckets', () => {
     }
   });
 
-  it('deny every request that is not over TLS 1.2 or later, on all three buckets', () => {
+  it('deny every request that is not over TLS 1.2 or later, on all five buckets (data, access logs, audit trail and query results)', () => {
     const { template } = synthStack();
     const buckets = Object.keys(template.findResources('AWS::S3::Bucket'));
 
-    expect(buckets).toHaveLength(3);
+    expect(buckets).toHaveLength(5);
     for (const bucket of buckets) {
       template.hasResourceProperties('AWS::S3::BucketPolicy', {
         Bucket: { Ref: bucket },
@@ -214,8 +214,8 @@ describe('job queues', () => {
     const { stack, template } = synthStack();
     const dlq = idOf(stack.purgeQueue.deadLetterQueue);
 
-    // Purge, key-sync, export and datasets, each with its DLQ.
-    template.resourceCountIs('AWS::SQS::Queue', 8);
+    // Purge, key-sync, export, datasets and policy-watch, each with its DLQ, and the DLQ of the CloudTrail rules' targets.
+    template.resourceCountIs('AWS::SQS::Queue', 11);
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: 5 },
@@ -256,7 +256,7 @@ describe('job queues', () => {
     const queue = idOf(stack.purgeQueue.queue);
     const purgeFn = idOf(stack.purgeFunction.fn);
 
-    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 4);
+    template.resourceCountIs('AWS::Lambda::EventSourceMapping', 5);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: { 'Fn::GetAtt': [queue, 'Arn'] },
       FunctionName: { Ref: purgeFn },
@@ -370,14 +370,15 @@ describe('functions', () => {
 });
 
 describe('roles', () => {
-  it('are one Lambda role per function (ingest, consent, export, purge, steward, datasets), kept when the stack goes', () => {
-    const { stack, template } = synthStack();
+  it('are one Lambda role per function (ingest, consent, export, purge, steward, datasets, policy-watch), kept when the stack goes', () => {
+    const { template } = synthStack();
     const all = template.findResources('AWS::IAM::Role') as Resources;
-    // Besides them: the training role (not a function's) and the sweep schedule's own role.
-    const roles = Object.fromEntries(Object.entries(all).filter(([id]) => id !== idOf(stack.roles.training) && id !== idOf(stack.datasetSweep.role)));
+    // Besides them: the training role (training jobs), the sweep schedule's role (Scheduler), the
+    // auditor (people) and the CloudTrail rules' topic publisher (EventBridge).
+    const roles = template.findResources('AWS::IAM::Role', { Properties: { AssumeRolePolicyDocument: { Statement: [{ Principal: { Service: 'lambda.amazonaws.com' } }] } } }) as Resources;
 
-    expect(Object.keys(all)).toHaveLength(8);
-    expect(Object.keys(roles)).toHaveLength(6);
+    expect(Object.keys(all)).toHaveLength(11);
+    expect(Object.keys(roles)).toHaveLength(7);
     for (const role of Object.values(roles)) {
       expect(role.DeletionPolicy).toBe('Retain');
       expect(role.Properties?.['AssumeRolePolicyDocument']).toMatchObject({

@@ -80,7 +80,7 @@ function cdkCanonical(value: unknown): Canonical {
   if (target?.kind === 'table' && ref !== undefined) return { table: target.name };
   if (target?.kind === 'bucket' && ref !== undefined) return { bucket: target.name };
   if (target?.kind === 'queue' && ref !== undefined) return { queueUrl: target.name };
-  if (target?.kind === 'role' && getAtt !== undefined) return { roleArn: target.name };
+  if (target?.kind === 'role' && target.name !== 'auditor' && getAtt !== undefined) return { roleArn: target.name };
   if (target?.kind === 'function' && ref !== undefined && (INVOKED_FUNCTIONS as readonly string[]).includes(target.name)) return { functionName: target.name as InvokedFunction };
   throw new Error(`the template value ${JSON.stringify(value)} is no contract resource`);
 }

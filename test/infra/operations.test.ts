@@ -90,7 +90,8 @@ describe('alarms', () => {
     const topic = idOf(stack, stack.alarms.topic);
 
     const all = alarms(template);
-    expect(all).toHaveLength(QUEUE_NAMES.length * 2 + FUNCTION_NAMES.length * 2 + ALARM_METRIC_NAMES.length);
+    // ...and one on the dead-letter queue of the CloudTrail rules' targets (test/infra/audit-trail.test.ts).
+    expect(all).toHaveLength(QUEUE_NAMES.length * 2 + FUNCTION_NAMES.length * 2 + ALARM_METRIC_NAMES.length + 1);
     for (const alarm of all) expect(alarm['AlarmActions']).toEqual([{ Ref: topic }]);
   });
 
@@ -156,20 +157,20 @@ describe('concurrency', () => {
     const functions = template.findResources('AWS::Lambda::Function') as Resources;
 
     const reserved = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, functions[idOf(stack, stack.functions[name].fn)]?.Properties['ReservedConcurrentExecutions']]));
-    expect(reserved).toEqual({ consent: 25, 'key-steward': 25, ingest: 150, purge: 5, export: 5, 'key-sync': 2, datasets: 2 });
+    expect(reserved).toEqual({ consent: 25, 'key-steward': 25, ingest: 150, purge: 5, export: 5, 'key-sync': 2, datasets: 2, 'policy-watch': 2 });
     expect(FUNCTIONS.consent.reservedConcurrency).toBe(25);
   });
 
-  it('defaults ingest to 200, leaving 736 of a new account\'s 1,000 unreserved', () => {
+  it('defaults ingest to 200, leaving 734 of a new account\'s 1,000 unreserved', () => {
     const { stack } = synthStack();
 
     expect(stack.settings.ingestConcurrency).toBe(200);
-    expect(stack.settings.accountConcurrency - reservedConcurrency(stack.settings.ingestConcurrency).total).toBe(736);
+    expect(stack.settings.accountConcurrency - reservedConcurrency(stack.settings.ingestConcurrency).total).toBe(734);
   });
 
   it('refuses reservations that leave fewer than 100 unreserved executions, with the numbers', () => {
     expect(() => synthStack({ ingestConcurrency: 900 })).toThrow(
-      'the functions would reserve 964 concurrent executions (consent 25, key-steward 25, ingest 900, purge 5, export 5, key-sync 2, datasets 2), which leaves 36 of the account\'s 1000; Lambda keeps at least 100 unreserved',
+      'the functions would reserve 966 concurrent executions (consent 25, key-steward 25, ingest 900, purge 5, export 5, key-sync 2, datasets 2, policy-watch 2), which leaves 34 of the account\'s 1000; Lambda keeps at least 100 unreserved',
     );
   });
 

@@ -3,7 +3,7 @@
 // is gone. These tests hold the roles' names and logical ids still, and the prefix's rules.
 
 import { describe, expect, it } from 'vitest';
-import { FUNCTION_NAMES, ROLE_NAMES } from '../../contract/index.js';
+import { AUDITOR_ROLE_NAME, FUNCTION_NAMES, ROLE_NAMES } from '../../contract/index.js';
 import { ConsentCaptureStack } from '../../lib/consent-capture-stack.js';
 import { synthStack, testApp } from './fixtures/test-app.js';
 
@@ -19,14 +19,21 @@ const DEPLOYED_ROLES = [
   { logicalId: 'RolesKeyStewardFF8699F8', roleName: 'consent-capture-steward' },
   { logicalId: 'RolesDatasetsE9F73C7D', roleName: 'consent-capture-datasets' },
   { logicalId: 'RolesTrainingE751739D', roleName: 'consent-capture-training' },
+  { logicalId: 'RolesPolicyWatchC02D91D5', roleName: 'consent-capture-policy-watch' },
+  // The compliance auditor: the audit key's policy names it.
+  { logicalId: 'AuditAuditor5031D3BC', roleName: 'consent-capture-auditor' },
 ];
 
+/** Roles with a fixed name: those a key policy may name. Service roles nothing names (EventBridge's publisher) get CloudFormation's. */
 function rolesOf(template: ReturnType<typeof synthStack>['template']) {
-  // The sweep schedule's role is EventBridge Scheduler's, named by CloudFormation: no key policy names it.
-  return Object.entries(template.findResources('AWS::IAM::Role')).filter(([logicalId]) => !logicalId.startsWith('DatasetSweepRole')).map(([logicalId, resource]) => ({
-    logicalId,
-    roleName: (resource as { Properties: { RoleName?: unknown } }).Properties.RoleName,
-  }));
+  // Service roles nothing names (the sweep schedule's, the CloudTrail rules' topic publisher) get
+  // CloudFormation's names: no key policy names them.
+  return Object.entries(template.findResources('AWS::IAM::Role'))
+    .map(([logicalId, resource]) => ({
+      logicalId,
+      roleName: (resource as { Properties: { RoleName?: unknown } }).Properties.RoleName,
+    }))
+    .filter((role) => role.roleName !== undefined);
 }
 
 describe('role identities', () => {
@@ -39,7 +46,7 @@ describe('role identities', () => {
   it('name every role of the contract, and nothing else', () => {
     const { template } = synthStack();
 
-    expect(rolesOf(template).map((r) => r.roleName)).toEqual(ROLE_NAMES.map((name) => `consent-capture-${name}`));
+    expect(rolesOf(template).map((r) => r.roleName)).toEqual([...ROLE_NAMES, AUDITOR_ROLE_NAME].map((name) => `consent-capture-${name}`));
   });
 
   it('take the prefix from -c rolePrefix, for a second deployment in the same account', () => {
@@ -64,13 +71,13 @@ describe('role identities', () => {
   it.each([
     ['a prefix with a character Lambda function names refuse', 'consent.capture'],
     ['a prefix with a space', 'consent capture'],
-    ['a prefix that makes "<prefix>-key-steward" longer than 64 characters', 'x'.repeat(53)],
+    ['a prefix that makes "<prefix>-policy-watch" longer than 64 characters', 'x'.repeat(52)],
   ])('refuse %s, naming the key and the limit', (_label, prefix) => {
-    expect(() => synthStack({ rolePrefix: prefix })).toThrow(/context "rolePrefix" must be letters, digits and dashes, at most 52 characters/);
+    expect(() => synthStack({ rolePrefix: prefix })).toThrow(/context "rolePrefix" must be letters, digits and dashes, at most 51 characters/);
   });
 
   it('accept the longest prefix that fits', () => {
-    const { template } = synthStack({ rolePrefix: 'x'.repeat(52) });
+    const { template } = synthStack({ rolePrefix: 'x'.repeat(51) });
 
     expect(rolesOf(template).every((r) => typeof r.roleName === 'string' && r.roleName.length <= 64)).toBe(true);
   });

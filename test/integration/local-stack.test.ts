@@ -75,7 +75,7 @@ describe('local stack', () => {
           lambda: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
         },
         principals: Object.fromEntries(
-          ['ingest', 'consent', 'export', 'purge', 'steward', 'datasets', 'training', 'admin', 'auditor'].map((name) => [
+          ['ingest', 'consent', 'export', 'purge', 'steward', 'datasets', 'training', 'policy-watch', 'admin', 'auditor'].map((name) => [
             name,
             { arn: expect.stringMatching(new RegExp(`^arn:aws:iam::\\d{12}:role/consent-capture-${name}$`)), accessKeyId: expect.any(String), secretAccessKey: expect.any(String) },
           ]),

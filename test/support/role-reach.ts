@@ -166,10 +166,27 @@ export const ROLE_REACH: readonly ReachRow[] = [
   row('training', 'dynamodb:Query', 'table:ledger', 'deny'),
   row('training', 'dynamodb:GetItem', 'table:datasets', 'deny'),
   row('training', 'sqs:SendMessage', 'queue:datasets', 'deny'),
-  // auditor: KMS listing only.
-  row('auditor', 'dynamodb:Query', 'table:ledger', 'deny'),
+  // auditor: the ledger by Query and GetItem, read only; nothing else of the data (the trail it
+  // reads through Athena has no local bucket).
+  row('auditor', 'dynamodb:Query', 'table:ledger', 'allow'),
+  row('auditor', 'dynamodb:GetItem', 'table:ledger', 'allow'),
+  row('auditor', 'dynamodb:PutItem', 'table:ledger', 'deny'),
+  row('auditor', 'dynamodb:UpdateItem', 'table:ledger', 'deny'),
+  row('auditor', 'dynamodb:DeleteItem', 'table:ledger', 'deny'),
+  row('auditor', 'dynamodb:Scan', 'table:ledger', 'deny'),
+  row('auditor', 'dynamodb:GetItem', 'table:batches', 'deny'),
+  row('auditor', 'dynamodb:Query', 'table:exportJobs', 'deny'),
+  row('auditor', 's3:ListBucket', 'captures:', 'deny', 'captures/'),
+  row('auditor', 's3:GetObject', 'exports:exports/e-reach/seed', 'deny'),
+  row('auditor', 'dynamodb:Query', 'table:datasets', 'deny'),
   row('auditor', 's3:GetObject', 'captures:captures/e-reach/clicks/seed', 'deny'),
   row('auditor', 'sqs:SendMessage', 'queue:purge', 'deny'),
+  // policy-watch: reads the ledger, queues key-sync repairs; writes nothing else.
+  row('policy-watch', 'dynamodb:Query', 'table:ledger', 'allow'),
+  row('policy-watch', 'dynamodb:PutItem', 'table:ledger', 'deny'),
+  row('policy-watch', 'sqs:SendMessage', 'queue:keySync', 'allow'),
+  row('policy-watch', 'sqs:SendMessage', 'queue:purge', 'deny'),
+  row('policy-watch', 's3:GetObject', 'captures:captures/e-reach/clicks/seed', 'deny'),
   // admin: AdministratorAccess reaches everything here.
   row('admin', 's3:GetObject', 'captures:captures/e-reach/clicks/seed', 'allow'),
   row('admin', 's3:ListBucket', 'captures:', 'allow'),
