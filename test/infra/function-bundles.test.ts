@@ -37,7 +37,7 @@ const TARGET_BYTES = 450 * KIB;
  * zod/mini for the schemas the functions import (about -75 KB each, measured on a sample).
  */
 const OVER_TARGET: Partial<Record<FunctionName, { readonly ceiling: number; readonly why: string }>> = {
-  ingest: { ceiling: 595 * KIB, why: 'three SDK clients (S3 among them), zod and the Encryption SDK' },
+  ingest: { ceiling: 600 * KIB, why: 'three SDK clients (S3 among them), zod and the Encryption SDK' },
   purge: { ceiling: 545 * KIB, why: 'four SDK clients (S3 among them) and zod' },
   // It calls the key steward through the Lambda client and signs export download URLs with the
   // S3 client and its presigner.
