@@ -20,6 +20,7 @@ import { NOTICE, startTestStack, type ConsentTestStack } from '../support/consen
 import { canonical, exportApi, type ExportApi } from '../support/export-api.js';
 import { httpEvent } from '../support/ingest-http-event.js';
 import { pollUntil } from '../support/local-stack.js';
+import { DatasetReader, LINEAGE_FIELDS, type DatasetRecord } from '../../datasets/reader/index.js';
 
 const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 const { captures, exports: exportsBucket } = LOCAL_RESOURCES.buckets;
@@ -59,6 +60,21 @@ afterAll(async () => {
 /** A line as an export gives it, back to the event as stored in the object. */
 function storedEvent(line: Record<string, unknown>): Record<string, unknown> {
   const { scope: _scope, batchId: _batchId, deviceId: _deviceId, ...event } = line;
+  return event;
+}
+
+/** Reads the dataset's manifest from S3 the way a training job does: the reader, as the training role. */
+async function readAsTrainingJob(manifestKey: string): Promise<{ readonly records: DatasetRecord[]; readonly reader: DatasetReader }> {
+  const reader = new DatasetReader({ s3: t.local.s3('training'), kms: t.local.kms('training'), keyAccounts: [t.stack.identity.account] });
+  const records: DatasetRecord[] = [];
+  for await (const record of reader.records({ kind: 's3', bucket: exportsBucket, key: manifestKey })) records.push(record);
+  return { records, reader };
+}
+
+/** A record without its lineage fields: the event as stored in the object. */
+function eventOf(record: DatasetRecord): Record<string, unknown> {
+  const event: Record<string, unknown> = { ...record };
+  for (const field of LINEAGE_FIELDS) delete event[field];
   return event;
 }
 
@@ -230,6 +246,20 @@ describe('a keystrokes dataset of 12 employees', () => {
     }
   });
 
+  it('streams, through the training job\'s reader, exactly the stored keystroke events of the 10, each with its lineage', async () => {
+    const { records, reader } = await readAsTrainingJob(manifestKey);
+    expect(reader.summary).toMatchObject({ objects: lines.length, withdrawn: 0, missing: 0, corrupt: 0 });
+    for (const employeeId of BOTH) {
+      const theirs = records.filter((r) => r.employeeId === employeeId);
+      expect(canonical(theirs.map(eventOf))).toEqual(canonical(storedKeystrokes.get(employeeId) ?? []));
+      const granted = (await t.ledger.events(employeeId)).find((e) => e.kind === 'granted');
+      for (const record of theirs) {
+        expect(record).toMatchObject({ scope: 'keystrokes', consentSeq: granted?.sequence, noticeVersion: NOTICE.noticeVersion, noticeSha256: NOTICE.noticeSha256 });
+      }
+    }
+    expect(records.filter((r) => r.employeeId === CLICKS_ONLY || r.employeeId === NEVER)).toEqual([]);
+  });
+
   it('writes a Croissant card with RAI fields and a markdown card beside the manifest', async () => {
     const card = JSON.parse(Buffer.from(await bytesOf(exportsBucket, `datasets/${datasetId}/card.json`, 'training')).toString('utf8')) as Record<string, unknown>;
     expect(card['conformsTo']).toBe('http://mlcommons.org/croissant/1.0');
@@ -328,6 +358,12 @@ describe('a keystrokes dataset of 12 employees', () => {
       if (line.employeeId === WITHDRAWS) expect(outcome).toMatch(ACCESS_DENIED);
       else expect(outcome).toEqual(expect.any(Array));
     }
+    // The training job's reader, on the same manifest: that employee's objects count as withdrawn and yield nothing.
+    const { records, reader } = await readAsTrainingJob(manifestKey);
+    expect(reader.summary.withdrawn).toBe(lines.filter((l) => l.employeeId === WITHDRAWS).length);
+    expect(reader.summary.withdrawn).toBeGreaterThan(0);
+    expect(records.filter((r) => r.employeeId === WITHDRAWS)).toEqual([]);
+    expect(new Set(records.map((r) => r.employeeId)).size).toBe(BOTH.length - 1);
     const withdrawn = (await t.ledger.events(WITHDRAWS)).filter((e) => e.kind === 'datasets-withdrawn');
     expect(withdrawn.map((e) => e.details)).toEqual([{ datasets: [{ datasetId, scopes: ['keystrokes'] }] }]);
     // The same manifest, not rewritten, and the same dataset.

@@ -36,7 +36,10 @@ let dir: string;
 const lambdaContext = { getRemainingTimeInMillis: () => 60_000 } as unknown as Context;
 
 beforeAll(async () => {
-  t = await startTestStack();
+  // These tests plant stale key policies by writing them, as a role change leaves keys without any
+  // write. The stack's policy-watch would see the write and repair it (test/e2e/policy-watch.test.ts),
+  // racing the test, so here it is a fixture that only acknowledges its deliveries.
+  t = await startTestStack({ functions: { 'policy-watch': { entry: 'test/fixtures/queue-handler.ts' } } });
   faults = new FaultPlan();
   consent = inProcessConsent(t, { faults });
   // A second queue of the same name (so the same ARN and IAM policies as the stack's key-sync

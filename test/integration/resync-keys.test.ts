@@ -11,7 +11,10 @@ const NOTICE = { noticeVersion: 'v1', noticeSha256: 'f'.repeat(64) };
 let t: TestStack;
 let consent: InProcessConsent;
 beforeAll(async () => {
-  t = await startTestStack();
+  // These tests plant stale key policies by writing them, as a role change leaves keys without any
+  // write. The stack's policy-watch would see the write and repair it (test/e2e/policy-watch.test.ts),
+  // racing the test, so here it is a fixture that only acknowledges its deliveries.
+  t = await startTestStack({ functions: { 'policy-watch': { entry: 'test/fixtures/queue-handler.ts' } } });
   consent = inProcessConsent(t);
 }, 60_000);
 afterAll(async () => {
