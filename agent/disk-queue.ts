@@ -4,7 +4,7 @@
 // counted. A batch leaves the queue only when the caller removes it (after a 202 or a duplicate).
 // Bounded in bytes: when full, the oldest batches are dropped and counted.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** 200 MB, the issue's default. */
@@ -53,6 +53,9 @@ export class DiskQueue {
   ) {
     if (key.length !== 32) throw new RangeError('the queue key must be 32 bytes');
     mkdirSync(join(dir, 'rejected'), { recursive: true, mode: 0o700 });
+    // `mode` applies only to directories mkdir creates: one that existed keeps its mode, and the
+    // batch names (ids and times of capture) must not be listed by other users.
+    if (process.platform !== 'win32') for (const d of [dir, join(dir, 'rejected')]) if ((statSync(d).mode & 0o077) !== 0) chmodSync(d, 0o700);
     // Leftovers of writes a crash interrupted: never renamed, so never part of the queue.
     const names = new Set(readdirSync(dir));
     for (const name of names) {
