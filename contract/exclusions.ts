@@ -11,6 +11,14 @@ export const MAX_TITLE_PATTERN_CHARS = 256;
 /** Room for full lists with JSON escapes (6 bytes for some characters). */
 export const MAX_EXCLUSIONS_BODY_BYTES = 256 * 1024;
 
+/**
+ * The lists together, as UTF-8 JSON. They ride on every ledger event after the change (the state
+ * is copied whole), on every read of the consent (each agent poll, each ingest batch) and on each
+ * event of the history. The per-list limits alone allowed 150 KB (200 entries of 256 three-byte
+ * characters), so that toggling a long list 40 times took the history past Lambda's 6 MB answer.
+ */
+export const MAX_EXCLUSIONS_BYTES = 16 * 1024;
+
 const printable = /^[^\u0000-\u001f\u007f]+$/;
 
 export const exclusionsBody = z
@@ -20,7 +28,8 @@ export const exclusionsBody = z
     /** Globs over a whole window title, case-insensitive: `*` is any run of characters, `?` one character. */
     titlePatterns: z.array(z.string().min(1).max(MAX_TITLE_PATTERN_CHARS).regex(printable, 'no control characters')).max(MAX_TITLE_PATTERNS),
   })
-  .strict();
+  .strict()
+  .refine((e) => new TextEncoder().encode(JSON.stringify(e)).length <= MAX_EXCLUSIONS_BYTES, `the lists together must be at most ${MAX_EXCLUSIONS_BYTES} bytes of UTF-8 JSON`);
 
 export type Exclusions = z.output<typeof exclusionsBody>;
 

@@ -190,6 +190,32 @@ describe('an agent', () => {
   });
 });
 
+describe('an employee with the longest exclusion lists', () => {
+  // The hole: the per-list limits allowed 150 KB of exclusions (200 entries of 256 three-byte
+  // characters), copied onto every later ledger event, every consent read (agent polls, ingest
+  // batches) and every history event: 40 toggles took the history past Lambda's 6 MB answer.
+  it('cannot store more than MAX_EXCLUSIONS_BYTES of lists, and the refusal says why', async () => {
+    // Arrange
+    const t = stack.current;
+    const token = await t.token('e-excl-huge', 'consent:manage');
+    const long = (i: number): string => `${'中'.repeat(250)}${String(i).padStart(3, '0')}`;
+    const huge = { apps: Array.from({ length: 100 }, (_, i) => long(i)), titlePatterns: Array.from({ length: 100 }, (_, i) => long(i)) };
+    const realistic = { apps: Array.from({ length: 100 }, (_, i) => `app-number-${i}.exe`), titlePatterns: Array.from({ length: 100 }, (_, i) => `*private matter ${i}*`) };
+
+    // Act
+    const refused = await t.call('PUT', '/v1/consent/exclusions', { token, body: huge });
+    const kept = await t.call('PUT', '/v1/consent/exclusions', { token, body: realistic });
+    const events = await t.ledger.events('e-excl-huge');
+
+    // Assert
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('invalid-body');
+    expect(kept.status).toBe(200);
+    expect(events.map((e) => e.kind)).toEqual(['exclusions-changed']);
+    expect(Buffer.byteLength(JSON.stringify(events[0]?.state.exclusions))).toBeLessThanOrEqual(16 * 1024);
+  });
+});
+
 describe('an administrator writing into the trail through a denied KMS call', () => {
   // The hole: the local KMS (like CloudTrail) records a denied call's encryption context as sent,
   // and `audit employee` printed it raw, so a newline in it forged a ledger row (here, a withdrawal
