@@ -17,7 +17,7 @@ export const MAX_EXCLUSIONS_BODY_BYTES = 256 * 1024;
  * event of the history. The per-list limits alone allowed 150 KB (200 entries of 256 three-byte
  * characters), so that toggling a long list 40 times took the history past Lambda's 6 MB answer.
  */
-export const MAX_EXCLUSIONS_BYTES = 16 * 1024;
+export const MAX_EXCLUSIONS_BYTES = 32 * 1024;
 
 const printable = /^[^\u0000-\u001f\u007f]+$/;
 

@@ -1,12 +1,14 @@
 // Attacks on the surface issues 11, 13 and 14 added, against the running local stack: the local
-// sign-in (/authorize, /token) by a malicious page, gzip bodies by a malformed request, the ETag of
+// sign-in (/authorize, /token) by a malicious page (and one that rebinds its name to 127.0.0.1), gzip bodies by a malformed request, the ETag of
 // GET /v1/consent and the exclusions by an agent, and `audit employee`'s table by an
 // administrator who writes into the trail through a denied KMS call.
 import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { GenerateDataKeyCommand } from '@aws-sdk/client-kms';
 import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { MAX_EXCLUSIONS_BYTES } from '../../contract/exclusions.js';
 import { main } from '../../tools/audit/index.js';
 import { newBatchId } from '../support/capture-batches.js';
 import { NOTICE, useTestStack } from '../support/consent-api.js';
@@ -140,6 +142,46 @@ describe('a malicious web page driving the local sign-in', () => {
   });
 });
 
+/** A request with the Host header a browser sends for a page on `host` (fetch may not set Host). */
+function requestAs(host: string, path: string, token?: string): Promise<{ status: number; body: string }> {
+  const url = new URL(path, api());
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ hostname: url.hostname, port: url.port, path: url.pathname + url.search, headers: { host, ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('a web page on another name that resolves to 127.0.0.1 (DNS rebinding)', () => {
+  // The hole: the gateway answered whatever the Host header said. A page on attacker.example that
+  // rebinds its name to 127.0.0.1 is same-origin with the local stack, so it could drive the local
+  // sign-in (anyone may sign in as anyone there), redeem the code and read an employee's data.
+  it('gets no sign-in form, no token and no API answer', async () => {
+    // Arrange
+    const port = new URL(api()).port;
+    const { challenge } = pkce();
+    const token = await stack.current.token('e-rebind', 'consent:manage');
+
+    // Act
+    const form = await requestAs(`attacker.example:${port}`, `/authorize?${authorizeParams(challenge).toString()}`);
+    const consent = await requestAs(`attacker.example:${port}`, '/v1/consent', token);
+    const config = await requestAs(`attacker.example:${port}`, '/config.json');
+    const local = await requestAs(`localhost:${port}`, '/v1/consent', token);
+
+    // Assert
+    expect(form.status).toBe(421);
+    expect(form.body).not.toContain('<form');
+    expect(consent.status).toBe(421);
+    expect(config.status).toBe(421);
+    expect(JSON.parse(consent.body)).toMatchObject({ error: 'misdirected-request' });
+    expect(local.status).toBe(200);
+  });
+});
+
 describe('a malformed gzip request to ingest', () => {
   const send = async (id: string, body: Buffer, encoding: string) =>
     stack.current.local.request('POST', '/v1/events', { token: await stack.current.token(id, 'capture:write'), body, headers: { 'content-type': 'application/json', 'content-encoding': encoding } });
@@ -212,7 +254,7 @@ describe('an employee with the longest exclusion lists', () => {
     expect(refused.body.error).toBe('invalid-body');
     expect(kept.status).toBe(200);
     expect(events.map((e) => e.kind)).toEqual(['exclusions-changed']);
-    expect(Buffer.byteLength(JSON.stringify(events[0]?.state.exclusions))).toBeLessThanOrEqual(16 * 1024);
+    expect(Buffer.byteLength(JSON.stringify(events[0]?.state.exclusions))).toBeLessThanOrEqual(MAX_EXCLUSIONS_BYTES);
   });
 });
 
