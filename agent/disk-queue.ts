@@ -101,7 +101,7 @@ export class DiskQueue {
 
   /** Stores a batch body (the exact bytes to send); drops the oldest batches to stay within bounds. */
   push(batchId: string, body: Buffer): QueuedBatch {
-    const sealed = this.seal(body);
+    const sealed = this.seal(batchId, body);
     if (sealed.length > this.maxBytes) throw new RangeError('a single batch is larger than the whole queue');
     let total = this.entries.reduce((sum, b) => sum + b.bytes, 0);
     while (total + sealed.length > this.maxBytes && this.entries.length > 0) {
@@ -128,7 +128,7 @@ export class DiskQueue {
       this.forget(batch); // gone from the disk: nothing left to send
       return undefined;
     }
-    const body = this.open(data);
+    const body = this.open(batch.batchId, data);
     if (body === undefined) {
       this.setAside(batch);
       this.count('unreadable');
@@ -180,20 +180,24 @@ export class DiskQueue {
     writeAtomically(join(this.dir, 'counters.json'), Buffer.from(JSON.stringify(this.counters)));
   }
 
-  /** MAGIC, 12-byte IV, 16-byte tag, ciphertext. */
-  private seal(body: Buffer): Buffer {
+  /**
+   * MAGIC, 12-byte IV, 16-byte tag, ciphertext. The batch id of the file's name is authenticated
+   * too, so a file moved or copied under another batch's name fails to open rather than being sent
+   * (and acknowledged, and deleted) as that batch.
+   */
+  private seal(batchId: string, body: Buffer): Buffer {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(MAGIC);
+    cipher.setAAD(Buffer.concat([MAGIC, Buffer.from(batchId, 'utf8')]));
     const ciphertext = Buffer.concat([cipher.update(body), cipher.final()]);
     return Buffer.concat([MAGIC, iv, cipher.getAuthTag(), ciphertext]);
   }
 
-  private open(data: Buffer): Buffer | undefined {
+  private open(batchId: string, data: Buffer): Buffer | undefined {
     if (data.length < 32 || !data.subarray(0, 4).equals(MAGIC)) return undefined;
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.key, data.subarray(4, 16));
-      decipher.setAAD(MAGIC);
+      decipher.setAAD(Buffer.concat([MAGIC, Buffer.from(batchId, 'utf8')]));
       decipher.setAuthTag(data.subarray(16, 32));
       return Buffer.concat([decipher.update(data.subarray(32)), decipher.final()]);
     } catch {

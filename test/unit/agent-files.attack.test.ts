@@ -1,7 +1,7 @@
 // Attacks on what the capture agent keeps on disk (agent/key-store.ts, agent/disk-queue.ts) by
 // another user of the same machine: the queue key and the queue's listing are the owner's alone,
 // even when the files or directories were there before the agent, with a looser mode.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -58,5 +58,29 @@ describe.skipIf(process.platform === 'win32')('another user of the machine', () 
     expect(modeOf(queueDir)).toBe(0o700);
     expect(modeOf(join(queueDir, 'rejected'))).toBe(0o700);
     expect(modeOf(join(queueDir, queue.list()[0]?.name ?? ''))).toBe(0o600);
+  });
+});
+
+describe('a queue file under another batch\'s name', () => {
+  // The hole: the file's sealing authenticated only the format, not the batch id its name gives,
+  // so a file copied or moved under another batch's name (a restored backup, a sync tool, another
+  // process of the user) was read back, sent and, once acknowledged, deleted as that other batch.
+  it('is set aside as unreadable, never read back as that batch', () => {
+    // Arrange
+    const queueDir = join(dir, 'queue');
+    const queue = new DiskQueue(queueDir, Buffer.alloc(32, 1));
+    const first = queue.push('b-first', Buffer.from('{"batchId":"b-first"}'));
+    const second = queue.push('b-second', Buffer.from('{"batchId":"b-second"}'));
+    renameSync(join(queueDir, first.name), join(dir, 'moved'));
+    renameSync(join(queueDir, second.name), join(queueDir, first.name));
+    renameSync(join(dir, 'moved'), join(queueDir, second.name));
+
+    // Act
+    const reopened = new DiskQueue(queueDir, Buffer.alloc(32, 1));
+    const bodies = reopened.list().map((b) => reopened.read(b));
+
+    // Assert
+    expect(bodies).toEqual([undefined, undefined]);
+    expect(reopened.stats).toMatchObject({ unreadable: 2, batches: 0 });
   });
 });
