@@ -140,9 +140,15 @@ export class CaptureAgent {
   /** GET /v1/consent with If-None-Match. A failure leaves the cache to go stale (and capture to stop). */
   async poll(): Promise<void> {
     try {
-      const response = await this.request('GET', '/v1/consent', undefined, this.consent.etag === undefined ? {} : { 'if-none-match': this.consent.etag });
+      const sent = this.consent.etag;
+      const response = await this.request('GET', '/v1/consent', undefined, sent === undefined ? {} : { 'if-none-match': sent });
       if (response.status === 304) {
-        this.consent.confirm();
+        // A 304 confirms only the answer it was asked about: one to no If-None-Match (after a 403
+        // invalidated the cache), or naming another ETag, is no answer (a cache in the way), and
+        // confirming would make a known-wrong answer fresh again.
+        const tag = response.headers.get('etag');
+        if (sent !== undefined && (tag === null || tag === sent)) this.consent.confirm();
+        else this.report({ kind: 'poll-failed', status: 304, message: 'GET /v1/consent answered 304 to a question it was not asked' });
         return;
       }
       if (response.status !== 200) {

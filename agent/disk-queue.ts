@@ -4,7 +4,7 @@
 // counted. A batch leaves the queue only when the caller removes it (after a 202 or a duplicate).
 // Bounded in bytes: when full, the oldest batches are dropped and counted.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** 200 MB, the issue's default. */
@@ -53,6 +53,9 @@ export class DiskQueue {
   ) {
     if (key.length !== 32) throw new RangeError('the queue key must be 32 bytes');
     mkdirSync(join(dir, 'rejected'), { recursive: true, mode: 0o700 });
+    // `mode` applies only to directories mkdir creates: one that existed keeps its mode, and the
+    // batch names (ids and times of capture) must not be listed by other users.
+    if (process.platform !== 'win32') for (const d of [dir, join(dir, 'rejected')]) if ((statSync(d).mode & 0o077) !== 0) chmodSync(d, 0o700);
     // Leftovers of writes a crash interrupted: never renamed, so never part of the queue.
     const names = new Set(readdirSync(dir));
     for (const name of names) {
@@ -98,7 +101,7 @@ export class DiskQueue {
 
   /** Stores a batch body (the exact bytes to send); drops the oldest batches to stay within bounds. */
   push(batchId: string, body: Buffer): QueuedBatch {
-    const sealed = this.seal(body);
+    const sealed = this.seal(batchId, body);
     if (sealed.length > this.maxBytes) throw new RangeError('a single batch is larger than the whole queue');
     let total = this.entries.reduce((sum, b) => sum + b.bytes, 0);
     while (total + sealed.length > this.maxBytes && this.entries.length > 0) {
@@ -125,7 +128,7 @@ export class DiskQueue {
       this.forget(batch); // gone from the disk: nothing left to send
       return undefined;
     }
-    const body = this.open(data);
+    const body = this.open(batch.batchId, data);
     if (body === undefined) {
       this.setAside(batch);
       this.count('unreadable');
@@ -177,20 +180,24 @@ export class DiskQueue {
     writeAtomically(join(this.dir, 'counters.json'), Buffer.from(JSON.stringify(this.counters)));
   }
 
-  /** MAGIC, 12-byte IV, 16-byte tag, ciphertext. */
-  private seal(body: Buffer): Buffer {
+  /**
+   * MAGIC, 12-byte IV, 16-byte tag, ciphertext. The batch id of the file's name is authenticated
+   * too, so a file moved or copied under another batch's name fails to open rather than being sent
+   * (and acknowledged, and deleted) as that batch.
+   */
+  private seal(batchId: string, body: Buffer): Buffer {
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
-    cipher.setAAD(MAGIC);
+    cipher.setAAD(Buffer.concat([MAGIC, Buffer.from(batchId, 'utf8')]));
     const ciphertext = Buffer.concat([cipher.update(body), cipher.final()]);
     return Buffer.concat([MAGIC, iv, cipher.getAuthTag(), ciphertext]);
   }
 
-  private open(data: Buffer): Buffer | undefined {
+  private open(batchId: string, data: Buffer): Buffer | undefined {
     if (data.length < 32 || !data.subarray(0, 4).equals(MAGIC)) return undefined;
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.key, data.subarray(4, 16));
-      decipher.setAAD(MAGIC);
+      decipher.setAAD(Buffer.concat([MAGIC, Buffer.from(batchId, 'utf8')]));
       decipher.setAuthTag(data.subarray(16, 32));
       return Buffer.concat([decipher.update(data.subarray(32)), decipher.final()]);
     } catch {

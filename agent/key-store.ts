@@ -4,8 +4,7 @@
 // batches unreadable to other users and to a copied queue directory without the key file, not to
 // someone who can read the user's files.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 
 export interface QueueKey {
   readonly key: Buffer;
@@ -32,15 +31,28 @@ async function fromKeychain(account: string): Promise<Buffer | undefined> {
   }
 }
 
+/**
+ * The key file is the user's alone: `mode` on a write applies only when the file is created, so a
+ * file that already existed (a restored backup, a leftover of another tool) kept whatever mode it
+ * had, and a key written into a 0644 file was readable by every user of the machine.
+ */
+function ownerOnly(path: string): void {
+  if (process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+}
+
 function fromFile(path: string): Buffer {
   try {
     const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
-    if (key.length === 32) return key;
+    if (key.length === 32) {
+      ownerOnly(path);
+      return key;
+    }
   } catch {
     // absent: made below
   }
   const key = randomBytes(32);
   writeFileSync(path, key.toString('base64url'), { mode: 0o600 });
+  ownerOnly(path);
   return key;
 }
 

@@ -11,6 +11,14 @@ export const MAX_TITLE_PATTERN_CHARS = 256;
 /** Room for full lists with JSON escapes (6 bytes for some characters). */
 export const MAX_EXCLUSIONS_BODY_BYTES = 256 * 1024;
 
+/**
+ * The lists together, as UTF-8 JSON. They ride on every ledger event after the change (the state
+ * is copied whole), on every read of the consent (each agent poll, each ingest batch) and on each
+ * event of the history. The per-list limits alone allowed 150 KB (200 entries of 256 three-byte
+ * characters), so that toggling a long list 40 times took the history past Lambda's 6 MB answer.
+ */
+export const MAX_EXCLUSIONS_BYTES = 32 * 1024;
+
 const printable = /^[^\u0000-\u001f\u007f]+$/;
 
 export const exclusionsBody = z
@@ -20,7 +28,8 @@ export const exclusionsBody = z
     /** Globs over a whole window title, case-insensitive: `*` is any run of characters, `?` one character. */
     titlePatterns: z.array(z.string().min(1).max(MAX_TITLE_PATTERN_CHARS).regex(printable, 'no control characters')).max(MAX_TITLE_PATTERNS),
   })
-  .strict();
+  .strict()
+  .refine((e) => new TextEncoder().encode(JSON.stringify(e)).length <= MAX_EXCLUSIONS_BYTES, `the lists together must be at most ${MAX_EXCLUSIONS_BYTES} bytes of UTF-8 JSON`);
 
 export type Exclusions = z.output<typeof exclusionsBody>;
 
@@ -33,6 +42,13 @@ export const NO_EXCLUSIONS: Exclusions = { apps: [], titlePatterns: [] };
  */
 export const MAX_MATCH_STEPS_PER_BATCH = 20_000_000;
 
+/** A pattern ready to match: lowercased code points, runs of `*` collapsed to one (they mean the same). */
+export type CompiledGlob = readonly string[];
+
+export function compileGlob(pattern: string): CompiledGlob {
+  return [...pattern.toLowerCase()].filter((c, i, all) => c !== '*' || all[i - 1] !== '*');
+}
+
 /**
  * Whether a glob matches the whole text, case-insensitively; `undefined` once `budget.steps` (shared
  * across calls, and spent by this one) runs out. Iterative with one backtrack point, O(pattern × text) at worst and never
@@ -40,8 +56,18 @@ export const MAX_MATCH_STEPS_PER_BATCH = 20_000_000;
  * built from either.
  */
 export function globMatches(pattern: string, text: string, budget: { steps: number } = { steps: Infinity }): boolean | undefined {
-  const p = [...pattern.toLowerCase()];
-  const t = [...text.toLowerCase()];
+  return compiledGlobMatches(compileGlob(pattern), [...text.toLowerCase()], budget);
+}
+
+/**
+ * globMatches on a compiled pattern and a lowercased, split text. Every call costs at least one step
+ * and every loop turn one more, so the budget bounds all the work, whatever the lengths: compiling
+ * a pattern per title (its length uncounted) once let 100 long patterns over 5,000 short titles
+ * cost ten times the budget's 0.1 s.
+ */
+function compiledGlobMatches(p: CompiledGlob, t: readonly string[], budget: { steps: number }): boolean | undefined {
+  budget.steps -= 1;
+  if (budget.steps < 0) return undefined;
   let pi = 0;
   let ti = 0;
   let starP = -1;
@@ -65,7 +91,8 @@ export function globMatches(pattern: string, text: string, budget: { steps: numb
       return false;
     }
   }
-  while (p[pi] === '*') pi += 1;
+  // Stars are collapsed, so at most one is left to skip.
+  if (p[pi] === '*') pi += 1;
   return pi === p.length;
 }
 
@@ -83,14 +110,14 @@ export interface ExcludableEvent {
  */
 export class ExclusionTracker {
   private readonly apps: ReadonlySet<string>;
-  private readonly patterns: readonly string[];
+  private readonly patterns: readonly CompiledGlob[];
   private focusExcluded = false;
   private readonly budget: { steps: number };
 
   /** `maxSteps` bounds the matching work over the tracker's life (ingest: one batch). @default - unbounded */
   constructor(exclusions: Exclusions, maxSteps = Infinity) {
     this.apps = new Set(exclusions.apps.map((app) => app.toLowerCase()));
-    this.patterns = exclusions.titlePatterns;
+    this.patterns = exclusions.titlePatterns.map(compileGlob);
     this.budget = { steps: maxSteps };
   }
 
@@ -104,7 +131,8 @@ export class ExclusionTracker {
     if (event.kind === 'app-focus') {
       const title = event.title;
       // Over budget (undefined) counts as a match: a title too costly to judge is not captured.
-      this.focusExcluded = appExcluded || (title !== undefined && this.patterns.some((pattern) => globMatches(pattern, title, this.budget) !== false));
+      const text = title === undefined || this.patterns.length === 0 ? [] : [...title.toLowerCase()];
+      this.focusExcluded = appExcluded || (title !== undefined && this.patterns.some((pattern) => compiledGlobMatches(pattern, text, this.budget) !== false));
       return this.focusExcluded;
     }
     return appExcluded || this.focusExcluded;

@@ -346,6 +346,14 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
     const received = new Date();
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const method = req.method ?? 'GET';
+    // Only the names of the loopback address: a web page on another name that resolves to 127.0.0.1
+    // (DNS rebinding) would otherwise be same-origin with the local sign-in, where anyone may sign
+    // in as any employee, and could read what it gets back.
+    const port = (server.address() as AddressInfo | null)?.port;
+    const host = String(req.headers.host ?? '').toLowerCase();
+    if (host !== `127.0.0.1:${port}` && host !== `localhost:${port}`) {
+      throw new GatewayError(421, 'misdirected-request', `this local API answers only to 127.0.0.1:${port} or localhost:${port}, not to the name ${host.slice(0, 100) || '(none)'}`);
+    }
     if (options.serveOther !== undefined && !path.startsWith('/v1/') && (await options.serveOther(req, res))) {
       return { route: `${method} ${path.slice(0, 200)}`, status: res.statusCode };
     }

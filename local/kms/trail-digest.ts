@@ -37,6 +37,19 @@ export interface TrailDigest {
 export const DIGEST_DIR = 'digest';
 const PRIVATE_KEY_FILE = 'trail-digest-key.pem';
 export const DIGEST_PUBLIC_KEY_FILE = 'trail-digest-key.pub.pem';
+/**
+ * The newest digest's name, sequence and hash, kept beside the signing key rather than in the trail:
+ * a chain proves nothing about its own end, so deleting the newest digests (or all of them) and
+ * rewriting what they covered read as "pending", and `verify` passed. It trusts this directory for
+ * the key already; an anchor out of the writer's reach is what AWS gives CloudTrail.
+ */
+export const DIGEST_HEAD_FILE = 'trail-digest-head.json';
+
+export interface DigestHead {
+  readonly digestFile: string;
+  readonly digestSequence: number;
+  readonly hashValue: string;
+}
 
 export function digestFileName(account: string, region: string, sequence: number, endTime: string): string {
   const stamp = endTime.replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
@@ -135,6 +148,8 @@ export class TrailDigester {
     // The signature first: a digest without its signature would read as tampered with.
     writeAtomically(join(this.digestDir, `${digest.digestFile}.sig`), `${signature}\n`);
     writeAtomically(join(this.digestDir, digest.digestFile), bytes);
+    const head: DigestHead = { digestFile: digest.digestFile, digestSequence: sequence, hashValue: sha256(bytes) };
+    writeAtomically(join(this.keyDir, DIGEST_HEAD_FILE), `${JSON.stringify(head)}\n`);
     this.previous = { digest, bytes, signature };
   }
 }

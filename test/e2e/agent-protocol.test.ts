@@ -244,7 +244,7 @@ describe('PUT /v1/consent/exclusions', () => {
     const pattern = `*${'a'.repeat(250)}b`;
     const put = await req('PUT', '/v1/consent/exclusions', {
       token: await t.token('e-ex5', 'consent:manage'),
-      body: { apps: Array.from({ length: 100 }, (_, i) => `${'x'.repeat(250)}${i}`), titlePatterns: Array.from({ length: 100 }, (_, i) => `${pattern}${i}`) },
+      body: { apps: Array.from({ length: 100 }, (_, i) => `app-${i}`), titlePatterns: Array.from({ length: 100 }, (_, i) => `${pattern}${i}`) },
     });
     expect(put.status).toBe(200);
     const now = Date.now();

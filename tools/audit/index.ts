@@ -10,7 +10,7 @@ import { roleNameFor } from '../../contract/roles.js';
 import { runCheck, runEmployee, runPurgeProof, trailInstant, type AuditSource, type Period } from './audit-source.js';
 import { AwsSource } from './aws-source.js';
 import { LocalSource } from './local-source.js';
-import { Progress, table } from './output.js';
+import { printable, Progress, table } from './output.js';
 import { verifyTrail } from './trail-verify.js';
 
 export interface Io {
@@ -113,7 +113,7 @@ export async function main(argv: readonly string[], io: Io = { out: (t) => proce
           ];
           io.out(`${subject}: key ${proof.keyArn ?? '(none recorded)'}`);
           io.out(table(rows, ['step', 'at', 'by', 'ref', 'detail']));
-          for (const use of proof.usesAfterDisable) io.out(`use after DisableKey: ${use.at} ${use.eventName} by ${use.by}: ${use.outcome}`);
+          for (const use of proof.usesAfterDisable) io.out(printable(`use after DisableKey: ${use.at} ${use.eventName} by ${use.by}: ${use.outcome}`));
           io.out(proof.complete ? 'purge proven' : `purge NOT proven: missing ${proof.missing.join(', ')}`);
         }
         return proof.complete ? 0 : 1;
@@ -152,7 +152,7 @@ async function check(source: AuditSource, period: Period, json: boolean, io: Io,
   if (json) io.out(JSON.stringify(result, null, 2));
   else {
     if (result.violations.length > 0) io.out(table(result.violations, ['invariant', 'time', 'employeeId', 'eventName', 'eventId', 'principal', 'message']));
-    for (const i of result.invalidLedgerEvents) io.out(`invalid ledger event: ${i.employeeId} #${i.sequence ?? '?'}: ${i.issues.join('; ')}`);
+    for (const i of result.invalidLedgerEvents) io.out(printable(`invalid ledger event: ${i.employeeId} #${i.sequence ?? '?'}: ${i.issues.join('; ')}`));
     io.out(result.ok ? `all invariants hold (${result.employees} employees)` : `${result.violations.length} violation(s), ${result.invalidLedgerEvents.length} invalid ledger event(s)`);
   }
   return result.ok ? 0 : 1;

@@ -123,6 +123,12 @@ export class InvariantChecker {
   private readonly grantsOfKey = new Map<string, Grant[]>();
   private readonly shredded = new Map<string, { disabled?: string; scheduled?: string }>();
   private readonly allowedPrincipals: Set<string>;
+  /**
+   * Per key, a PutKeyPolicy that matched only an older ledger event than the newest at its time (the
+   * race RACE_MS allows): it must be followed by a PutKeyPolicy of a newer one, or the key kept a
+   * policy the ledger no longer says, which is what a compromised writer racing a change leaves.
+   */
+  private readonly stalePolicies = new Map<string, { event: AuditEvent; employeeId: string }>();
 
   constructor(
     private readonly ledger: ReadonlyMap<string, readonly ConsentEvent[]>,
@@ -199,6 +205,9 @@ export class InvariantChecker {
   /** The erasure invariant (it needs the whole trail), then every violation in trail order. */
   finish(): Violation[] {
     this.flushSecond();
+    for (const { event, employeeId } of this.stalePolicies.values()) {
+      this.flag('policy-differs-from-ledger', event, employeeId, `PutKeyPolicy on ${employeeId}'s key at ${event.time} put back the policy of an older ledger event than the newest, and no later PutKeyPolicy put the newest one`);
+    }
     for (const [employeeId, events] of this.ledger) {
       const erasure = events.find((e) => e.kind === 'erase-requested' || e.kind === 'offboarded');
       if (erasure === undefined) continue;
@@ -283,12 +292,17 @@ export class InvariantChecker {
     if (event.eventName !== 'PutKeyPolicy') return;
     const expected = this.expectedPolicies(employeeId, event.time);
     const actual = canonical(policy);
+    const keyOf = event.keyArn ?? employeeId;
     if (!expected.some((e) => e === actual)) {
       this.flag('policy-differs-from-ledger', event, employeeId, `PutKeyPolicy on ${employeeId}'s key at ${event.time} is not the builder's policy for the ledger event it applied`);
+    } else if (expected[0] === actual) {
+      this.stalePolicies.delete(keyOf);
+    } else {
+      this.stalePolicies.set(keyOf, { event, employeeId });
     }
   }
 
-  /** The builder's policies for the newest ledger event at `time`, and for the one before it while a newer change may still be racing. */
+  /** The builder's policies for the newest ledger event at `time` (first), and for the ones before it while a newer change may still be racing. */
   private expectedPolicies(employeeId: string, time: string): string[] {
     const events = [...(this.ledger.get(employeeId) ?? [])].sort((a, b) => a.sequence - b.sequence);
     const at = Date.parse(time) + 1000;
@@ -299,14 +313,14 @@ export class InvariantChecker {
       candidates.push(e);
       if (Date.parse(e.at) < at - 1000 - RACE_MS) break;
     }
-    const out: string[] = [];
-    for (const e of candidates) {
+    // Newest first; a ledger state the builder refuses has no policy that could match (''), and
+    // keeps its place, so [0] is always the newest event's.
+    return candidates.map((e) => {
       try {
-        out.push(canonical(buildKeyPolicy(e.state, this.roles)));
+        return canonical(buildKeyPolicy(e.state, this.roles));
       } catch {
-        // A ledger state the builder refuses has no policy that could match.
+        return '';
       }
-    }
-    return out;
+    });
   }
 }

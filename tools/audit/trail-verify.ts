@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import {
   DIGEST_DIR,
+  DIGEST_HEAD_FILE,
+  type DigestHead,
   loadDigestPublicKey,
   publicKeyFingerprint,
   sha256,
@@ -39,6 +41,7 @@ export function verifyTrail(trailDir: string, stateDir: string): TrailVerificati
   const digestDir = join(trailDir, DIGEST_DIR);
   const names = existsSync(digestDir) ? readdirSync(digestDir).filter((n) => n.endsWith('.json')).sort() : [];
   const chain = readChain(digestDir, names, publicKey, problems);
+  checkHead(digestDir, names, stateDir, problems);
 
   // The newest entry per log file: every byte up to its size must hash as digested.
   const covered = new Map<string, DigestLogFile>();
@@ -71,6 +74,29 @@ export function verifyTrail(trailDir: string, stateDir: string): TrailVerificati
   }
   problems.sort((a, b) => order(a).localeCompare(order(b)));
   return { digests: chain.length, logFiles: onDisk.length, pending, problems };
+}
+
+/** The chain must end at the digest the writer last recorded beside its key (trail-digest.ts DIGEST_HEAD_FILE). */
+function checkHead(digestDir: string, names: readonly string[], stateDir: string, problems: TrailProblem[]): void {
+  const path = join(stateDir, DIGEST_HEAD_FILE);
+  // A state directory from before the head was kept: nothing to compare with.
+  if (!existsSync(path)) return;
+  let head: DigestHead;
+  try {
+    head = JSON.parse(readFileSync(path, 'utf8')) as DigestHead;
+  } catch {
+    problems.push({ kind: 'changed', file: `${DIGEST_DIR}/(head)`, reason: `the record of the newest digest (${DIGEST_HEAD_FILE}) is not valid JSON` });
+    return;
+  }
+  const at = names.indexOf(head.digestFile);
+  if (at === -1) {
+    problems.push({ kind: 'removed', file: `${DIGEST_DIR}/${head.digestFile}`, reason: `the writer's record names it as the newest digest (sequence ${head.digestSequence}), but it is missing` });
+    return;
+  }
+  if (sha256(readFileSync(join(digestDir, head.digestFile))) !== head.hashValue) {
+    problems.push({ kind: 'changed', file: `${DIGEST_DIR}/${head.digestFile}`, reason: "it no longer hashes as the writer's record of the newest digest" });
+  }
+  for (const name of names.slice(at + 1)) problems.push({ kind: 'added', file: `${DIGEST_DIR}/${name}`, reason: `it follows the newest digest the writer recorded (${head.digestFile})` });
 }
 
 function order(problem: TrailProblem): string {
