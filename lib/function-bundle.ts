@@ -84,6 +84,26 @@ const inlineSdkSchemaKeys: Plugin = {
   },
 };
 
+/** An AWS SDK package's own package.json, which its runtime config imports whole. */
+const SDK_PACKAGE_JSON = /[\\/]@aws-sdk[\\/][a-z0-9-]+[\\/]package\.json$/;
+
+/**
+ * Reduces an SDK package's package.json to its name and version when a bundle imports it. The
+ * clients import it as a whole (`import packageInfo from "../package.json"`) for one field, the
+ * version in the user agent; the rest (scripts, dependencies) is about 2.4 KB per client.
+ */
+export function sdkPackageInfo(source: string): string {
+  const { name, version } = JSON.parse(source) as { name?: unknown; version?: unknown };
+  return JSON.stringify({ name, version });
+}
+
+const trimSdkPackageJson: Plugin = {
+  name: 'trim-sdk-package-json',
+  setup(builder) {
+    builder.onLoad({ filter: SDK_PACKAGE_JSON }, async (args) => ({ contents: sdkPackageInfo(await readFile(args.path, 'utf8')), loader: 'json' }));
+  },
+};
+
 export interface FunctionBundleProps {
   /** The handler's entry file (absolute, or relative to the repository root). */
   readonly entry: string;
@@ -115,7 +135,7 @@ export function functionBuildOptions(props: FunctionBundleProps): BuildOptions {
     // The SDK versions are pinned in package.json and tested; the runtime's bundled SDK is not.
     external: [...UNREACHABLE_IN_LAMBDA],
     alias: Object.fromEntries(Object.entries(SUBSTITUTES).map(([name, { path }]) => [name, path])),
-    plugins: [inlineSdkSchemaKeys],
+    plugins: [inlineSdkSchemaKeys, trimSdkPackageJson],
     metafile: true,
     logLevel: 'warning',
   };
