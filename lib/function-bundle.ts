@@ -3,6 +3,7 @@
 // esbuild's JavaScript API is used rather than NodejsFunction's CLI so the bundle can carry a plugin.
 
 import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 
@@ -77,10 +78,37 @@ export function inlineSchemaKeys(source: string): string {
   });
 }
 
+/**
+ * Leaves out a client's modeled error classes, which its schema module registers one by one
+ * (`n0_registry.registerError(X$, X)`, side effects esbuild must keep): 20 KB for Lambda, 11 KB for
+ * DynamoDB, with their error schemas. An error the registry does not know is thrown by the SDK as the
+ * client's base exception (DynamoDBServiceException, ...) with the same `name`, `$fault`,
+ * `$metadata`, message and response fields, so code that tells errors apart by `name`, as the
+ * functions do, sees no difference; `instanceof ConditionalCheckFailedException` would be false
+ * (test/infra/function-bundles.test.ts checks that lambdas/ never asks that). Classes listed in
+ * `keep` stay registered: those the SDK's retry strategy tells apart by their `$retryable` field.
+ */
+export function dropModeledErrors(source: string, keep: ReadonlySet<string>): string {
+  return source.replace(/^n\d+_registry\.registerError\(([A-Za-z0-9_$]+)\$, ([A-Za-z0-9_$]+)\);$/gm, (whole, _schema: string, name: string) => (keep.has(name) ? whole : ''));
+}
+
+/** The modeled errors of a client's errors module that carry `$retryable` (the SDK retries them). */
+export function retryableErrors(errorsSource: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of errorsSource.matchAll(/^export class ([A-Za-z0-9_$]+) extends [^{]+\{([\s\S]*?)^\}$/gm)) {
+    const [, name, body] = match;
+    if (name !== undefined && body !== undefined && /^\s+\$retryable\b/m.test(body)) names.add(name);
+  }
+  return names;
+}
+
 const inlineSdkSchemaKeys: Plugin = {
   name: 'inline-sdk-schema-keys',
   setup(builder) {
-    builder.onLoad({ filter: SDK_SCHEMAS }, async (args) => ({ contents: inlineSchemaKeys(await readFile(args.path, 'utf8')), loader: 'js' }));
+    builder.onLoad({ filter: SDK_SCHEMAS }, async (args) => {
+      const retryable = retryableErrors(await readFile(join(dirname(args.path), '..', 'models', 'errors.js'), 'utf8'));
+      return { contents: dropModeledErrors(inlineSchemaKeys(await readFile(args.path, 'utf8')), retryable), loader: 'js' };
+    });
   },
 };
 

@@ -124,6 +124,25 @@ describe('function bundles', () => {
     }
   }, 60_000);
 
+  // lib/function-bundle.ts leaves the SDK's modeled error classes out: the SDK throws those errors
+  // as the client's service exception, under the same name. Code that imported a modeled class
+  // (to ask `instanceof`) would silently stop matching, so the functions import none.
+  it('lambdas/ import no modeled SDK error class (the bundles leave them out; errors are told apart by name)', () => {
+    const files = readdirSync('lambdas', { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.ts'));
+    const imported = files.flatMap((file) =>
+      [...readFileSync(join('lambdas', file), 'utf8').matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s+from\s+'@aws-sdk\/client-[a-z0-9-]+'/g)].flatMap(([, names = '']) =>
+        names
+          .split(',')
+          .map((name) => name.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0] ?? '')
+          .filter((name) => /(Exception|Fault)$/.test(name) && !name.endsWith('ServiceException'))
+          .map((name) => `${file}: ${name}`),
+      ),
+    );
+
+    expect(files.length).toBeGreaterThan(10);
+    expect(imported).toEqual([]);
+  });
+
   it('leaves out bn.js, asn1.js and readable-stream in every function (their substitutes stand in)', () => {
     for (const name of ['ingest', 'export'] as const) {
       const code = readFileSync(bundleOf(name), 'utf8');
