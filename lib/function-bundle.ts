@@ -46,6 +46,10 @@ export const SUBSTITUTES: Readonly<Record<string, { readonly path: string; reado
     path: './lib/bundle-substitutes/asn1.ts',
     why: 'Only the signing suites use asn1.js (26 KB): DER signatures and PEM keys. Its schemas are declared at import, so the substitute declares them and throws when one is used.',
   },
+  '@smithy/core/event-streams': {
+    path: './lib/bundle-substitutes/event-streams.ts',
+    why: 'The S3 and Lambda clients build an event-stream marshaller (its codec, 15 KB) for every client, which only event-stream operations use (S3 SelectObjectContent, Lambda InvokeWithResponseStream); the functions call none. The substitute builds a marshaller that throws if used.',
+  },
   'readable-stream': {
     path: './lib/bundle-substitutes/readable-stream.ts',
     why: 'readable-stream 3 (45 KB with its helpers) is a copy of Node 10\'s streams for browsers; it hands out Node\'s own `stream` when READABLE_STREAM=disable, and the substitute is exactly that branch.',
