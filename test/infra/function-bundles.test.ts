@@ -31,21 +31,14 @@ const KIB = 1024;
 const TARGET_BYTES = 450 * KIB;
 /**
  * Functions that do not meet the target yet, with a ceiling just above their size today so that
- * growth fails here. Each bundles the pinned AWS SDK v3 (about 185 KB of shared core: @smithy/core
- * 144 KB and @aws-sdk/core 35 KB; 25-45 KB per client, most of it endpoint rules, error classes and
- * schemas; for S3 another 40 KB of middleware, checksums and XML) and zod/mini (35-39 KB); ingest
- * and export add the Encryption SDK's message format (about 55 KB).
+ * growth fails here. Every function bundles the pinned AWS SDK v3's shared core (@smithy/core and
+ * @aws-sdk/core, about 165 KB) and zod/mini (35-39 KB); keepNames (which Powertools batch needs)
+ * adds about 27 KB of name wrappers to each. Ingest and export add S3 (about 70 KB with its
+ * endpoint rules, middleware, checksums and XML) and the Encryption SDK (about 55 KB).
  */
 const OVER_TARGET: Partial<Record<FunctionName, { readonly ceiling: number; readonly why: string }>> = {
-  ingest: { ceiling: 525 * KIB, why: 'three SDK clients (S3 among them), zod/mini and the Encryption SDK' },
-  purge: { ceiling: 467 * KIB, why: 'four SDK clients (S3 among them) and zod/mini' },
-  // It calls the key steward through the Lambda client and signs export download URLs with the
-  // S3 client and its presigner.
-  consent: { ceiling: 502 * KIB, why: 'the Lambda, DynamoDB, SQS and S3 clients, the S3 presigner, and zod/mini' },
-  export: { ceiling: 538 * KIB, why: 'the DynamoDB, KMS and S3 clients, lib-storage\'s multipart upload, the Encryption SDK\'s decrypt path and zod/mini' },
-  // Lists and heads captures, writes manifests (S3), reads the ledger and datasets (DynamoDB) and
-  // asks the key steward through the Lambda client.
-  datasets: { ceiling: 460 * KIB, why: 'the S3, DynamoDB and Lambda clients, and zod/mini' },
+  ingest: { ceiling: 462 * KIB, why: 'the S3, DynamoDB and KMS clients, zod/mini, the Encryption SDK and Powertools metrics' },
+  export: { ceiling: 475 * KIB, why: 'the DynamoDB, KMS and S3 clients, lib-storage\'s multipart upload, the Encryption SDK\'s decrypt path and zod/mini' },
 };
 
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
