@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import asn1 from '../../lib/bundle-substitutes/asn1.js';
 import BN from '../../lib/bundle-substitutes/bn.js';
+import * as eventStreams from '../../lib/bundle-substitutes/event-streams.js';
 import * as readableStream from '../../lib/bundle-substitutes/readable-stream.js';
 import { bundleFunction, dropModeledErrors, inlineSchemaKeys, REPO_ROOT, retryableErrors } from '../../lib/function-bundle.js';
 import { open, keyring, roundTrip } from './fixtures/sealed-round-trip.js';
@@ -107,6 +108,20 @@ describe('the readable-stream substitute', () => {
     await new Promise<void>((resolve, reject) => readableStream.finished(sink, (error?: Error | null) => (error ? reject(error) : resolve())));
 
     expect(Buffer.concat(chunks).toString()).toBe('ab');
+  });
+});
+
+describe('the event-streams substitute', () => {
+  it('gives each client a marshaller, as the original resolver does, that throws when an event stream is used', () => {
+    const config = { eventStreamSerdeProvider: eventStreams.eventStreamSerdeProvider, region: 'eu-west-1' };
+
+    const resolved = eventStreams.resolveEventStreamSerdeConfig(config);
+
+    expect(resolved).toBe(config);
+    const marshaller = resolved.eventStreamMarshaller as { serialize(): unknown; deserialize(): unknown };
+    expect(() => marshaller.serialize()).toThrow('@smithy/core/event-streams is left out of this bundle (serialize)');
+    expect(() => marshaller.deserialize()).toThrow('@smithy/core/event-streams is left out of this bundle (deserialize)');
+    expect(() => new eventStreams.EventStreamSerde()).toThrow('is left out of this bundle');
   });
 });
 
