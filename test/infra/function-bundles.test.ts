@@ -38,7 +38,7 @@ const TARGET_BYTES = 450 * KIB;
  */
 const OVER_TARGET: Partial<Record<FunctionName, { readonly ceiling: number; readonly why: string }>> = {
   ingest: { ceiling: 462 * KIB, why: 'the S3, DynamoDB and KMS clients, zod/mini, the Encryption SDK and Powertools metrics' },
-  export: { ceiling: 475 * KIB, why: 'the DynamoDB, KMS and S3 clients, lib-storage\'s multipart upload, the Encryption SDK\'s decrypt path and zod/mini' },
+  export: { ceiling: 476 * KIB, why: 'the DynamoDB, KMS and S3 clients, lib-storage\'s multipart upload, the Encryption SDK\'s decrypt path and zod/mini' },
 };
 
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
