@@ -53,27 +53,27 @@ const coordinate = z.number().check(z.int(), z.gte(-MAX_COORDINATE), z.lte(MAX_C
 // Strict objects: an unknown key (including an own `__proto__` or `constructor` from JSON.parse)
 // is an error, so nothing unexpected is ever copied into a stored event.
 export const keystrokeEventSchema = z.strictObject({
-    kind: z.literal('keystroke'),
-    ts: timestamp,
-    text: boundedText(1, MAX_TEXT_CHARS),
-    app: z.optional(boundedText(1, MAX_APP_CHARS)),
-    secureField: z.optional(z.boolean()),
+  kind: z.literal('keystroke'),
+  ts: timestamp,
+  text: boundedText(1, MAX_TEXT_CHARS),
+  app: z.optional(boundedText(1, MAX_APP_CHARS)),
+  secureField: z.optional(z.boolean()),
 });
 
 export const clickEventSchema = z.strictObject({
-    kind: z.literal('click'),
-    ts: timestamp,
-    x: coordinate,
-    y: coordinate,
-    button: z.enum(BUTTONS),
-    app: z.optional(boundedText(1, MAX_APP_CHARS)),
+  kind: z.literal('click'),
+  ts: timestamp,
+  x: coordinate,
+  y: coordinate,
+  button: z.enum(BUTTONS),
+  app: z.optional(boundedText(1, MAX_APP_CHARS)),
 });
 
 export const appFocusEventSchema = z.strictObject({
-    kind: z.literal('app-focus'),
-    ts: timestamp,
-    app: boundedText(1, MAX_APP_CHARS),
-    title: z.optional(boundedText(0, MAX_TITLE_CHARS)),
+  kind: z.literal('app-focus'),
+  ts: timestamp,
+  app: boundedText(1, MAX_APP_CHARS),
+  title: z.optional(boundedText(0, MAX_TITLE_CHARS)),
 });
 
 export const captureEventSchema = z.discriminatedUnion('kind', [keystrokeEventSchema, clickEventSchema, appFocusEventSchema]);
@@ -86,9 +86,9 @@ const EVENT_COUNT = { error: `a batch holds 1 to ${MAX_EVENTS} events` } as cons
  * (measured ~0.1-0.2 ms and fresh allocations per call, against ~2 µs for this shared schema).
  */
 export const captureBatchSchema = z.strictObject({
-    batchId: id,
-    deviceId: id,
-    events: z.array(captureEventSchema).check(z.minLength(1, EVENT_COUNT), z.maxLength(MAX_EVENTS, EVENT_COUNT)),
+  batchId: id,
+  deviceId: id,
+  events: z.array(captureEventSchema).check(z.minLength(1, EVENT_COUNT), z.maxLength(MAX_EVENTS, EVENT_COUNT)),
 });
 
 export type CaptureBatch = z.output<typeof captureBatchSchema>;

@@ -14,10 +14,10 @@ export const MAX_EXCLUSIONS_BODY_BYTES = 256 * 1024;
 const printable = /^[^\u0000-\u001f\u007f]+$/;
 
 export const exclusionsBody = z.strictObject({
-    /** App names, matched whole and case-insensitively against an event's `app`. */
-    apps: z.array(z.string().check(z.minLength(1), z.maxLength(MAX_EXCLUDED_APP_CHARS), z.regex(printable, 'no control characters'))).check(z.maxLength(MAX_EXCLUDED_APPS)),
-    /** Globs over a whole window title, case-insensitive: `*` is any run of characters, `?` one character. */
-    titlePatterns: z.array(z.string().check(z.minLength(1), z.maxLength(MAX_TITLE_PATTERN_CHARS), z.regex(printable, 'no control characters'))).check(z.maxLength(MAX_TITLE_PATTERNS)),
+  /** App names, matched whole and case-insensitively against an event's `app`. */
+  apps: z.array(z.string().check(z.minLength(1), z.maxLength(MAX_EXCLUDED_APP_CHARS), z.regex(printable, 'no control characters'))).check(z.maxLength(MAX_EXCLUDED_APPS)),
+  /** Globs over a whole window title, case-insensitive: `*` is any run of characters, `?` one character. */
+  titlePatterns: z.array(z.string().check(z.minLength(1), z.maxLength(MAX_TITLE_PATTERN_CHARS), z.regex(printable, 'no control characters'))).check(z.maxLength(MAX_TITLE_PATTERNS)),
 });
 
 export type Exclusions = z.output<typeof exclusionsBody>;

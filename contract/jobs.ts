@@ -14,14 +14,14 @@ const count = z.number().check(z.int(), z.gte(0));
  * catch objects an in-flight ingest wrote after the erase.
  */
 export const purgeJobSchema = z.object({
-    // Absent on jobs queued before the purge queue carried two kinds: they are purges. A job of
-    // another kind never parses as a purge.
-    kind: z.optional(z.literal('purge')),
-    employeeId,
-    /** The sequence of the erasure event (erase-requested or offboarded) that asked for the purge. */
-    sequence,
-    sweep: z.optional(z.union([z.literal(1), z.literal(2)])),
-    deleted: z.optional(z.object({ captures: count, exports: count })),
+  // Absent on jobs queued before the purge queue carried two kinds: they are purges. A job of
+  // another kind never parses as a purge.
+  kind: z.optional(z.literal('purge')),
+  employeeId,
+  /** The sequence of the erasure event (erase-requested or offboarded) that asked for the purge. */
+  sequence,
+  sweep: z.optional(z.union([z.literal(1), z.literal(2)])),
+  deleted: z.optional(z.object({ captures: count, exports: count })),
 });
 export type PurgeJob = z.infer<typeof purgeJobSchema>;
 

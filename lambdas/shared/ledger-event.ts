@@ -59,15 +59,15 @@ export const consentStateSchema = z
   })
   .check(
     z.superRefine((state, ctx) => {
-    if (new Set(state.scopes).size !== state.scopes.length) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'scopes repeat' });
-    const capturing = state.status === 'active' || state.status === 'paused';
-    // The same rules as the key-policy builder, so a valid event always has a policy.
-    if (capturing && state.scopes.length === 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `${state.status} needs a scope` });
-    if (capturing && state.keyArn === undefined) ctx.addIssue({ code: 'custom', path: ['keyArn'], message: `${state.status} needs a key` });
-    if (!capturing && state.scopes.length > 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `${state.status} has no scopes` });
-    if ((state.status === 'paused') !== (state.pausedUntil !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['pausedUntil'], message: 'pausedUntil goes with status paused, and only with it' });
-    }
+      if (new Set(state.scopes).size !== state.scopes.length) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'scopes repeat' });
+      const capturing = state.status === 'active' || state.status === 'paused';
+      // The same rules as the key-policy builder, so a valid event always has a policy.
+      if (capturing && state.scopes.length === 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `${state.status} needs a scope` });
+      if (capturing && state.keyArn === undefined) ctx.addIssue({ code: 'custom', path: ['keyArn'], message: `${state.status} needs a key` });
+      if (!capturing && state.scopes.length > 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `${state.status} has no scopes` });
+      if ((state.status === 'paused') !== (state.pausedUntil !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['pausedUntil'], message: 'pausedUntil goes with status paused, and only with it' });
+      }
     }),
   );
 
@@ -99,11 +99,11 @@ export const consentEventSchema = z
   })
   .check(
     z.superRefine((event, ctx) => {
-    if (event.state.employeeId !== event.employeeId) ctx.addIssue({ code: 'custom', path: ['state', 'employeeId'], message: 'names another employee' });
-    if (event.state.sequence !== event.sequence) ctx.addIssue({ code: 'custom', path: ['state', 'sequence'], message: 'differs from the event sequence' });
-    if (!STATUSES_OF_KIND[event.kind].includes(event.state.status)) {
-      ctx.addIssue({ code: 'custom', path: ['state', 'status'], message: `a ${event.kind} event cannot leave status ${event.state.status}` });
-    }
+      if (event.state.employeeId !== event.employeeId) ctx.addIssue({ code: 'custom', path: ['state', 'employeeId'], message: 'names another employee' });
+      if (event.state.sequence !== event.sequence) ctx.addIssue({ code: 'custom', path: ['state', 'sequence'], message: 'differs from the event sequence' });
+      if (!STATUSES_OF_KIND[event.kind].includes(event.state.status)) {
+        ctx.addIssue({ code: 'custom', path: ['state', 'status'], message: `a ${event.kind} event cannot leave status ${event.state.status}` });
+      }
     }),
   );
 
