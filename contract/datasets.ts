@@ -1,7 +1,7 @@
 // Training datasets as views over employees' own keys: the request and answers of the datasets
 // routes, the datasets queue's jobs, the table's items and the training grants' names. The consent
 // function (routes), the datasets worker (builds, sweeps) and the key steward (grants) share them.
-import * as z from 'zod';
+import * as z from './zod.js';
 import { DATASET_STATUSES } from './dataset-manifest.js';
 import { ID_PATTERN, SCOPES, type Scope } from './vocabulary.js';
 
@@ -12,33 +12,34 @@ export const DEFAULT_DATASET_MAX_DAYS = 30;
 export const MAX_DATASET_BODY_BYTES = 16 * 1024;
 
 const instant = z.iso.datetime({ offset: true });
-const datasetId = z.string().regex(ID_PATTERN);
+const datasetId = z.string().check(z.regex(ID_PATTERN));
 
 /** `POST /v1/datasets`. `from`/`to` bound the objects' event times; `purpose` goes on the card and in the use restrictions. */
 export const datasetRequestBody = z
-  .object({
-    scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length),
+  .strictObject({
+    scopes: z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length)),
     from: instant,
     to: instant,
     // One line of text: the purpose is written verbatim into the markdown card, where a line break
     // could add a heading or a forged "Use restrictions" section; control and format characters
     // (bidi overrides) could hide what it says.
-    purpose: z.string().min(3).max(500).regex(/^[^\p{Cc}\p{Cf}\u2028\u2029]*$/u, 'purpose must be one line without control characters'),
-    minEmployees: z.number().int().min(DEFAULT_MIN_EMPLOYEES).max(1_000_000).optional(),
+    purpose: z.string().check(z.minLength(3), z.maxLength(500), z.regex(/^[^\p{Cc}\p{Cf}\u2028\u2029]*$/u, 'purpose must be one line without control characters')),
+    minEmployees: z.optional(z.number().check(z.int(), z.gte(DEFAULT_MIN_EMPLOYEES), z.lte(1_000_000))),
   })
-  .strict()
-  .refine((body) => Date.parse(body.from) < Date.parse(body.to), { path: ['to'], message: 'to must be after from' })
-  .refine((body) => new Set(body.scopes).size === body.scopes.length, { path: ['scopes'], message: 'scopes repeat' });
+  .check(
+    z.refine((body) => Date.parse(body.from) < Date.parse(body.to), { path: ['to'], message: 'to must be after from' }),
+    z.refine((body) => new Set(body.scopes).size === body.scopes.length, { path: ['scopes'], message: 'scopes repeat' }),
+  );
 export type DatasetRequestBody = z.infer<typeof datasetRequestBody>;
 
 export const datasetAcceptedResponse = z.object({ datasetId, status: z.enum(DATASET_STATUSES) });
 
 export const datasetCountsSchema = z.object({
-  employees: z.number().int().nonnegative(),
-  objects: z.number().int().nonnegative(),
-  events: z.number().int().nonnegative(),
+  employees: z.number().check(z.int(), z.gte(0)),
+  objects: z.number().check(z.int(), z.gte(0)),
+  events: z.number().check(z.int(), z.gte(0)),
   /** Per scope: objects, events and employees. */
-  scopes: z.partialRecord(z.enum(SCOPES), z.object({ objects: z.number().int().nonnegative(), events: z.number().int().nonnegative(), employees: z.number().int().nonnegative() })),
+  scopes: z.partialRecord(z.enum(SCOPES), z.object({ objects: z.number().check(z.int(), z.gte(0)), events: z.number().check(z.int(), z.gte(0)), employees: z.number().check(z.int(), z.gte(0)) })),
 });
 export type DatasetCounts = z.infer<typeof datasetCountsSchema>;
 
@@ -52,9 +53,9 @@ export const datasetStatusResponse = z.object({
   to: instant,
   createdAt: instant,
   expiresAt: instant,
-  counts: datasetCountsSchema.optional(),
-  manifest: z.object({ bucket: z.string(), key: z.string(), card: z.string(), cardMarkdown: z.string() }).optional(),
-  reason: z.string().optional(),
+  counts: z.optional(datasetCountsSchema),
+  manifest: z.optional(z.object({ bucket: z.string(), key: z.string(), card: z.string(), cardMarkdown: z.string() })),
+  reason: z.optional(z.string()),
 });
 
 /** `GET /v1/consent/datasets`: the datasets the caller's own data is part of, and by which of their scopes. */

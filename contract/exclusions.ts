@@ -1,7 +1,7 @@
 // Exclusions under the employee's control: apps and window-title patterns whose events must never
 // be captured. The body of PUT /v1/consent/exclusions, and the one matcher both the agent (on the
 // device, before an event leaves memory) and ingest (again, as defence in depth) apply.
-import * as z from 'zod';
+import * as z from './zod.js';
 
 export const MAX_EXCLUDED_APPS = 100;
 export const MAX_TITLE_PATTERNS = 100;
@@ -21,15 +21,14 @@ export const MAX_EXCLUSIONS_BYTES = 32 * 1024;
 
 const printable = /^[^\u0000-\u001f\u007f]+$/;
 
-export const exclusionsBody = z
-  .object({
-    /** App names, matched whole and case-insensitively against an event's `app`. */
-    apps: z.array(z.string().min(1).max(MAX_EXCLUDED_APP_CHARS).regex(printable, 'no control characters')).max(MAX_EXCLUDED_APPS),
-    /** Globs over a whole window title, case-insensitive: `*` is any run of characters, `?` one character. */
-    titlePatterns: z.array(z.string().min(1).max(MAX_TITLE_PATTERN_CHARS).regex(printable, 'no control characters')).max(MAX_TITLE_PATTERNS),
-  })
-  .strict()
-  .refine((e) => new TextEncoder().encode(JSON.stringify(e)).length <= MAX_EXCLUSIONS_BYTES, `the lists together must be at most ${MAX_EXCLUSIONS_BYTES} bytes of UTF-8 JSON`);
+export const exclusionsBody = z.strictObject({
+  /** App names, matched whole and case-insensitively against an event's `app`. */
+  apps: z.array(z.string().check(z.minLength(1), z.maxLength(MAX_EXCLUDED_APP_CHARS), z.regex(printable, 'no control characters'))).check(z.maxLength(MAX_EXCLUDED_APPS)),
+  /** Globs over a whole window title, case-insensitive: `*` is any run of characters, `?` one character. */
+  titlePatterns: z.array(z.string().check(z.minLength(1), z.maxLength(MAX_TITLE_PATTERN_CHARS), z.regex(printable, 'no control characters'))).check(z.maxLength(MAX_TITLE_PATTERNS)),
+}).check(
+  z.refine((e) => new TextEncoder().encode(JSON.stringify(e)).length <= MAX_EXCLUSIONS_BYTES, `the lists together must be at most ${MAX_EXCLUSIONS_BYTES} bytes of UTF-8 JSON`),
+);
 
 export type Exclusions = z.output<typeof exclusionsBody>;
 

@@ -1,7 +1,7 @@
 // What an employee's export is made of: one JSON line per captured event (the line schema, from
 // which docs/export-line.schema.json is generated), the manifest beside the file, and the export
 // job's statuses. The export worker writes them with these schemas; tests read them back with them.
-import * as z from 'zod';
+import * as z from './zod.js';
 import { BUTTONS } from './capture-batch.js';
 import { EXPORTS_PREFIX } from './resources.js';
 import { ID_PATTERN, SCOPES } from './vocabulary.js';
@@ -21,13 +21,13 @@ export function exportFileKeys(employeeId: string, exportId: string): { readonly
   return { file: `${base}.jsonl.gz`, manifest: `${base}.manifest.json` };
 }
 
-const id = z.string().regex(ID_PATTERN);
+const id = z.string().check(z.regex(ID_PATTERN));
 /** Epoch milliseconds, as ingest stores every event's `ts`. */
-const epochMs = z.number().int().describe('when the event happened, in epoch milliseconds (UTC)');
+const epochMs = z.described(z.number().check(z.int()), 'when the event happened, in epoch milliseconds (UTC)');
 /** Where an event came from: the capture object's scope and batch, and the agent's device (null if not recorded). */
 const origin = {
-  batchId: id.describe('the batch the agent sent the event in'),
-  deviceId: id.nullable().describe('the device that captured it; null for objects stored before devices were recorded'),
+  batchId: z.described(id, 'the batch the agent sent the event in'),
+  deviceId: z.described(z.nullable(id), 'the device that captured it; null for objects stored before devices were recorded'),
 };
 
 const keystrokeLine = z.strictObject({
@@ -35,9 +35,9 @@ const keystrokeLine = z.strictObject({
   ...origin,
   kind: z.literal('keystroke'),
   ts: epochMs,
-  text: z.string().describe('what was typed, after redaction (card numbers, emails, keys and tokens masked)'),
-  app: z.string().optional(),
-  secureField: z.literal(false).optional().describe('only ever false: keystrokes in secure fields are never stored'),
+  text: z.described(z.string(), 'what was typed, after redaction (card numbers, emails, keys and tokens masked)'),
+  app: z.optional(z.string()),
+  secureField: z.described(z.optional(z.literal(false)), 'only ever false: keystrokes in secure fields are never stored'),
 });
 
 const clickLine = z.strictObject({
@@ -45,10 +45,10 @@ const clickLine = z.strictObject({
   ...origin,
   kind: z.literal('click'),
   ts: epochMs,
-  x: z.number().int(),
-  y: z.number().int(),
+  x: z.number().check(z.int()),
+  y: z.number().check(z.int()),
   button: z.enum(BUTTONS),
-  app: z.string().optional(),
+  app: z.optional(z.string()),
 });
 
 const appFocusLine = z.strictObject({
@@ -57,13 +57,13 @@ const appFocusLine = z.strictObject({
   kind: z.literal('app-focus'),
   ts: epochMs,
   app: z.string(),
-  title: z.string().optional().describe('the window title, after redaction'),
+  title: z.described(z.optional(z.string()), 'the window title, after redaction'),
 });
 
 /** One line of the export file: a stored event with its scope, batch and device. */
 export const exportLineSchema = z
   .discriminatedUnion('kind', [keystrokeLine, clickLine, appFocusLine])
-  .meta({ id: 'export-line', title: 'consent-capture export line', description: 'One captured event, as stored (after redaction), with its scope, batch and device.' });
+  .register(z.globalRegistry, { id: 'export-line', title: 'consent-capture export line', description: 'One captured event, as stored (after redaction), with its scope, batch and device.' });
 export type ExportLine = z.infer<typeof exportLineSchema>;
 
 /** The JSON Schema of a line, as docs/export-line.schema.json holds it. */
@@ -73,7 +73,7 @@ export function exportLineJsonSchema(): Record<string, unknown> {
 }
 
 const instant = z.iso.datetime({ offset: true });
-const count = z.number().int().nonnegative();
+const count = z.number().check(z.int(), z.gte(0));
 
 /** Why a capture object could not be exported. The manifest names the object and this reason, never its content. */
 export const UNREADABLE_REASONS = [
@@ -95,26 +95,26 @@ export const exportManifestSchema = z.strictObject({
   employeeId: id,
   requestedAt: instant,
   completedAt: instant,
-  file: z.strictObject({ key: z.string(), bytes: count, sha256: z.string().regex(/^[0-9a-f]{64}$/), lines: count }),
+  file: z.strictObject({ key: z.string(), bytes: count, sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)), lines: count }),
   /** Capture objects listed under captures/{employeeId}/: exported plus unreadable. */
   objects: z.strictObject({ listed: count, exported: count, unreadable: count }),
   /** Events exported, per scope. */
   counts: z.partialRecord(z.enum(SCOPES), count),
   /** The earliest and latest event exported; absent when none was. */
-  timeRange: z.strictObject({ from: instant, to: instant }).optional(),
+  timeRange: z.optional(z.strictObject({ from: instant, to: instant })),
   unreadable: z.array(z.strictObject({ key: z.string(), reason: z.enum(UNREADABLE_REASONS) })),
   /** The employee's whole consent history from the ledger, oldest first (Art. 15 covers it too). */
   consentHistory: z.array(
     z.strictObject({
-      sequence: z.number().int().positive(),
+      sequence: z.number().check(z.int(), z.gt(0)),
       kind: z.string(),
       at: instant,
       actor: z.unknown(),
       status: z.string(),
       scopes: z.array(z.string()),
-      pausedUntil: instant.optional(),
-      noticeVersion: z.string().optional(),
-      details: z.record(z.string(), z.unknown()).optional(),
+      pausedUntil: z.optional(instant),
+      noticeVersion: z.optional(z.string()),
+      details: z.optional(z.record(z.string(), z.unknown())),
     }),
   ),
 });

@@ -1,29 +1,28 @@
 // The messages the job queues carry. The producer (the consent function, or the purge worker
 // re-queueing itself) and the consumer parse and build them with the same schema.
-import * as z from 'zod';
+import * as z from './zod.js';
 import { ID_PATTERN } from './vocabulary.js';
 
-const employeeId = z.string().regex(ID_PATTERN);
+const employeeId = z.string().check(z.regex(ID_PATTERN));
 /** The ledger sequence of the event that asked for the job. */
-const sequence = z.number().int().nonnegative();
-const count = z.number().int().nonnegative();
+const sequence = z.number().check(z.int(), z.gte(0));
+const count = z.number().check(z.int(), z.gte(0));
 
 /**
  * Erase one employee. The first sweep (`sweep` absent or 1) shreds the key and deletes the
  * objects; it queues a second sweep (`sweep: 2`, carrying the first's counts) after a delay to
  * catch objects an in-flight ingest wrote after the erase.
  */
-export const purgeJobSchema = z
-  .object({
-    // Absent on jobs queued before the purge queue carried two kinds: they are purges. A job of
-    // another kind never parses as a purge.
-    kind: z.literal('purge').optional(),
-    employeeId,
-    /** The sequence of the erasure event (erase-requested or offboarded) that asked for the purge. */
-    sequence,
-    sweep: z.union([z.literal(1), z.literal(2)]).optional(),
-    deleted: z.object({ captures: count, exports: count }).optional(),
-  });
+export const purgeJobSchema = z.object({
+  // Absent on jobs queued before the purge queue carried two kinds: they are purges. A job of
+  // another kind never parses as a purge.
+  kind: z.optional(z.literal('purge')),
+  employeeId,
+  /** The sequence of the erasure event (erase-requested or offboarded) that asked for the purge. */
+  sequence,
+  sweep: z.optional(z.union([z.literal(1), z.literal(2)])),
+  deleted: z.optional(z.object({ captures: count, exports: count })),
+});
 export type PurgeJob = z.infer<typeof purgeJobSchema>;
 
 /**
@@ -49,7 +48,7 @@ export type PurgeQueueJob = z.infer<typeof purgeQueueJobSchema>;
  * write). `deferrals` counts how often the worker queued the job again because KMS kept
  * throttling: a fresh message, so a throttling storm never spends the queue's maxReceiveCount.
  */
-export const keySyncJobSchema = z.object({ employeeId, sequence, deferrals: count.optional() });
+export const keySyncJobSchema = z.object({ employeeId, sequence, deferrals: z.optional(count) });
 export type KeySyncJob = z.infer<typeof keySyncJobSchema>;
 
 /**
@@ -57,14 +56,12 @@ export type KeySyncJob = z.infer<typeof keySyncJobSchema>;
  * alone: its token makes it usable at once (KMS grants are eventually consistent), and the worker
  * retires it by id when the job ends, whether the export succeeded or failed.
  */
-export const exportJobSchema = z
-  .object({
-    employeeId,
-    exportId: z.string().regex(ID_PATTERN),
-    /** The employee key the objects are encrypted under, from the ledger when the export was asked for. */
-    keyArn: z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/),
-    grantId: z.string().min(1).max(128),
-    grantToken: z.string().min(1).max(8192),
-  })
-  .strict();
+export const exportJobSchema = z.strictObject({
+  employeeId,
+  exportId: z.string().check(z.regex(ID_PATTERN)),
+  /** The employee key the objects are encrypted under, from the ledger when the export was asked for. */
+  keyArn: z.string().check(z.regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/)),
+  grantId: z.string().check(z.minLength(1), z.maxLength(128)),
+  grantToken: z.string().check(z.minLength(1), z.maxLength(8192)),
+});
 export type ExportJob = z.infer<typeof exportJobSchema>;

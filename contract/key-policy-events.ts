@@ -1,7 +1,7 @@
 // What the policy-watch queue carries: a CloudTrail PutKeyPolicy record in EventBridge's envelope
 // ("AWS API Call via CloudTrail"). In AWS an EventBridge rule with KEY_POLICY_WRITE_PATTERN sends
 // it; locally a dispatcher wraps the local trail's records the same way and applies the same pattern.
-import * as z from 'zod';
+import * as z from './zod.js';
 
 /** EventBridge's detail-type for a CloudTrail management event. */
 export const CLOUDTRAIL_DETAIL_TYPE = 'AWS API Call via CloudTrail';
@@ -17,34 +17,30 @@ export const KEY_POLICY_WRITE_PATTERN = {
 } as const;
 
 /** The CloudTrail record fields policy-watch reads; the rest of the record passes through unread. */
-export const keyPolicyWriteRecordSchema = z
-  .object({
-    eventID: z.string().min(1).max(128),
-    eventTime: z.string().datetime({ offset: true }),
-    eventSource: z.literal('kms.amazonaws.com'),
-    eventName: z.literal('PutKeyPolicy'),
-    userIdentity: z.object({ arn: z.string().max(2048).optional() }).passthrough(),
-    errorCode: z.string().max(256).optional(),
-    requestParameters: z
-      .object({
-        keyId: z.string().min(1).max(2048),
-        policy: z.string().min(1).max(131_072),
-      })
-      .passthrough()
-      // A denied call may be recorded without its parameters.
-      .nullable()
-      .optional(),
-    resources: z.array(z.object({ ARN: z.string().max(2048) }).passthrough()).optional(),
-  })
-  .passthrough();
+export const keyPolicyWriteRecordSchema = z.looseObject({
+  eventID: z.string().check(z.minLength(1), z.maxLength(128)),
+  eventTime: z.string().check(z.iso.datetime({ offset: true })),
+  eventSource: z.literal('kms.amazonaws.com'),
+  eventName: z.literal('PutKeyPolicy'),
+  userIdentity: z.looseObject({ arn: z.optional(z.string().check(z.maxLength(2048))) }),
+  errorCode: z.optional(z.string().check(z.maxLength(256))),
+  requestParameters: z.optional(
+    // A denied call may be recorded without its parameters.
+    z.nullable(
+      z.looseObject({
+        keyId: z.string().check(z.minLength(1), z.maxLength(2048)),
+        policy: z.string().check(z.minLength(1), z.maxLength(131_072)),
+      }),
+    ),
+  ),
+  resources: z.optional(z.array(z.looseObject({ ARN: z.string().check(z.maxLength(2048)) }))),
+});
 export type KeyPolicyWriteRecord = z.infer<typeof keyPolicyWriteRecordSchema>;
 
 /** The queue's message: EventBridge's envelope around the record. */
-export const keyPolicyWriteEventSchema = z
-  .object({
-    'detail-type': z.literal(CLOUDTRAIL_DETAIL_TYPE),
-    source: z.literal('aws.kms'),
-    detail: keyPolicyWriteRecordSchema,
-  })
-  .passthrough();
+export const keyPolicyWriteEventSchema = z.looseObject({
+  'detail-type': z.literal(CLOUDTRAIL_DETAIL_TYPE),
+  source: z.literal('aws.kms'),
+  detail: keyPolicyWriteRecordSchema,
+});
 export type KeyPolicyWriteEvent = z.infer<typeof keyPolicyWriteEventSchema>;

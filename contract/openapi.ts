@@ -12,7 +12,7 @@ export const OPENAPI_PATH = '/v1/openapi.json';
 type JsonSchema = Record<string, unknown>;
 
 /** Request bodies as a client writes them (before transforms), answers as the server writes them. */
-function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+function jsonSchema(schema: z.core.$ZodType, io: 'input' | 'output'): JsonSchema {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
   return rest;
 }

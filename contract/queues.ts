@@ -28,7 +28,7 @@ export interface QueueDeclaration {
    * sources is at least six, so a message is not redelivered while an invocation may still hold it.
    */
   readonly visibilityTimeoutFactor: number;
-  readonly schema: z.ZodType;
+  readonly schema: z.core.$ZodType;
 }
 
 export const QUEUES = {

@@ -18,7 +18,7 @@ export const consentStateResponse = z.object({
   sequence: z.number().int().nonnegative(),
   updatedAt: instant.optional(),
   /** The employee's exclusions, once set (PUT /v1/consent/exclusions). Agents apply them on the device. */
-  exclusions: exclusionsBody.optional(),
+  exclusions: z.optional(exclusionsBody),
   /**
    * Per scope, the spans `[from, to)` of the last 7 days in which it was consented and not paused
    * (an open window has no `to`). Agents drop buffered events outside them before sending: ingest

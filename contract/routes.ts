@@ -29,9 +29,9 @@ export interface ApiRoute {
   readonly function: FunctionName;
   readonly scopes: readonly ApiScope[];
   /** The body's schema. @default - the route takes no body */
-  readonly request?: z.ZodType;
+  readonly request?: z.core.$ZodType;
   /** Success answers by status code. */
-  readonly responses: Readonly<Record<number, z.ZodType>>;
+  readonly responses: Readonly<Record<number, z.core.$ZodType>>;
 }
 
 export const API_ROUTES = [

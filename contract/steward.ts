@@ -1,10 +1,10 @@
 // What the consent function may ask of the key steward (a function no route reaches) and what it
 // answers. The request names an employee and an intent, never a policy or a state: the steward
 // derives both from the newest valid ledger event, so a caller cannot choose what a key allows.
-import * as z from 'zod';
+import * as z from './zod.js';
 import { ID_PATTERN, SCOPES } from './vocabulary.js';
 
-const employeeId = z.string().regex(ID_PATTERN);
+const employeeId = z.string().check(z.regex(ID_PATTERN));
 
 /**
  * - `ensure-key`: the key the newest event records, or the key behind the employee's alias if it
@@ -22,9 +22,9 @@ const employeeId = z.string().regex(ID_PATTERN);
 export const stewardRequestSchema = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('ensure-key'), employeeId }),
   z.strictObject({ action: z.literal('apply'), employeeId }),
-  z.strictObject({ action: z.literal('export-grant'), employeeId, exportId: z.string().regex(ID_PATTERN) }),
-  z.strictObject({ action: z.literal('training-grant'), employeeId, datasetId: z.string().regex(ID_PATTERN), scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length) }),
-  z.strictObject({ action: z.literal('retire-dataset'), employeeId, datasetId: z.string().regex(ID_PATTERN) }),
+  z.strictObject({ action: z.literal('export-grant'), employeeId, exportId: z.string().check(z.regex(ID_PATTERN)) }),
+  z.strictObject({ action: z.literal('training-grant'), employeeId, datasetId: z.string().check(z.regex(ID_PATTERN)), scopes: z.array(z.enum(SCOPES)).check(z.minLength(1), z.maxLength(SCOPES.length)) }),
+  z.strictObject({ action: z.literal('retire-dataset'), employeeId, datasetId: z.string().check(z.regex(ID_PATTERN)) }),
 ]);
 export type StewardRequest = z.infer<typeof stewardRequestSchema>;
 
@@ -54,16 +54,16 @@ export const STEWARD_ERRORS = [
 ] as const;
 export type StewardErrorCode = (typeof STEWARD_ERRORS)[number];
 
-const keyArn = z.string().min(1).max(2048);
+const keyArn = z.string().check(z.minLength(1), z.maxLength(2048));
 
 export const stewardResponseSchema = z.union([
   z.strictObject({ ok: z.literal(true), action: z.literal('ensure-key'), keyArn }),
   /** The state whose policy is now on the key (the newest valid event's, after convergence); absent when the ledger is empty. */
-  z.strictObject({ ok: z.literal(true), action: z.literal('apply'), sequence: z.number().int().nonnegative(), state: z.record(z.string(), z.unknown()).optional() }),
-  z.strictObject({ ok: z.literal(true), action: z.literal('export-grant'), grantId: z.string().min(1), grantToken: z.string().min(1) }),
+  z.strictObject({ ok: z.literal(true), action: z.literal('apply'), sequence: z.number().check(z.int(), z.gte(0)), state: z.optional(z.record(z.string(), z.unknown())) }),
+  z.strictObject({ ok: z.literal(true), action: z.literal('export-grant'), grantId: z.string().check(z.minLength(1)), grantToken: z.string().check(z.minLength(1)) }),
   /** The scopes granted (consented now, among those asked) and the consent state's sequence they rest on. */
-  z.strictObject({ ok: z.literal(true), action: z.literal('training-grant'), scopes: z.array(z.enum(SCOPES)), sequence: z.number().int().nonnegative() }),
-  z.strictObject({ ok: z.literal(true), action: z.literal('retire-dataset'), revoked: z.number().int().nonnegative() }),
-  z.strictObject({ ok: z.literal(false), error: z.enum(STEWARD_ERRORS), message: z.string().max(500) }),
+  z.strictObject({ ok: z.literal(true), action: z.literal('training-grant'), scopes: z.array(z.enum(SCOPES)), sequence: z.number().check(z.int(), z.gte(0)) }),
+  z.strictObject({ ok: z.literal(true), action: z.literal('retire-dataset'), revoked: z.number().check(z.int(), z.gte(0)) }),
+  z.strictObject({ ok: z.literal(false), error: z.enum(STEWARD_ERRORS), message: z.string().check(z.maxLength(500)) }),
 ]);
 export type StewardResponse = z.infer<typeof stewardResponseSchema>;

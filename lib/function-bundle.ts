@@ -3,6 +3,7 @@
 // esbuild's JavaScript API is used rather than NodejsFunction's CLI so the bundle can carry a plugin.
 
 import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 
@@ -45,6 +46,10 @@ export const SUBSTITUTES: Readonly<Record<string, { readonly path: string; reado
     path: './lib/bundle-substitutes/asn1.ts',
     why: 'Only the signing suites use asn1.js (26 KB): DER signatures and PEM keys. Its schemas are declared at import, so the substitute declares them and throws when one is used.',
   },
+  '@smithy/core/event-streams': {
+    path: './lib/bundle-substitutes/event-streams.ts',
+    why: 'The S3 and Lambda clients build an event-stream marshaller (its codec, 15 KB) for every client, which only event-stream operations use (S3 SelectObjectContent, Lambda InvokeWithResponseStream); the functions call none. The substitute builds a marshaller that throws if used.',
+  },
   'readable-stream': {
     path: './lib/bundle-substitutes/readable-stream.ts',
     why: 'readable-stream 3 (45 KB with its helpers) is a copy of Node 10\'s streams for browsers; it hands out Node\'s own `stream` when READABLE_STREAM=disable, and the substitute is exactly that branch.',
@@ -77,10 +82,57 @@ export function inlineSchemaKeys(source: string): string {
   });
 }
 
+/**
+ * Leaves out a client's modeled error classes, which its schema module registers one by one
+ * (`n0_registry.registerError(X$, X)`, side effects esbuild must keep): 20 KB for Lambda, 11 KB for
+ * DynamoDB, with their error schemas. An error the registry does not know is thrown by the SDK as the
+ * client's base exception (DynamoDBServiceException, ...) with the same `name`, `$fault`,
+ * `$metadata`, message and response fields, so code that tells errors apart by `name`, as the
+ * functions do, sees no difference; `instanceof ConditionalCheckFailedException` would be false
+ * (test/infra/function-bundles.test.ts checks that lambdas/ never asks that). Classes listed in
+ * `keep` stay registered: those the SDK's retry strategy tells apart by their `$retryable` field.
+ */
+export function dropModeledErrors(source: string, keep: ReadonlySet<string>): string {
+  return source.replace(/^n\d+_registry\.registerError\(([A-Za-z0-9_$]+)\$, ([A-Za-z0-9_$]+)\);$/gm, (whole, _schema: string, name: string) => (keep.has(name) ? whole : ''));
+}
+
+/** The modeled errors of a client's errors module that carry `$retryable` (the SDK retries them). */
+export function retryableErrors(errorsSource: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of errorsSource.matchAll(/^export class ([A-Za-z0-9_$]+) extends [^{]+\{([\s\S]*?)^\}$/gm)) {
+    const [, name, body] = match;
+    if (name !== undefined && body !== undefined && /^\s+\$retryable\b/m.test(body)) names.add(name);
+  }
+  return names;
+}
+
 const inlineSdkSchemaKeys: Plugin = {
   name: 'inline-sdk-schema-keys',
   setup(builder) {
-    builder.onLoad({ filter: SDK_SCHEMAS }, async (args) => ({ contents: inlineSchemaKeys(await readFile(args.path, 'utf8')), loader: 'js' }));
+    builder.onLoad({ filter: SDK_SCHEMAS }, async (args) => {
+      const retryable = retryableErrors(await readFile(join(dirname(args.path), '..', 'models', 'errors.js'), 'utf8'));
+      return { contents: dropModeledErrors(inlineSchemaKeys(await readFile(args.path, 'utf8')), retryable), loader: 'js' };
+    });
+  },
+};
+
+/** An AWS SDK package's own package.json, which its runtime config imports whole. */
+const SDK_PACKAGE_JSON = /[\\/]@aws-sdk[\\/][a-z0-9-]+[\\/]package\.json$/;
+
+/**
+ * Reduces an SDK package's package.json to its name and version when a bundle imports it. The
+ * clients import it as a whole (`import packageInfo from "../package.json"`) for one field, the
+ * version in the user agent; the rest (scripts, dependencies) is about 2.4 KB per client.
+ */
+export function sdkPackageInfo(source: string): string {
+  const { name, version } = JSON.parse(source) as { name?: unknown; version?: unknown };
+  return JSON.stringify({ name, version });
+}
+
+const trimSdkPackageJson: Plugin = {
+  name: 'trim-sdk-package-json',
+  setup(builder) {
+    builder.onLoad({ filter: SDK_PACKAGE_JSON }, async (args) => ({ contents: sdkPackageInfo(await readFile(args.path, 'utf8')), loader: 'json' }));
   },
 };
 
@@ -115,7 +167,7 @@ export function functionBuildOptions(props: FunctionBundleProps): BuildOptions {
     // The SDK versions are pinned in package.json and tested; the runtime's bundled SDK is not.
     external: [...UNREACHABLE_IN_LAMBDA],
     alias: Object.fromEntries(Object.entries(SUBSTITUTES).map(([name, { path }]) => [name, path])),
-    plugins: [inlineSdkSchemaKeys],
+    plugins: [inlineSdkSchemaKeys, trimSdkPackageJson],
     metafile: true,
     logLevel: 'warning',
   };

@@ -48,7 +48,7 @@ async function openManifest(location: ManifestLocation, s3: S3Client | undefined
   return object.Body;
 }
 
-function issuesOf(error: z.ZodError): string {
+function issuesOf(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 3)
     .map((issue) => `${issue.path.length === 0 ? '(line)' : issue.path.join('.')}: ${issue.message}`)

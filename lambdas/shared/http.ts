@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from '../../contract/zod.js';
 import { ApiError, BadRequestError, ForbiddenError, PayloadTooLargeError, UnauthorizedError, type ErrorDetail } from './errors.js';
 import type { RequestEvidence } from './consent-state.js';
 import { ID_PATTERN } from './ids.js';
@@ -115,12 +115,12 @@ export function bodyText(event: HttpEvent): { readonly text: string; readonly by
   return { text: body, bytes: Buffer.byteLength(body, 'utf8') };
 }
 
-export function zodDetails(error: z.ZodError): ErrorDetail[] {
+export function zodDetails(error: z.core.$ZodError): ErrorDetail[] {
   return error.issues.slice(0, 20).map((issue) => ({ path: issue.path.map(String).join('.') || '(body)', message: issue.message }));
 }
 
 /** Parses a JSON body of at most `maxBytes` with `schema`; an absent body parses as `{}`. */
-export function parseBody<S extends z.ZodType>(event: HttpEvent, schema: S, maxBytes: number): z.infer<S> {
+export function parseBody<S extends z.ZodMiniType>(event: HttpEvent, schema: S, maxBytes: number): z.infer<S> {
   const body = bodyText(event);
   if (body.bytes > maxBytes) throw new PayloadTooLargeError(`the body is ${body.bytes} bytes; the limit is ${maxBytes}`);
   let json: unknown = {};

@@ -1,6 +1,6 @@
 // The shape every ledger event must have before anything applies it. The ledger is a DynamoDB
 // table: whoever can write it can write anything, so an event is read as untrusted input.
-import * as z from 'zod';
+import * as z from '../../contract/zod.js';
 import { exclusionsBody } from '../../contract/exclusions.js';
 import { CONSENT_STATUSES, SCOPES, type ConsentStatus } from './consent-model.js';
 import { actorFromRecord, EVENT_KINDS, type ConsentEvent, type ConsentEventKind } from './consent-state.js';
@@ -36,38 +36,42 @@ const instant = z.iso.datetime({ offset: true });
 /** Consent windows per scope (consent-windows.ts): a forged window could let backdated events in. */
 const windowsSchema = z.partialRecord(
   z.enum(SCOPES),
-  z.array(z.object({ from: instant, to: instant.optional() }).strict().refine((w) => w.to === undefined || Date.parse(w.to) >= Date.parse(w.from), 'a window ends before it starts')).max(MAX_WINDOWS_PER_SCOPE),
+  z
+    .array(z.strictObject({ from: instant, to: z.optional(instant) }).check(z.refine((w) => w.to === undefined || Date.parse(w.to) >= Date.parse(w.from), 'a window ends before it starts')))
+    .check(z.maxLength(MAX_WINDOWS_PER_SCOPE)),
 );
 
 // Loose, not strict: a field added by a newer writer (a rolling deploy) must not make every
 // event unreadable; nothing reads a field this schema does not name.
 export const consentStateSchema = z
   .looseObject({
-    employeeId: z.string().regex(ID_PATTERN),
+    employeeId: z.string().check(z.regex(ID_PATTERN)),
     status: z.enum(CONSENT_STATUSES),
-    scopes: z.array(z.enum(SCOPES)).max(SCOPES.length),
-    pausedUntil: instant.optional(),
-    noticeVersion: z.string().min(1).max(64).optional(),
-    noticeSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
-    keyArn: z.string().regex(KEY_ARN_PATTERN).optional(),
-    sequence: z.number().int().nonnegative(),
+    scopes: z.array(z.enum(SCOPES)).check(z.maxLength(SCOPES.length)),
+    pausedUntil: z.optional(instant),
+    noticeVersion: z.optional(z.string().check(z.minLength(1), z.maxLength(64))),
+    noticeSha256: z.optional(z.string().check(z.regex(/^[0-9a-f]{64}$/))),
+    keyArn: z.optional(z.string().check(z.regex(KEY_ARN_PATTERN))),
+    sequence: z.number().check(z.int(), z.gte(0)),
     updatedAt: instant,
-    windows: windowsSchema.optional(),
-    exclusions: exclusionsBody.optional(),
+    windows: z.optional(windowsSchema),
+    exclusions: z.optional(exclusionsBody),
   })
-  .superRefine((state, ctx) => {
-    if (new Set(state.scopes).size !== state.scopes.length) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'scopes repeat' });
-    const capturing = state.status === 'active' || state.status === 'paused';
-    // The same rules as the key-policy builder, so a valid event always has a policy.
-    if (capturing && state.scopes.length === 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `${state.status} needs a scope` });
-    if (capturing && state.keyArn === undefined) ctx.addIssue({ code: 'custom', path: ['keyArn'], message: `${state.status} needs a key` });
-    if (!capturing && state.scopes.length > 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `${state.status} has no scopes` });
-    if ((state.status === 'paused') !== (state.pausedUntil !== undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['pausedUntil'], message: 'pausedUntil goes with status paused, and only with it' });
-    }
-  });
+  .check(
+    z.superRefine((state, ctx) => {
+      if (new Set(state.scopes).size !== state.scopes.length) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'scopes repeat' });
+      const capturing = state.status === 'active' || state.status === 'paused';
+      // The same rules as the key-policy builder, so a valid event always has a policy.
+      if (capturing && state.scopes.length === 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `${state.status} needs a scope` });
+      if (capturing && state.keyArn === undefined) ctx.addIssue({ code: 'custom', path: ['keyArn'], message: `${state.status} needs a key` });
+      if (!capturing && state.scopes.length > 0) ctx.addIssue({ code: 'custom', path: ['scopes'], message: `${state.status} has no scopes` });
+      if ((state.status === 'paused') !== (state.pausedUntil !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['pausedUntil'], message: 'pausedUntil goes with status paused, and only with it' });
+      }
+    }),
+  );
 
-const nullableText = (max: number) => z.string().min(1).max(max).nullable();
+const nullableText = (max: number) => z.nullable(z.string().check(z.minLength(1), z.maxLength(max)));
 
 /** Bare words of events recorded before callers were named, or an actor with its evidence (consent-state.ts). */
 const actorSchema = z.union([
@@ -76,30 +80,32 @@ const actorSchema = z.union([
     kind: z.enum(['employee', 'hr']),
     issuer: nullableText(2048),
     subject: nullableText(255),
-    jti: nullableText(256).optional(),
-    iat: z.number().int().nonnegative().nullable().optional(),
-    tokenSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    jti: z.optional(nullableText(256)),
+    iat: z.optional(z.nullable(z.number().check(z.int(), z.gte(0)))),
+    tokenSha256: z.optional(z.string().check(z.regex(/^[0-9a-f]{64}$/))),
   }),
   z.strictObject({ kind: z.literal('service'), name: z.enum(['purge-worker', 'export-worker', 'key-steward']) }),
 ]);
 
 export const consentEventSchema = z
   .looseObject({
-    employeeId: z.string().regex(ID_PATTERN),
-    sequence: z.number().int().positive(),
+    employeeId: z.string().check(z.regex(ID_PATTERN)),
+    sequence: z.number().check(z.int(), z.gt(0)),
     kind: z.enum(EVENT_KINDS),
     at: instant,
     actor: actorSchema,
     state: consentStateSchema,
-    details: z.record(z.string(), z.unknown()).optional(),
+    details: z.optional(z.record(z.string(), z.unknown())),
   })
-  .superRefine((event, ctx) => {
-    if (event.state.employeeId !== event.employeeId) ctx.addIssue({ code: 'custom', path: ['state', 'employeeId'], message: 'names another employee' });
-    if (event.state.sequence !== event.sequence) ctx.addIssue({ code: 'custom', path: ['state', 'sequence'], message: 'differs from the event sequence' });
-    if (!STATUSES_OF_KIND[event.kind].includes(event.state.status)) {
-      ctx.addIssue({ code: 'custom', path: ['state', 'status'], message: `a ${event.kind} event cannot leave status ${event.state.status}` });
-    }
-  });
+  .check(
+    z.superRefine((event, ctx) => {
+      if (event.state.employeeId !== event.employeeId) ctx.addIssue({ code: 'custom', path: ['state', 'employeeId'], message: 'names another employee' });
+      if (event.state.sequence !== event.sequence) ctx.addIssue({ code: 'custom', path: ['state', 'sequence'], message: 'differs from the event sequence' });
+      if (!STATUSES_OF_KIND[event.kind].includes(event.state.status)) {
+        ctx.addIssue({ code: 'custom', path: ['state', 'status'], message: `a ${event.kind} event cannot leave status ${event.state.status}` });
+      }
+    }),
+  );
 
 export type LedgerEventReading =
   | { readonly valid: true; readonly event: ConsentEvent }

@@ -3,6 +3,8 @@
 // schema value as it was; and a bundle built with the functions' options seals and opens messages
 // with the suite ingest uses, interchangeably with the unbundled Encryption SDK.
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -15,8 +17,9 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import asn1 from '../../lib/bundle-substitutes/asn1.js';
 import BN from '../../lib/bundle-substitutes/bn.js';
+import * as eventStreams from '../../lib/bundle-substitutes/event-streams.js';
 import * as readableStream from '../../lib/bundle-substitutes/readable-stream.js';
-import { bundleFunction, inlineSchemaKeys, REPO_ROOT } from '../../lib/function-bundle.js';
+import { bundleFunction, dropModeledErrors, inlineSchemaKeys, REPO_ROOT, retryableErrors } from '../../lib/function-bundle.js';
 import { open, keyring, roundTrip } from './fixtures/sealed-round-trip.js';
 import { shortReport } from '../support/fast-check-report.js';
 import { fastCheckSeed } from '../support/fast-check-seed.js';
@@ -108,6 +111,20 @@ describe('the readable-stream substitute', () => {
   });
 });
 
+describe('the event-streams substitute', () => {
+  it('gives each client a marshaller, as the original resolver does, that throws when an event stream is used', () => {
+    const config = { eventStreamSerdeProvider: eventStreams.eventStreamSerdeProvider, region: 'eu-west-1' };
+
+    const resolved = eventStreams.resolveEventStreamSerdeConfig(config);
+
+    expect(resolved).toBe(config);
+    const marshaller = resolved.eventStreamMarshaller as { serialize(): unknown; deserialize(): unknown };
+    expect(() => marshaller.serialize()).toThrow('@smithy/core/event-streams is left out of this bundle (serialize)');
+    expect(() => marshaller.deserialize()).toThrow('@smithy/core/event-streams is left out of this bundle (deserialize)');
+    expect(() => new eventStreams.EventStreamSerde()).toThrow('is left out of this bundle');
+  });
+});
+
 describe('inlineSchemaKeys', () => {
   it('makes a string constant used as a computed key literal, and leaves other keys alone', () => {
     const source = 'const _hH = "httpHeader";\nconst _p = "__proto__";\nexport var A$ = [3, { [_hH]: _x }, { [_p]: 1 }, { [other]: 2 }];';
@@ -137,6 +154,67 @@ describe('inlineSchemaKeys', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
+});
+
+describe('dropModeledErrors', () => {
+  it('unregisters modeled errors but the base exception and those kept', () => {
+    const source = ['_s_registry.registerError(XServiceException$, XServiceException);', 'n0_registry.registerError(ThrottledException$, ThrottledException);', 'n0_registry.registerError(NotFound$, NotFound);', 'n1_registry.registerError(Gone$, Gone);'].join('\n');
+
+    expect(dropModeledErrors(source, new Set(['ThrottledException']))).toBe(['_s_registry.registerError(XServiceException$, XServiceException);', 'n0_registry.registerError(ThrottledException$, ThrottledException);', '', ''].join('\n'));
+  });
+
+  it('keeps the errors the SDK retries by their $retryable field, and only those', () => {
+    const errors = (client: string) => readFileSync(join(REPO_ROOT, 'node_modules', '@aws-sdk', client, 'dist-es', 'models', 'errors.js'), 'utf8');
+
+    expect([...retryableErrors(errors('client-dynamodb'))]).toEqual(['ReplicatedWriteConflictException']);
+    expect([...retryableErrors(errors('client-lambda'))]).toEqual([]);
+  });
+});
+
+// The functions tell SDK errors apart by name: without their modeled classes, the bundled clients
+// still throw each error under its name, as the client's service exception, with fault and status.
+describe('SDK errors in a bundle without modeled error classes', () => {
+  let dir: string;
+  let server: Server;
+  let endpoint: string;
+  let bundled: typeof import('./fixtures/sdk-errors.js');
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cc-sdk-errors-'));
+    const metafile = await bundleFunction({ entry: 'test/unit/fixtures/sdk-errors.ts', outdir: dir, target: 'node20' });
+    // The modeled classes are not in the output (the module is still read: esbuild lists it as an input).
+    const output = Object.values(metafile.outputs).flatMap((o) => Object.entries(o.inputs));
+    const errorBytes = (client: string) => output.filter(([path]) => path.endsWith(`${client}/dist-es/models/errors.js`)).reduce((sum, [, { bytesInOutput }]) => sum + bytesInOutput, 0);
+    expect(errorBytes('client-lambda')).toBe(0);
+    // DynamoDB keeps one: ReplicatedWriteConflictException, which the SDK retries by its $retryable.
+    expect(errorBytes('client-dynamodb')).toBeLessThan(1000);
+    bundled = (await import(pathToFileURL(join(dir, 'index.mjs')).href)) as typeof bundled;
+    server = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        if (request.url?.startsWith('/2015-03-31/functions/')) {
+          response.writeHead(429, { 'content-type': 'application/json', 'x-amzn-errortype': 'TooManyRequestsException' });
+          response.end(JSON.stringify({ Type: 'User', message: 'Rate exceeded', Reason: 'CallerRateLimitExceeded' }));
+        } else {
+          response.writeHead(400, { 'content-type': 'application/x-amz-json-1.0' });
+          response.end(JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException', message: 'The conditional request failed' }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }, 60_000);
+  afterAll(async () => {
+    await new Promise((resolve) => (server === undefined ? resolve(undefined) : server.close(resolve)));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('DynamoDB: ConditionalCheckFailedException by name, a client fault', async () => {
+    expect(await bundled.failedPut(endpoint)).toEqual({ name: 'ConditionalCheckFailedException', message: 'The conditional request failed', fault: 'client', status: 400, serviceException: true });
+  });
+
+  it('Lambda: TooManyRequestsException by name, a client fault', async () => {
+    expect(await bundled.failedInvoke(endpoint)).toEqual({ name: 'TooManyRequestsException', message: 'Rate exceeded', fault: 'client', status: 429, serviceException: true });
+  });
 });
 
 describe('a bundle built with the functions\' options', () => {
