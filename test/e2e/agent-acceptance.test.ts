@@ -1,5 +1,5 @@
 // The capture SDK against the real local stack: nothing before consent, consented scopes only,
-// stop within one poll of a pause made elsewhere, exclusions that never leave the device (counted
+// stop within one poll of a pause made elsewhere and start again by itself when it lapses, exclusions that never leave the device (counted
 // in bytes sent), and offline capture delivered once after reconnecting with nothing from a window
 // paused meanwhile.
 import { execFile } from 'node:child_process';
@@ -115,6 +115,36 @@ describe('the capture agent against the local stack', () => {
       await agent.stop();
     }
   });
+
+  it('starts capturing again by itself when the pause lapses, with nobody resuming, and what it captures then is stored', async () => {
+    // A pause lasts at least a minute, so this test waits one out; it runs beside the other files.
+    await manage('e-acc-lapse', 'POST', '/v1/consent', { scopes: ['keystrokes'], ...NOTICE });
+    const { agent, wire } = agentFor('e-acc-lapse');
+    await agent.poll();
+    // Not started: no poll runs during the pause, so only the agent's own reading of pausedUntil
+    // can start capture again (a poll would see the lapse from the server instead).
+    try {
+      await manage('e-acc-lapse', 'POST', '/v1/consent/pause', { minutes: 1 });
+      await agent.poll();
+      const consent = await t.local.request('GET', '/v1/consent', { token: await t.token('e-acc-lapse', 'consent:manage') });
+      const pausedUntil = Date.parse(String(consent.json()['pausedUntil']));
+      expect(agent.status.consent).toBe('paused');
+      expect(agent.capture(keystroke('during the pause'))).toBe(false);
+
+      await pollUntil(() => agent.status.consent === 'active', { timeoutMs: 80_000, intervalMs: 200, what: 'the agent starting again at pausedUntil' });
+      const resumedAt = Date.now();
+      expect(resumedAt).toBeGreaterThanOrEqual(pausedUntil);
+      expect(resumedAt - pausedUntil).toBeLessThan(2_000);
+      expect(agent.capture(keystroke('after the pause'))).toBe(true);
+      await agent.flush();
+      await agent.send();
+    } finally {
+      await agent.stop();
+    }
+    const sent = wire.batches.flatMap((b) => b.events.map((e) => (e.kind === 'keystroke' ? e.text : e.kind)));
+    expect(sent).toEqual(['after the pause']);
+    expect((await objectKeys('e-acc-lapse')).map((k) => k.split('/')[2])).toEqual(['keystrokes']);
+  }, 120_000);
 
   it('never sends an excluded app or title: the bytes sent hold none of it, and the counts say so', async () => {
     await manage('e-acc-excl', 'POST', '/v1/consent', { scopes: ['keystrokes', 'app-focus'], ...NOTICE });
