@@ -14,7 +14,7 @@ import type { CoverageProvider, CoverageProviderModule } from 'vitest/node';
 import { WORKER_COVERAGE_DIR_ENV } from '../../local/functions.js';
 
 /** The source folders coverage measures (CONVENTIONS.md's layout, without test/ and bench/). */
-export const SOURCE_DIRS = ['bin', 'contract', 'datasets', 'lambdas', 'lib', 'local', 'tools'] as const;
+export const SOURCE_DIRS = ['agent', 'bin', 'contract', 'datasets', 'lambdas', 'lib', 'local', 'tools'] as const;
 
 interface WorkerScript {
   readonly url: string;
