@@ -11,12 +11,9 @@
 // On a shared machine one run can be slowed by others: the four runs are repeated in turn
 // (--repeat, default 2) and each mode's fastest time is kept, with its highest peak RSS.
 // Usage: npm run bench:datasets -- [--objects 2000] [--employees 4] [--events 560] [--concurrency 4] [--repeat 2] [--max-seconds 1500]
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateGrantCommand, KMS } from '@aws-sdk/client-kms';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -31,6 +28,7 @@ import { Ledger } from '../../lambdas/shared/ledger.js';
 import { AdjustableClock } from '../../local/kms/clock.js';
 import { LOCAL_RESOURCES, startLocalStack, type LocalStack } from '../../local/stack.js';
 import { parseBenchArgs } from '../bench-args.js';
+import { runBenchChild } from '../child-run.js';
 import { generateBatch } from '../ingest/batch-generator.js';
 import type { ChildConfig, ChildResult } from './reader-child.js';
 
@@ -63,15 +61,7 @@ const log = (line: string): void => void process.stdout.write(`${line}\n`);
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
 
 function runChild(config: ChildConfig, deadline: number): Promise<ChildResult> {
-  const script = fileURLToPath(new URL('./reader-child.ts', import.meta.url));
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const timeout = Math.max(1_000, deadline - Date.now());
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', tsx, script, JSON.stringify(config)], { timeout, maxBuffer: 1 << 20, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`${config.mode} run failed (${error.killed ? 'over the time cap' : error.message}): ${stderr.slice(0, 500)}`));
-      resolve(JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as ChildResult);
-    });
-  });
+  return runBenchChild<ChildConfig, ChildResult>(new URL('./reader-child.ts', import.meta.url), config, deadline);
 }
 
 async function main(): Promise<void> {

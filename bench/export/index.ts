@@ -6,12 +6,9 @@
 //   export's own: `floor` = GetObject + decrypt of the same objects into /dev/null; `export` =
 //   the worker's core (list, get, decrypt through the grant, check, gzip, multipart upload).
 // Usage: npm run bench:export -- [--objects 2000] [--events 560] [--max-seconds 1500]
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { KmsKeyringNode } from '@aws-crypto/client-node';
 import { CreateGrantCommand, KMS, RetireGrantCommand } from '@aws-sdk/client-kms';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -24,6 +21,7 @@ import { Ledger } from '../../lambdas/shared/ledger.js';
 import { AdjustableClock } from '../../local/kms/clock.js';
 import { LOCAL_RESOURCES, startLocalStack, type LocalStack } from '../../local/stack.js';
 import { parseBenchArgs } from '../bench-args.js';
+import { runBenchChild } from '../child-run.js';
 import { generateBatch } from '../ingest/batch-generator.js';
 import type { ChildConfig, ChildResult } from './export-child.js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -43,15 +41,7 @@ const log = (line: string): void => void process.stdout.write(`${line}\n`);
 const mb = (bytes: number): string => (bytes / 1e6).toFixed(1);
 
 function runChild(config: ChildConfig, deadline: number): Promise<ChildResult> {
-  const script = fileURLToPath(new URL('./export-child.ts', import.meta.url));
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const timeout = Math.max(1_000, deadline - Date.now());
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', tsx, script, JSON.stringify(config)], { timeout, maxBuffer: 1 << 20, env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`${config.mode} run failed (${error.killed ? 'over the time cap' : error.message}): ${stderr.slice(0, 500)}`));
-      resolve(JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as ChildResult);
-    });
-  });
+  return runBenchChild<ChildConfig, ChildResult>(new URL('./export-child.ts', import.meta.url), config, deadline);
 }
 
 async function main(): Promise<void> {

@@ -3,12 +3,10 @@
 // not know, a steward invoked with a dataset nobody asked for, a build that dies after minting),
 // and what a grant covers beyond its dataset. "Whoever may read an employee's data is decided by
 // that employee's key": each test fails while the hole it names is open.
-import { gunzipSync } from 'node:zlib';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
-import { CreateGrantCommand, KMS, ListGrantsCommand } from '@aws-sdk/client-kms';
+import { CreateGrantCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
@@ -24,8 +22,8 @@ import { captureBatch } from '../support/capture-batches.js';
 import { NOTICE, startTestStack, type ConsentTestStack } from '../support/consent-api.js';
 import { exportApi, type ExportApi } from '../support/export-api.js';
 import { pollUntil } from '../support/local-stack.js';
+import { captureObjectKeys, decryptCaptureAs, employeeKeyArn } from '../support/capture-objects.js';
 
-const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 const { captures } = LOCAL_RESOURCES.buckets;
 const ACCESS_DENIED = /AccessDenied/;
 const PURPOSE = 'train a next-word suggestion model for the internal editor';
@@ -45,34 +43,13 @@ afterAll(async () => {
   await t?.close();
 });
 
-async function keyArnOf(employeeId: string): Promise<string> {
-  const arn = (await t.ledger.latestEvent(employeeId))?.state.keyArn;
-  if (arn === undefined) throw new Error(`${employeeId} has no key`);
-  return arn;
-}
-
-async function objectKeys(employeeId: string, scope: string): Promise<string[]> {
-  const listed = await t.s3.send(new ListObjectsV2Command({ Bucket: captures, Prefix: `captures/${employeeId}/${scope}/` }));
-  return (listed.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
-}
-
+const keyArnOf = (employeeId: string): Promise<string> => employeeKeyArn(t, employeeId);
+const objectKeys = (employeeId: string, scope: string): Promise<string[]> => captureObjectKeys(t, employeeId, scope);
 /** Decrypts a capture object as `principal`: its number of events, or the error's text. */
-async function decryptAs(principal: PrincipalName, employeeId: string, key: string): Promise<number | string> {
-  const { endpoints, identity } = t.stack;
-  const { accessKeyId, secretAccessKey } = identity.principals[principal];
-  const client = new KMS({ region: identity.region, endpoint: endpoints.kms, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
-  try {
-    const object = await t.s3.send(new GetObjectCommand({ Bucket: captures, Key: key }));
-    const bytes = await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
-    const keyring = new KmsKeyringNode({ keyIds: [await keyArnOf(employeeId)], clientProvider: () => client });
-    const { plaintext } = await decrypt(keyring, bytes);
-    return gunzipSync(plaintext).toString('utf8').trim().split('\n').length;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  } finally {
-    client.destroy();
-  }
-}
+const decryptAs = async (principal: PrincipalName, employeeId: string, key: string): Promise<number | string> => {
+  const events = await decryptCaptureAs(t, principal, employeeId, key);
+  return typeof events === 'string' ? events : events.length;
+};
 
 async function trainingGrants(employeeId: string): Promise<string[]> {
   const listed = await t.kms('steward').send(new ListGrantsCommand({ KeyId: await keyArnOf(employeeId) }));

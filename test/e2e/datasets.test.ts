@@ -3,10 +3,8 @@
 // keystroke objects with their consent lineage; the training role decrypts them through per-employee,
 // per-scope grants and nothing else; a withdrawal or a narrowing revokes that employee's part at
 // once (recorded as datasets-withdrawn) without rebuilding anything; expiry retires every grant.
-import { gunzipSync } from 'node:zlib';
-import { buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
-import { CreateGrantCommand, KMS, ListGrantsCommand } from '@aws-sdk/client-kms';
-import { CopyObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateGrantCommand, ListGrantsCommand } from '@aws-sdk/client-kms';
+import { CopyObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,9 +18,9 @@ import { NOTICE, startTestStack, type ConsentTestStack } from '../support/consen
 import { canonical, exportApi, type ExportApi } from '../support/export-api.js';
 import { httpEvent } from '../support/ingest-http-event.js';
 import { pollUntil } from '../support/local-stack.js';
+import { captureObjectKeys, decryptCaptureAs, employeeKeyArn } from '../support/capture-objects.js';
 import { DatasetReader, LINEAGE_FIELDS, type DatasetRecord } from '../../datasets/reader/index.js';
 
-const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 const { captures, exports: exportsBucket } = LOCAL_RESOURCES.buckets;
 
 const BOTH = Array.from({ length: 10 }, (_, i) => `e-ds-${String(i + 1).padStart(2, '0')}`);
@@ -78,36 +76,13 @@ function eventOf(record: DatasetRecord): Record<string, unknown> {
   return event;
 }
 
-async function keyArnOf(employeeId: string): Promise<string> {
-  const arn = (await t.ledger.latestEvent(employeeId))?.state.keyArn;
-  if (arn === undefined) throw new Error(`${employeeId} has no key`);
-  return arn;
-}
-
-async function objectKeys(employeeId: string, scope: string): Promise<string[]> {
-  const listed = await t.s3.send(new ListObjectsV2Command({ Bucket: captures, Prefix: `captures/${employeeId}/${scope}/` }));
-  return (listed.Contents ?? []).flatMap((o) => (o.Key === undefined ? [] : [o.Key]));
-}
+const keyArnOf = (employeeId: string): Promise<string> => employeeKeyArn(t, employeeId);
+const objectKeys = (employeeId: string, scope: string): Promise<string[]> => captureObjectKeys(t, employeeId, scope);
+const decryptAs = (principal: PrincipalName, employeeId: string, key: string): Promise<Record<string, unknown>[] | string> => decryptCaptureAs(t, principal, employeeId, key);
 
 async function bytesOf(bucket: string, key: string, as: PrincipalName = 'admin'): Promise<Uint8Array> {
   const object = await t.local.s3(as).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   return (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
-}
-
-/** Decrypts a capture object as `principal` with the Encryption SDK: its events, or the error's text. */
-async function decryptAs(principal: PrincipalName, employeeId: string, key: string): Promise<Record<string, unknown>[] | string> {
-  const { endpoints, identity } = t.stack;
-  const { accessKeyId, secretAccessKey } = identity.principals[principal];
-  const client = new KMS({ region: identity.region, endpoint: endpoints.kms, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
-  try {
-    const keyring = new KmsKeyringNode({ keyIds: [await keyArnOf(employeeId)], clientProvider: () => client });
-    const { plaintext } = await decrypt(keyring, await bytesOf(captures, key));
-    return gunzipSync(plaintext).toString('utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  } finally {
-    client.destroy();
-  }
 }
 
 async function requestDataset(body: Record<string, unknown>, token = platform) {
