@@ -79,6 +79,10 @@ describe('a worker killed mid-export', () => {
     expect(between.body).toMatchObject({ status: 'running' });
     expect(between.body['url']).toBeUndefined();
     expect(await exists(exportsBucket, exportFileKeys(id, exportId).file)).toBe(false);
+    // Asking again while it runs answers the running export; it starts no second one.
+    const again = await api.requestExport(id);
+    expect(again.status).toBe(202);
+    expect(again.body).toEqual({ exportId, status: 'running' });
 
     // The retry (the fixture holds it until now) completes the export.
     writeFileSync(join(faultDir, `released-${id}`), '');
@@ -137,6 +141,32 @@ describe('an object copied under another batch\'s key', () => {
 
     expect((await api.manifestOf(finished)).unreadable).toEqual([{ key: copy, reason: 'context-mismatch' }]);
     expect(canonical((await downloadExport(finished.url ?? '')).lines)).toEqual(canonical(expected));
+  }, 60_000);
+});
+
+describe('an export whose upload keeps failing while its grant is valid', () => {
+  it('is marked failed after its retries, writes no file, and the worker itself retires the grant', async () => {
+    const id = 'e-upfail-1';
+    await captureSeveral(id, 1);
+    const trailFrom = t.local.trail().length;
+    const started = await api.requestExport(id);
+    const exportId = String(started.body['exportId']);
+
+    const finished = await api.untilFinished(id, exportId);
+
+    expect(finished.status).toBe('failed');
+    expect(finished.reason).toMatch(/failed several times/);
+    expect(finished.url).toBeUndefined();
+    expect(await exists(exportsBucket, exportFileKeys(id, exportId).file)).toBe(false);
+    expect((await t.ledger.events(id)).map((e) => e.kind)).not.toContain('export-ready');
+    expect(await grantsOn(id)).toBe(0);
+    // The grant worked (the objects were decrypted) and nobody but the export role retired it.
+    const trail = t.local.trail().slice(trailFrom).filter((r) => r.errorCode === undefined);
+    const grantId = trail.find((r) => r.eventName === 'CreateGrant' && r.requestParameters?.['name'] === `export-${exportId}`)?.responseElements?.['grantId'];
+    expect(grantId).toBeDefined();
+    expect(trail.filter((r) => r.eventName === 'Decrypt').length).toBeGreaterThan(0);
+    const retired = trail.filter((r) => (r.eventName === 'RetireGrant' || r.eventName === 'RevokeGrant') && r.requestParameters?.['grantId'] === grantId);
+    expect(retired.map((r) => [r.eventName, r.userIdentity.sessionContext?.sessionIssuer.arn ?? r.userIdentity.arn])).toEqual([['RetireGrant', t.roles.export]]);
   }, 60_000);
 });
 

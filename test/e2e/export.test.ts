@@ -97,6 +97,8 @@ describe('an export of captured data', () => {
     expect(finished).toMatchObject({ exportId, status: 'ready', counts: { events: { keystrokes: 9, clicks: 9 }, objects: 6, unreadable: 0 } });
     expect(Date.parse(finished.expiresAt ?? '') - Date.now()).toBeGreaterThan(13 * 60_000);
     expect(Date.parse(finished.expiresAt ?? '') - Date.now()).toBeLessThanOrEqual(15 * 60_000);
+    // The expiry S3 enforces is the one signed into the URL, not the expiresAt the body states.
+    for (const url of [finished.url, finished.manifestUrl]) expect(new URL(url ?? '').searchParams.get('X-Amz-Expires')).toBe('900');
   });
 
   it('downloads through the presigned URL: the lines are exactly the stored, redacted events, and valid against the published schema', async () => {
@@ -230,7 +232,25 @@ describe('who may export', () => {
 
     expect(finished.status).toBe('ready');
     expect(canonical((await downloadExport(finished.url ?? '')).lines)).toEqual(canonical(expected));
+    expect((await manifestOf(finished)).consentHistory.map((e) => [e.kind, e.status])).toEqual([['granted', 'active'], ['revoked', 'revoked'], ['export-requested', 'revoked']]);
     expect((await t.ledger.latestEvent(id))?.state.status).toBe('revoked');
+  }, 60_000);
+
+  it('a paused employee can export, the pause stays, and the manifest\'s history includes the pause', async () => {
+    const id = 'e-exp-paused';
+    await consent(id, ['clicks']);
+    const expected = await capture(id, captureBatch({ kinds: ['click'], perKind: 4 }), ['clicks']);
+    const pause = await t.call('POST', '/v1/consent/pause', { token: await t.token(id, 'consent:manage'), body: { minutes: 30 } });
+    expect(pause.body['status']).toBe('paused');
+
+    const started = await requestExport(id);
+    expect(started.status).toBe(202);
+    const finished = await untilFinished(id, String(started.body['exportId']));
+
+    expect(finished.status).toBe('ready');
+    expect(canonical((await downloadExport(finished.url ?? '')).lines)).toEqual(canonical(expected));
+    expect((await manifestOf(finished)).consentHistory.map((e) => [e.kind, e.status])).toEqual([['granted', 'active'], ['paused', 'paused'], ['export-requested', 'paused']]);
+    expect((await t.ledger.latestEvent(id))?.state.status).toBe('paused');
   }, 60_000);
 
   it('an erased employee cannot: 409 data-erased, and nothing is queued', async () => {
