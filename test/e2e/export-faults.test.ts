@@ -1,15 +1,21 @@
 // The export worker under faults, against the local stack with the real worker code wrapped by
 // test/fixtures/export-fault-handler.ts: a worker killed mid-export leaves no ready file and the
-// queue's retry completes it, once; a corrupted object is listed as unreadable and the rest is
-// exported; a grant KMS no longer honours fails the job (never a "ready" file of nothing), and
-// its grant is retired either way.
+// queue's retry completes it, once; a job delivered again after it finished changes nothing; a
+// corrupted object is listed as unreadable and the rest is exported; an upload that keeps failing,
+// or a grant KMS no longer honours, fails the job (never a "ready" file of nothing), and its grant
+// is retired either way.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListGrantsCommand } from '@aws-sdk/client-kms';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFileKeys } from '../../contract/export-format.js';
+import { exportStatusResponse } from '../../contract/responses.js';
+import { runExport } from '../../lambdas/export/export-employee.js';
+import { ExportJobs } from '../../lambdas/shared/export-jobs.js';
+import { Ledger } from '../../lambdas/shared/ledger.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
 import { startTestStack, type ConsentTestStack } from '../support/consent-api.js';
@@ -94,6 +100,42 @@ describe('a worker killed mid-export', () => {
     expect((await t.ledger.events(id)).filter((e) => e.kind === 'export-ready')).toHaveLength(1);
     expect(await grantsOn(id)).toBe(0);
   }, 90_000);
+});
+
+describe('a job delivered again after its export finished', () => {
+  it('leaves the file, its manifest and the ledger as they were, and finds no grant left to retire', async () => {
+    const id = 'e-redeliver-1';
+    await captureSeveral(id, 2);
+    const started = await api.requestExport(id);
+    const exportId = String(started.body['exportId']);
+    const first = await api.untilFinished(id, exportId);
+    expect(first.status).toBe('ready');
+    const manifestBefore = await api.manifestOf(first);
+    const { bytes: fileBefore } = await downloadExport(first.url ?? '');
+    // The same job again, as SQS redelivers a message whose delete was lost, run as the export role.
+    const documents = t.local.documents('export');
+    const jobs = new ExportJobs(documents, LOCAL_RESOURCES.tables.exportJobs);
+    const record = await jobs.get(id, exportId);
+    const deps = {
+      ledger: new Ledger(documents, LOCAL_RESOURCES.tables.ledger),
+      jobs,
+      s3: t.local.s3('export'),
+      kms: t.local.kms('export'),
+      capturesBucket: captures,
+      exportsBucket,
+      logger: new Logger({ serviceName: 'test-export', logLevel: 'SILENT' }),
+    };
+
+    const outcome = await runExport(deps, { employeeId: id, exportId, keyArn: record?.keyArn ?? '', grantId: record?.grantId ?? '', grantToken: 'spent' });
+
+    expect(outcome).toBe('already-finished');
+    const again = await api.exportStatus(id, exportId);
+    expect(again.body).toMatchObject({ status: 'ready', completedAt: first.completedAt });
+    expect(await api.manifestOf(exportStatusResponse.parse(again.body))).toEqual(manifestBefore);
+    expect((await downloadExport(String(again.body['url']))).bytes.equals(fileBefore)).toBe(true);
+    expect((await t.ledger.events(id)).filter((e) => e.kind === 'export-ready')).toHaveLength(1);
+    expect(await grantsOn(id)).toBe(0);
+  }, 60_000);
 });
 
 describe('a corrupted capture object', () => {
