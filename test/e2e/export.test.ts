@@ -5,10 +5,12 @@
 import { createHash } from 'node:crypto';
 import { buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
 import { CreateGrantCommand, KMS, ListGrantsCommand, RetireGrantCommand } from '@aws-sdk/client-kms';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
+import { DEVICE_ID_METADATA } from '../../contract/resources.js';
 import { captureBatch } from '../support/capture-batches.js';
+import { captureObjectKeys, decryptCaptureAs } from '../support/capture-objects.js';
 import { startTestStack, type ConsentTestStack } from '../support/consent-api.js';
 import { canonical, exportApi, type ExportApi, type ExportStatusBody } from '../support/export-api.js';
 import { downloadExport, lineSchemaErrors } from '../support/export-lines.js';
@@ -173,6 +175,32 @@ describe('an export of captured data', () => {
     const { ciphertext } = await firstObjectOf(A);
 
     expect(await decryptAsExportRole(await keyArnOf(A), ciphertext)).toMatch(/AccessDenied|not authorized/i);
+  });
+
+  // Last in this block: it mints a grant of its own, which the trail test above must not see.
+  it('holds exactly what is stored: A\'s objects, decrypted apart through a grant of the test\'s own, give the same lines', async () => {
+    const keyArn = await keyArnOf(A);
+    const { GrantId } = await t.kms('steward').send(
+      new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: t.roles.export, RetiringPrincipal: t.roles.export, Operations: ['Decrypt'], Constraints: { EncryptionContextSubset: { employeeId: A } } }),
+    );
+    try {
+      const stored: Record<string, unknown>[] = [];
+      for (const scope of SCOPES_A) {
+        for (const key of await captureObjectKeys(t, A, scope)) {
+          const events = await decryptCaptureAs(t, 'export', A, key);
+          if (typeof events === 'string') throw new Error(`${key} did not decrypt: ${events}`);
+          const { Metadata } = await t.s3.send(new HeadObjectCommand({ Bucket: captures, Key: key }));
+          stored.push(...events.map((event) => ({ scope, batchId: key.split('/').at(-1), deviceId: Metadata?.[DEVICE_ID_METADATA] ?? null, ...event })));
+        }
+      }
+
+      const { lines } = await downloadExport(finished.url ?? '');
+
+      expect(stored).toHaveLength(expected.length);
+      expect(canonical(lines)).toEqual(canonical(stored));
+    } finally {
+      await t.kms('export').send(new RetireGrantCommand({ KeyId: keyArn, GrantId }));
+    }
   });
 });
 
