@@ -10,10 +10,11 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Alarms } from '../shared/alarm-metrics.js';
 import { SCOPE_OF_EVENT_KIND, type Scope } from '../shared/consent-model.js';
 import { effectiveState, initialState, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
-import { isInside, windowSpans, windowsOf } from '../shared/consent-windows.js';
+import { isInside, windowSpans, windowsOf, type WindowSpans } from '../shared/consent-windows.js';
 import { ApiError, ConsentStateUnavailableError, isAwsError } from '../shared/errors.js';
 import { aliasOf } from '../shared/key-steward.js';
 import { InvalidLedgerEventError, type Ledger } from '../shared/ledger.js';
+import { decodeSealed, sealedSpans } from '../shared/sealed-windows.js';
 import { batchDigest, type BatchClaims, type BatchResult, type RefusalReason, type ScopeRefusal } from './batch-claims.js';
 import { redactEvents } from './redaction.js';
 import { groupByScope, type CaptureBatch, type CaptureEvent } from './schemas.js';
@@ -125,16 +126,22 @@ export class IngestService {
    * alias a KMS object, each writable by someone else: only when both agree is the key the one
    * the employee's consent made. Otherwise refuse (503, alarmed): a ledger writer or an alias
    * mover can make ingest refuse, never pick the key.
+   * The same answer carries the key's sealed windows (its description, which only the key steward
+   * writes): the past as the steward applied it, which a ledger writer cannot widen. A description
+   * that is not a seal seals nothing, so every event is outside consent (fail closed).
    */
-  private async verifiedKey(employeeId: string, recorded: string | undefined): Promise<string> {
+  private async verifiedKey(employeeId: string, recorded: string | undefined): Promise<{ keyArn: string; sealed: WindowSpans }> {
     let resolved: string | undefined;
+    let description: string | undefined;
     try {
-      resolved = (await this.deps.kms.send(new DescribeKeyCommand({ KeyId: aliasOf(employeeId) }))).KeyMetadata?.Arn;
+      const metadata = (await this.deps.kms.send(new DescribeKeyCommand({ KeyId: aliasOf(employeeId) }))).KeyMetadata;
+      resolved = metadata?.Arn;
+      description = metadata?.Description;
     } catch (error) {
       // No alias, or one naming a key whose policy does not let ingest describe it: not ours.
       if (!isAwsError(error, 'NotFoundException', 'AccessDeniedException')) throw error;
     }
-    if (recorded !== undefined && resolved === recorded) return recorded;
+    if (recorded !== undefined && resolved === recorded) return { keyArn: recorded, sealed: sealedSpans(decodeSealed(description)) };
     this.deps.alarms.raise('KeyMismatch');
     this.deps.logger.error('the employee alias does not name the key the ledger records; refusing to store', { employeeId, aliasResolved: resolved !== undefined, ledgerHasKey: recorded !== undefined });
     throw new ConsentStateUnavailableError('the consent record and the key do not agree; nothing was stored. Keep the batch and retry later.');
@@ -149,7 +156,8 @@ export class IngestService {
     // dropped before anything else looks at them, and only counted.
     const { kept, excluded } = applyExclusions(batch.events, recorded.exclusions ?? NO_EXCLUSIONS);
     const wanted = new Set(kept.map((e) => SCOPE_OF_EVENT_KIND[e.kind]));
-    const keyArn = [...wanted].some((scope) => refusalFor(state, scope) === undefined) ? await this.verifiedKey(employeeId, state.keyArn) : undefined;
+    const verified = [...wanted].some((scope) => refusalFor(state, scope) === undefined) ? await this.verifiedKey(employeeId, state.keyArn) : undefined;
+    const keyArn = verified?.keyArn;
     const stored: Record<string, number> = {};
     const refused: Record<string, ScopeRefusal> = {};
     let redactions = 0;
@@ -162,8 +170,10 @@ export class IngestService {
           refused[scope] = reason;
           return;
         }
-        // Judged before redaction, so nothing of a dropped event is even looked at again.
-        const inside = received.filter((event) => isInside(windows, scope, event.ts));
+        // Judged before redaction, so nothing of a dropped event is even looked at again. Inside the
+        // ledger's windows and the key's sealed ones: a ledger writer can narrow, never widen, the past.
+        const sealed = verified?.sealed;
+        const inside = received.filter((event) => isInside(windows, scope, event.ts) && sealed !== undefined && isInside(sealed, scope, event.ts));
         if (inside.length < received.length) refused[scope] = { outsideConsent: received.length - inside.length };
         const redaction = redactEvents(inside);
         redactions += redaction.redactions;

@@ -67,6 +67,9 @@ export const STEWARDSHIP_ACTIONS = [
   'kms:GetKeyRotationStatus',
   'kms:ListGrants',
   'kms:RevokeGrant',
+  // The sealed consent windows live in the key's description (sealed-windows.ts); no other
+  // statement allows it, so no ledger writer can add consent to the past.
+  'kms:UpdateKeyDescription',
 ] as const;
 
 export const SHREDDING_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion', 'kms:DescribeKey'] as const;

@@ -13,6 +13,7 @@ import {
   PutKeyPolicyCommand,
   RevokeGrantCommand,
   TagResourceCommand,
+  UpdateKeyDescriptionCommand,
   type GrantListEntry,
   type KMSClient,
 } from '@aws-sdk/client-kms';
@@ -25,6 +26,8 @@ import { ENV, optionalEnv, requireEnv } from './environment.js';
 import { ALIAS_PREFIX, APP_TAG } from '../../contract/app.js';
 import { parseTrainingGrantName, trainingGrantName } from '../../contract/datasets.js';
 import type { Scope } from './consent-model.js';
+import { windowsOf } from './consent-windows.js';
+import { decodeSealed, emptySeal, encodeSealed, sealWindows } from './sealed-windows.js';
 
 /** A training grant the steward revoked because the consent it rested on is gone: which dataset lost which scope. */
 export interface WithdrawnGrant {
@@ -62,6 +65,8 @@ export interface KeyStewardOptions {
   readonly logger?: Logger;
   /** How long to wait before retry `attempt` (1-based) of a call KMS cannot see the new key for yet. @default 100 ms doubling */
   readonly backoffMs?: (attempt: number) => number;
+  /** The steward's clock, which seals the windows (sealed-windows.ts). @default - the system clock */
+  readonly now?: () => Date;
 }
 
 /** Attempts at a call on a key just created, which KMS may not find yet (eventual consistency). */
@@ -75,6 +80,7 @@ export class KeySteward {
   private readonly alarms: Alarms | undefined;
   private readonly logger: Logger | undefined;
   private readonly backoffMs: (attempt: number) => number;
+  private readonly now: () => Date;
 
   constructor(
     private readonly kms: KMSClient,
@@ -84,6 +90,7 @@ export class KeySteward {
     this.alarms = options.alarms;
     this.logger = options.logger;
     this.backoffMs = options.backoffMs ?? ((attempt) => 100 * 2 ** (attempt - 1));
+    this.now = options.now ?? (() => new Date());
   }
 
   /**
@@ -121,6 +128,9 @@ export class KeySteward {
     const verdict = adoptionVerdict(facts, buildKeyPolicy(state, this.roles));
     if (!verdict.adopt) throw this.conflict(employeeId, verdict.why);
     if (verdict.enableRotation) await this.kms.send(new EnableKeyRotationCommand({ KeyId: arn }));
+    // Whatever the description says was written before the key was ours (by whoever planted it, or
+    // by a crash before sealing): nothing of the past is sealed on an adopted key.
+    await this.kms.send(new UpdateKeyDescriptionCommand({ KeyId: arn, Description: encodeSealed(emptySeal(this.now().getTime())) }));
     return arn;
   }
 
@@ -142,7 +152,8 @@ export class KeySteward {
     try {
       created = await this.kms.send(
         new CreateKeyCommand({
-          Description: `consent-capture: data of employee ${state.employeeId}`,
+          // The sealed windows (none yet): ingest judges event times by them too (sealed-windows.ts).
+          Description: encodeSealed(emptySeal(this.now().getTime())),
           Policy: JSON.stringify(buildKeyPolicy({ ...state, status: 'none', scopes: [] }, this.roles)),
           Tags: [
             { TagKey: APP_TAG.key, TagValue: APP_TAG.value },
@@ -207,7 +218,18 @@ export class KeySteward {
   async applyPolicyWithdrawing(keyArn: string, state: ConsentState): Promise<WithdrawnGrant[]> {
     const policy = buildKeyPolicy(state, this.roles);
     if (state.status !== 'purging' && state.status !== 'purged') {
-      await this.kms.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: JSON.stringify(policy) }));
+      const put = () => this.kms.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: JSON.stringify(policy) }));
+      // The seal first: a resume then opens ingest's windows before KMS allows capture, so no event
+      // captured after it is refused for good while the description lags. A key whose policy
+      // predates seals does not let the steward write its description until the policy is put.
+      try {
+        await this.seal(keyArn, state);
+      } catch (error) {
+        if (!isAwsError(error, 'AccessDeniedException')) throw error;
+        await put();
+        await this.seal(keyArn, state);
+      }
+      await put();
       if (state.status === 'revoked') return trainingGrantsOf(await this.revokeGrants(keyArn, withdrawnAt(state)));
       const consented = state.status === 'active' || state.status === 'paused' ? state.scopes : [];
       return this.revokeTrainingGrants(keyArn, (grant) => !consented.includes(grant.scope));
@@ -222,6 +244,23 @@ export class KeySteward {
       if (await this.isShredded(keyArn, policy)) return [];
       throw new ShreddingDeniedError(`KMS refused to shred the key of ${state.employeeId} (${(error as Error).name}), and the key is not shredded`, { cause: error });
     }
+  }
+
+  /**
+   * Writes the key's sealed windows for `state`: the seal so far before now (minus a skew), the
+   * state's windows from then on. A newest ledger event that claims consent in the past the seal
+   * lacks (a ledger writer's forgery, or a change applied late) is alarmed, never sealed.
+   */
+  private async seal(keyArn: string, state: ConsentState): Promise<void> {
+    const metadata = (await this.kms.send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata;
+    const previous = decodeSealed(metadata?.Description);
+    const { sealed, addedPastMs } = sealWindows(previous, windowsOf(state), this.now().getTime());
+    if (addedPastMs > 0) {
+      this.alarms?.raise('LedgerEventInvalid');
+      this.logger?.error('the newest ledger event claims past consent the sealed windows lack; sealed without it', { employeeId: state.employeeId, sequence: state.sequence, addedPastMs });
+    }
+    if (previous === undefined) this.logger?.warn('the key had no sealed windows; sealing from now on', { employeeId: state.employeeId, sequence: state.sequence });
+    await this.kms.send(new UpdateKeyDescriptionCommand({ KeyId: keyArn, Description: encodeSealed(sealed) }));
   }
 
   /**

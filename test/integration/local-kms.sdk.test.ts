@@ -23,9 +23,11 @@ import {
   EnableKeyCommand,
   CreateAliasCommand,
   UpdateAliasCommand,
+  UpdateKeyDescriptionCommand,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildKeyPolicy, buildShreddedKeyPolicy } from '../../lambdas/shared/key-policy.js';
+import { ALIAS_PREFIX } from '../../contract/app.js';
 import { startTestKms, type TestKms } from '../support/local-kms.js';
 import { applyState, createEmployeeKey } from '../support/employee-key.js';
 
@@ -296,6 +298,57 @@ describe('export role and Decrypt grants', () => {
     expect(await outcome(kms.client('ingest').send(new RetireGrantCommand({ GrantToken })))).toBe('AccessDeniedException');
     expect(await outcome(kms.client('admin').send(new RetireGrantCommand({ GrantToken })))).toBe('AccessDeniedException');
     await kms.client('export').send(new RetireGrantCommand({ GrantToken }));
+  });
+});
+
+describe('UpdateKeyDescription: the sealed consent windows', () => {
+  const description = '{"v":1,"s":0,"w":{"clicks":[[0,null]]}}';
+
+  it('lets the steward role write the description, which DescribeKey answers and the trail records', async () => {
+    // Arrange
+    const keyArn = await createEmployeeKey(kms, { employeeId: 'e-desc', status: 'active', scopes: ['clicks'] });
+
+    // Act
+    await kms.client('steward').send(new UpdateKeyDescriptionCommand({ KeyId: keyArn, Description: description }));
+
+    // Assert
+    const described = await kms.client('ingest').send(new DescribeKeyCommand({ KeyId: `${ALIAS_PREFIX}e-desc` }));
+    expect(described.KeyMetadata?.Description).toBe(description);
+    expect(kms.trail().filter((r) => r.eventName === 'UpdateKeyDescription').at(-1)).toMatchObject({
+      userIdentity: { sessionContext: { sessionIssuer: { arn: kms.roles.steward } } },
+      requestParameters: { keyId: keyArn, description },
+      resources: [{ ARN: keyArn }],
+      readOnly: false,
+    });
+  });
+
+  it('refuses every other role, the administrator included, and leaves the description as it was', async () => {
+    // Arrange
+    const keyArn = await createEmployeeKey(kms, { employeeId: 'e-desc-2', status: 'active', scopes: ['clicks'] });
+    const before = (await kms.client('steward').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.Description;
+
+    // Act
+    const answers = await Promise.all(
+      (['consent', 'ingest', 'export', 'purge', 'admin', 'auditor'] as const).map(async (name) => [name, await outcome(kms.client(name).send(new UpdateKeyDescriptionCommand({ KeyId: keyArn, Description: description })))]),
+    );
+
+    // Assert
+    expect(Object.fromEntries(answers)).toEqual({ consent: 'AccessDeniedException', ingest: 'AccessDeniedException', export: 'AccessDeniedException', purge: 'AccessDeniedException', admin: 'AccessDeniedException', auditor: 'AccessDeniedException' });
+    expect((await kms.client('steward').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.Description).toBe(before);
+  });
+
+  it('refuses the steward role on a shredded key, takes no alias, and refuses a description over 8,192 characters', async () => {
+    // Arrange
+    const shredded = await createEmployeeKey(kms, { employeeId: 'e-desc-3', status: 'active', scopes: ['clicks'] });
+    await kms.client('steward').send(new PutKeyPolicyCommand({ KeyId: shredded, Policy: JSON.stringify(buildShreddedKeyPolicy('e-desc-3', kms.roles)), BypassPolicyLockoutSafetyCheck: true }));
+    const live = await createEmployeeKey(kms, { employeeId: 'e-desc-4', status: 'active', scopes: ['clicks'] });
+    const steward = kms.client('steward');
+
+    // Act, Assert
+    expect(await outcome(steward.send(new UpdateKeyDescriptionCommand({ KeyId: shredded, Description: description })))).toBe('AccessDeniedException');
+    expect(await outcome(steward.send(new UpdateKeyDescriptionCommand({ KeyId: `${ALIAS_PREFIX}e-desc-4`, Description: description })))).toBe('NotFoundException');
+    expect(await outcome(steward.send(new UpdateKeyDescriptionCommand({ KeyId: live, Description: 'x'.repeat(8193) })))).toBe('ValidationException');
+    expect(await outcome(steward.send(new UpdateKeyDescriptionCommand({ KeyId: live, Description: 'x'.repeat(8192) })))).toBe('allowed');
   });
 });
 

@@ -1,5 +1,5 @@
 // Key lifecycle and key policies: CreateKey, DescribeKey, ListKeys, Get/Put/ListKeyPolicies,
-// EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion.
+// UpdateKeyDescription, EnableKey, DisableKey, ScheduleKeyDeletion, CancelKeyDeletion.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { policyKeepsPutKeyPolicy } from '../authorizer.js';
@@ -256,6 +256,22 @@ export const keyOperations = {
       const doc = validatePolicy(ctx, input.Policy);
       assertNoLockout(ctx, doc, resolved.key.arn, input.BypassPolicyLockoutSafetyCheck);
       resolved.key.policy = input.Policy;
+      ctx.store.saveKey(resolved.key);
+      return {};
+    },
+  }),
+
+  // As in AWS: a key id or ARN (no alias), the key policy (or an identity policy it defers to)
+  // must allow it, and a key pending deletion refuses it.
+  UpdateKeyDescription: defineOperation({
+    readOnly: false,
+    input: z.object({ KeyId: keyIdInput, Description: z.string().max(8192) }),
+    handle(ctx, input) {
+      ctx.trail.requestParameters = { keyId: input.KeyId, description: input.Description };
+      const resolved = resolveKey(ctx, input.KeyId, { allowAlias: false });
+      authorizeOnKey(ctx, resolved, { action: 'kms:UpdateKeyDescription' });
+      requireNotPendingDeletion(resolved.key);
+      resolved.key.description = input.Description;
       ctx.store.saveKey(resolved.key);
       return {};
     },
