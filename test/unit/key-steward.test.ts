@@ -8,6 +8,7 @@ import { KeyQuotaExhaustedError } from '../../lambdas/shared/errors.js';
 import { errorResponse } from '../../lambdas/shared/http.js';
 import { buildShreddedKeyPolicy, type KeyPolicyRoles } from '../../lambdas/shared/key-policy.js';
 import { KeySteward, ShreddingDeniedError } from '../../lambdas/shared/key-steward.js';
+import { decodeSealed, emptySeal, encodeSealed, SEAL_SKEW_MS } from '../../lambdas/shared/sealed-windows.js';
 import { silentLogger } from '../support/in-process-services.js';
 import { serviceError } from '../support/sdk-faults.js';
 
@@ -25,6 +26,12 @@ const erased: ConsentState = { employeeId: 'e-1', status: 'purging', scopes: [],
 
 type Script = Record<string, (input: Record<string, unknown>) => unknown>;
 
+/** Reading and writing the sealed windows (the key's description), for tests about something else. */
+const SEALING: Script = {
+  DescribeKey: () => ({ KeyMetadata: { Arn: KEY_ARN, KeyState: 'Enabled', Description: encodeSealed(emptySeal(Date.parse(at))) } }),
+  UpdateKeyDescription: () => ({}),
+};
+
 /** A KMS client whose answers the test scripts per command; unscripted commands fail the test. */
 function scriptedKms(script: Script): { kms: KMSClient; calls: string[] } {
   const calls: string[] = [];
@@ -32,7 +39,7 @@ function scriptedKms(script: Script): { kms: KMSClient; calls: string[] } {
     send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
       const name = command.constructor.name.replace(/Command$/, '');
       calls.push(name);
-      const answer = script[name];
+      const answer = script[name] ?? SEALING[name];
       if (answer === undefined) throw new Error(`unscripted KMS call ${name}`);
       return answer(command.input);
     },
@@ -183,7 +190,7 @@ describe('KeySteward.applyPolicy on a withdrawal', () => {
     await s.applyPolicy(KEY_ARN, { ...erased, status: 'revoked' });
 
     // Assert: a grant already retired (NotFound) is no failure.
-    expect(calls[0]).toBe('PutKeyPolicy');
+    expect(calls.indexOf('PutKeyPolicy')).toBeLessThan(calls.indexOf('ListGrants'));
     expect(revoked).toEqual(['g-1', 'g-2']);
   });
 
@@ -238,7 +245,7 @@ describe('KeySteward training grants', () => {
     const withdrawn = await s.applyPolicyWithdrawing(KEY_ARN, { ...granted, scopes: ['clicks'], keyArn: KEY_ARN });
 
     // Assert
-    expect(calls[0]).toBe('PutKeyPolicy');
+    expect(calls.indexOf('PutKeyPolicy')).toBeLessThan(calls.indexOf('ListGrants'));
     expect(revoked).toEqual(['g-keys']);
     expect(withdrawn).toEqual([{ datasetId: 'd-1', scope: 'keystrokes' }]);
   });
@@ -286,5 +293,87 @@ describe('KeySteward training grants', () => {
     await s.createTrainingGrant(KEY_ARN, 'e-1', 'd-1', 'keystrokes');
 
     expect(calls).toEqual(['ListGrants']);
+  });
+});
+
+describe('KeySteward sealing the consent windows in the key description', () => {
+  const NOW = Date.parse(at) + 3_600_000;
+  const MINUTE = 60_000;
+  function sealingSteward(script: Script) {
+    const { kms, calls } = scriptedKms(script);
+    const raised: AlarmMetric[] = [];
+    const s = new KeySteward(kms, roles, { alarms: { raise: (m) => void raised.push(m) }, logger: silentLogger('steward'), now: () => new Date(NOW) });
+    return { steward: s, calls, raised };
+  }
+  // Granted 50 minutes ago, paused from 40 to 20 minutes ago, as the steward sealed it then.
+  const sealed = encodeSealed({ since: NOW - 51 * MINUTE, windows: { clicks: [{ from: NOW - 50 * MINUTE, to: NOW - 40 * MINUTE }, { from: NOW - 20 * MINUTE, to: Infinity }] } });
+  const widened: ConsentState = { ...granted, keyArn: KEY_ARN, windows: { clicks: [{ from: new Date(NOW - 50 * MINUTE).toISOString() }] } };
+
+  it('seals before writing the policy, keeps the sealed pause, and alarms on an event that claims it', async () => {
+    // Arrange
+    const written: string[] = [];
+    const { steward: s, calls, raised } = sealingSteward({
+      DescribeKey: () => ({ KeyMetadata: { Arn: KEY_ARN, Description: sealed } }),
+      UpdateKeyDescription: (input) => void written.push(String(input['Description'])),
+      PutKeyPolicy: () => ({}),
+      ListGrants: () => ({ Grants: [] }),
+    });
+
+    // Act
+    await s.applyPolicy(KEY_ARN, widened);
+
+    // Assert
+    expect(calls.slice(0, 3)).toEqual(['DescribeKey', 'UpdateKeyDescription', 'PutKeyPolicy']);
+    expect(decodeSealed(written[0])?.windows.clicks).toEqual([{ from: NOW - 50 * MINUTE, to: NOW - 40 * MINUTE }, { from: NOW - 20 * MINUTE, to: Infinity }]);
+    expect(raised).toEqual(['LedgerEventInvalid']);
+  });
+
+  it('raises nothing when the event agrees with the seal', async () => {
+    const { steward: s, raised } = sealingSteward({
+      DescribeKey: () => ({ KeyMetadata: { Arn: KEY_ARN, Description: sealed } }),
+      UpdateKeyDescription: () => ({}),
+      PutKeyPolicy: () => ({}),
+      ListGrants: () => ({ Grants: [] }),
+    });
+    const agreeing = { ...widened, windows: { clicks: [{ from: new Date(NOW - 50 * MINUTE).toISOString(), to: new Date(NOW - 40 * MINUTE).toISOString() }, { from: new Date(NOW - 20 * MINUTE).toISOString() }] } };
+
+    await s.applyPolicy(KEY_ARN, agreeing);
+
+    expect(raised).toEqual([]);
+  });
+
+  it('on a key whose policy predates seals (the description write denied), writes the policy, then the seal from now on', async () => {
+    // Arrange
+    const written: string[] = [];
+    let policyPut = false;
+    const { steward: s, calls } = sealingSteward({
+      DescribeKey: () => ({ KeyMetadata: { Arn: KEY_ARN, Description: 'consent-capture: data of employee e-1' } }),
+      UpdateKeyDescription: (input) => {
+        if (!policyPut) throw serviceError('AccessDeniedException', 400);
+        written.push(String(input['Description']));
+        return {};
+      },
+      PutKeyPolicy: () => void (policyPut = true),
+      ListGrants: () => ({ Grants: [] }),
+    });
+
+    // Act
+    await s.applyPolicy(KEY_ARN, widened);
+
+    // Assert: nothing before the cut is sealed for a key that had no seal.
+    expect(calls.slice(0, 5)).toEqual(['DescribeKey', 'UpdateKeyDescription', 'PutKeyPolicy', 'DescribeKey', 'UpdateKeyDescription']);
+    expect(decodeSealed(written[0])).toEqual({ since: NOW - SEAL_SKEW_MS, windows: { clicks: [{ from: NOW - SEAL_SKEW_MS, to: Infinity }] } });
+  });
+
+  it('creates a key whose description is an empty seal', async () => {
+    const created: Record<string, unknown>[] = [];
+    const { steward: s } = sealingSteward({ CreateKey: (input) => {
+        created.push(input);
+        return { KeyMetadata: { Arn: KEY_ARN } };
+      }, CreateAlias: () => ({}), EnableKeyRotation: () => ({}) });
+
+    await s.createKey(granted);
+
+    expect(decodeSealed(String(created[0]?.['Description']))).toEqual({ since: NOW - SEAL_SKEW_MS, windows: {} });
   });
 });
