@@ -1,13 +1,18 @@
 // Attacks by a writer of the ledger table (anyone with dynamodb:PutItem on it: the consent and
-// purge roles, or an administrator) on consent judged at event time. Ingest reads only the newest
-// event and trusts the windows it carries; those windows are a summary of the history, which one
-// item cannot prove.
+// purge roles, or an administrator) on consent judged at event time. The windows on the newest
+// ledger event are a summary of the history, which one item cannot prove; ingest also needs an
+// event's ts inside the windows the key steward sealed in the key's description when it applied
+// each change (lambdas/shared/sealed-windows.ts), which no ledger writer can change.
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConsentWindows } from '../../lambdas/shared/consent-windows.js';
 import { eventSortKey } from '../../lambdas/shared/ledger.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { newBatchId } from '../support/capture-batches.js';
 import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
+import { employeeActor, inProcessConsent } from '../support/in-process-services.js';
+
+const MINUTE = 60_000;
 
 let t: TestStack;
 beforeAll(async () => {
@@ -22,14 +27,27 @@ async function consent(employeeId: string, path: string, body: Record<string, un
   expect(response.status, `${path} for ${employeeId}`).toBe(200);
 }
 
+/** Appends, as the administrator, a valid-looking `scopes-changed` event on top, carrying `windows`. */
+async function forgeNewest(employeeId: string, windows: ConsentWindows): Promise<void> {
+  const newest = (await t.ledger.events(employeeId)).at(-1);
+  if (newest === undefined) throw new Error('expected a ledger event to forge on');
+  const sequence = newest.sequence + 1;
+  const at = new Date().toISOString();
+  const forged = { ...newest, sequence, kind: 'scopes-changed', at, state: { ...newest.state, sequence, updatedAt: at, windows } };
+  await t.local.documents('admin').send(new PutCommand({ TableName: LOCAL_RESOURCES.tables.ledger, Item: { pk: employeeId, sk: eventSortKey(sequence), ...forged } }));
+}
+
+async function sendClicks(employeeId: string, instants: readonly number[]) {
+  return t.call('POST', '/v1/events', {
+    token: await t.token(employeeId, 'capture:write'),
+    body: { batchId: newBatchId(), deviceId: 'laptop-1', events: instants.map((ts) => ({ kind: 'click', ts, x: 1, y: 2, button: 'left' })) },
+  });
+}
+
 describe('a ledger writer against event-time consent', () => {
-  // HOLE (not fixed, design-level): ingest judges each event's ts by the windows on the newest
-  // ledger event alone, and readLedgerEvent checks their shape, not that they follow from the
-  // history. A ledger writer (administrator) appends a valid-looking `scopes-changed` event whose
-  // window covers an earlier pause, and the agent's events dated inside that pause are stored,
-  // while the key (active again) lets KMS allow the write. Closing it needs ingest to check the
-  // windows against the events themselves (a Query of the last 7 days) or windows signed by the
-  // consent function; neither is small.
+  // Was a hole: ingest judged each event's ts by the windows on the newest ledger event alone, so
+  // a forged newest event whose window covers an earlier pause had the agent's events dated inside
+  // that pause stored, while the key (active again) let KMS allow the write.
   it('drops events dated in a real pause even when a forged newest event widens the window over it', async () => {
     // Arrange: granted, paused, resumed, as the employee did.
     const id = 'e-forged-window';
@@ -60,5 +78,60 @@ describe('a ledger writer against event-time consent', () => {
     // Assert
     expect(response.status).toBe(202);
     expect(response.body).toMatchObject({ stored: {}, refused: { clicks: { outsideConsent: 1 } } });
+  });
+});
+
+describe('a ledger writer against the sealed windows', () => {
+  it('still narrows: a forged newest event that drops a window has events in it refused', async () => {
+    // Arrange
+    const id = 'e-forged-narrow';
+    await consent(id, '/v1/consent', { scopes: ['clicks'], ...NOTICE });
+    await consent(id, '/v1/consent/pause', { minutes: 30 });
+    await consent(id, '/v1/consent/resume');
+    const [granted, , resumed] = await t.ledger.events(id);
+    if (granted === undefined || resumed === undefined) throw new Error('expected three events');
+    await forgeNewest(id, { clicks: [{ from: resumed.at }] });
+
+    // Act
+    const response = await sendClicks(id, [Date.parse(granted.at) + 1, Date.parse(resumed.at) + 1]);
+
+    // Assert
+    expect(response.status).toBe(202);
+    expect(response.body).toMatchObject({ stored: { clicks: 1 }, refused: { clicks: { outsideConsent: 1 } } });
+  });
+
+  it('keeps a real pause sealed when a repair applies the forged event long after the pause, and alarms', async () => {
+    // Arrange: consent 20 minutes ago, paused from 19 to 15 minutes ago (the consent service and its
+    // steward run in-process on that clock), then a forged event that covers the pause.
+    const id = 'e-forged-repair';
+    const base = Date.now() - 20 * MINUTE;
+    let now = base;
+    const backdated = inProcessConsent(t.local, { now: () => new Date(now) });
+    try {
+      await backdated.service.apply(id, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(id));
+      now = base + MINUTE;
+      await backdated.service.apply(id, { type: 'pause', until: new Date(base + 40 * MINUTE) }, employeeActor(id));
+      now = base + 5 * MINUTE;
+      await backdated.service.apply(id, { type: 'resume' }, employeeActor(id));
+    } finally {
+      backdated.destroy();
+    }
+    await forgeNewest(id, { clicks: [{ from: new Date(base).toISOString() }] });
+
+    // Act: a repair (the steward's apply, as key-sync and the consent role run it) on today's clock.
+    const repair = inProcessConsent(t.local);
+    let answer;
+    try {
+      answer = await repair.stewardService.handle({ action: 'apply', employeeId: id });
+    } finally {
+      repair.destroy();
+    }
+    const response = await sendClicks(id, [base + MINUTE / 2, base + 3 * MINUTE, base + 6 * MINUTE]);
+
+    // Assert
+    expect(answer).toMatchObject({ ok: true, action: 'apply' });
+    expect(repair.alarms.raised).toContain('LedgerEventInvalid');
+    expect(response.status).toBe(202);
+    expect(response.body).toMatchObject({ stored: { clicks: 2 }, refused: { clicks: { outsideConsent: 1 } } });
   });
 });

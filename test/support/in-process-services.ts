@@ -122,7 +122,7 @@ export function inProcessConsent(t: TestStack, options: InProcessOptions = {}): 
   const alarms = options.alarms ?? recordedAlarms();
   const logger = options.logger ?? silentLogger('consent');
   const stewardLedger = new Ledger(documents(stewardDynamodb), LOCAL_RESOURCES.tables.ledger);
-  const steward = new KeySteward(kms, { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn }, { alarms, logger, backoffMs: () => 5 });
+  const steward = new KeySteward(kms, { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn }, { alarms, logger, backoffMs: () => 5, ...(options.now === undefined ? {} : { now: options.now }) });
   const datasets = new DatasetsStore(documents(stewardDynamodb), LOCAL_RESOURCES.tables.datasets);
   const stewardService = new StewardService({ ledger: stewardLedger, steward, sync: new KeyPolicySync(stewardLedger, steward), datasets, logger, alarms, ...(options.now === undefined ? {} : { now: options.now }) });
   // In process, the request and the answer still cross as JSON, as they do through Lambda.
