@@ -14,11 +14,15 @@ import {
   PutKeyPolicyCommand,
   ScheduleKeyDeletionCommand,
   UpdateAliasCommand,
+  UpdateKeyDescriptionCommand,
 } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConsentEvent } from '../../lambdas/shared/consent-state.js';
+import { SCOPES } from '../../lambdas/shared/consent-model.js';
 import { buildKeyPolicy } from '../../lambdas/shared/key-policy.js';
+import { isInside } from '../../lambdas/shared/consent-windows.js';
+import { decodeSealed, encodeSealed, sealedSpans } from '../../lambdas/shared/sealed-windows.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
 import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
@@ -35,6 +39,8 @@ afterAll(async () => {
 });
 
 /** A key the admin controls that also lets the ingest role generate data keys. */
+const ALL_TIME_SEAL = encodeSealed({ since: 0, windows: Object.fromEntries(SCOPES.map((scope) => [scope, [{ from: 0, to: Infinity }]])) });
+
 async function adminKey(): Promise<string> {
   const admin = t.stack.identity.principals.admin;
   const policy = {
@@ -46,7 +52,9 @@ async function adminKey(): Promise<string> {
     ],
   };
   const created = await t.kms('admin').send(
-    new CreateKeyCommand({ Policy: JSON.stringify(policy), Tags: [{ TagKey: 'app', TagValue: 'consent-capture' }] }),
+    // A seal that covers all time: this admin controls the key, so its description is its own to
+    // write; what these tests attack is the alias and adoption (adoption resets the seal).
+    new CreateKeyCommand({ Policy: JSON.stringify(policy), Description: ALL_TIME_SEAL, Tags: [{ TagKey: 'app', TagValue: 'consent-capture' }] }),
   );
   return created.KeyMetadata?.Arn ?? '';
 }
@@ -249,6 +257,26 @@ describe('our own key left without rotation by a crash after CreateAlias', () =>
     expect((await t.kms('steward').send(new DescribeKeyCommand({ KeyId: 'alias/consent-capture/e-rotation' }))).KeyMetadata?.Arn).toBe(keyArn);
     expect((await t.kms('steward').send(new GetKeyRotationStatusCommand({ KeyId: keyArn }))).KeyRotationEnabled).toBe(true);
     expect((await t.ledger.latestEvent('e-rotation'))?.state).toMatchObject({ status: 'active', keyArn });
+  });
+});
+
+describe('a key planted with exactly our policy and a seal that covers the past', () => {
+  it('is adopted with its seal reset: nothing before the first consent is sealed', async () => {
+    // Arrange: while the admin still controls the key, it writes a seal covering all time.
+    const id = 'e-planted-seal';
+    const keyArn = await keyWithOurPolicy(id, (arn) => t.kms('admin').send(new UpdateKeyDescriptionCommand({ KeyId: arn, Description: ALL_TIME_SEAL })));
+
+    // Act
+    const { response, latest } = await firstConsent(id);
+    const description = (await t.kms('ingest').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.Description;
+
+    // Assert
+    expect(response.status).toBe(200);
+    expect(latest?.state.keyArn).toBe(keyArn);
+    const sealed = sealedSpans(decodeSealed(description));
+    const granted = Date.parse(latest?.at ?? '');
+    expect(isInside(sealed, 'keystrokes', granted - 60_000)).toBe(false);
+    expect(isInside(sealed, 'keystrokes', granted + 1)).toBe(true);
   });
 });
 
