@@ -11,10 +11,12 @@ import {
   ScheduleKeyDeletionCommand,
   TagResourceCommand,
   UntagResourceCommand,
+  UpdateKeyDescriptionCommand,
 } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildKeyPolicy } from '../../lambdas/shared/key-policy.js';
 import { APP_TAG } from '../../contract/app.js';
+import type { PrincipalName } from '../../local/principals.js';
 import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
 import { inProcessConsent, type InProcessConsent } from '../support/in-process-services.js';
 import { pollUntil } from '../support/local-stack.js';
@@ -69,6 +71,40 @@ describe('the purge role alone', () => {
       timeoutMs: 10_000,
       what: 'the purge to shred the key',
     });
+  });
+});
+
+describe('the sealed consent windows (the key description)', () => {
+  const others = ['consent', 'ingest', 'export', 'purge', 'training', 'admin', 'auditor'] as const;
+  const rewrite = (name: PrincipalName, keyArn: string) =>
+    outcome(t.kms(name).send(new UpdateKeyDescriptionCommand({ KeyId: keyArn, Description: '{"v":1,"s":0,"w":{"clicks":[[0,null]]}}' })));
+
+  it('may be rewritten by the steward role alone', async () => {
+    // Arrange
+    const keyArn = await consentTo('e-seal-writers');
+    const sealed = (await t.kms('steward').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.Description ?? '';
+
+    // Act
+    const results = await Promise.all(others.map((name) => rewrite(name, keyArn)));
+    const steward = await outcome(t.kms('steward').send(new UpdateKeyDescriptionCommand({ KeyId: keyArn, Description: sealed })));
+
+    // Assert
+    expect(results).toEqual(others.map(() => 'AccessDeniedException'));
+    expect(steward).toBe('allowed');
+    expect((await t.kms('steward').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.Description).toBe(sealed);
+  });
+
+  it('may be rewritten by nobody once the key is shredded', async () => {
+    // Arrange
+    const keyArn = await consentTo('e-seal-shredded');
+    const erase = await t.call('POST', '/v1/consent/revoke', { token: await t.token('e-seal-shredded', 'consent:manage'), body: { erase: true } });
+
+    // Act
+    const results = await Promise.all([...others, 'steward' as const].map((name) => rewrite(name, keyArn)));
+
+    // Assert
+    expect(erase.status).toBe(200);
+    expect(results).toEqual([...others, 'steward'].map(() => 'AccessDeniedException'));
   });
 });
 
