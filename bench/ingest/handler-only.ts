@@ -26,6 +26,7 @@ import type { ConsentEvent, ConsentState } from '../../lambdas/shared/consent-st
 import { foldWindows, isInside, windowSpans, windowsOf, type ConsentWindows } from '../../lambdas/shared/consent-windows.js';
 import type { HttpEvent, HttpResult } from '../../lambdas/shared/http.js';
 import { Ledger } from '../../lambdas/shared/ledger.js';
+import { decodeSealed, encodeSealed, sealedSpans } from '../../lambdas/shared/sealed-windows.js';
 import { generateBatch, seededRandom, type GeneratedBatch } from './batch-generator.js';
 import { kib, mibPerSecond, ms, percentile, Samples, table } from './measurement.js';
 
@@ -127,19 +128,29 @@ function busyWeekWindows(now: Date): ConsentWindows {
   return windows;
 }
 
+/** The key description after the same week: the steward's seal of the same windows. */
+function busyWeekSeal(now: Date): string {
+  const windows = busyWeekWindows(now);
+  const spans = (scope: (typeof SCOPES)[number]) => (windows[scope] ?? []).map((w) => ({ from: Date.parse(w.from), to: w.to === undefined ? Infinity : Date.parse(w.to) }));
+  return encodeSealed({ since: 0, windows: Object.fromEntries(SCOPES.map((scope) => [scope, spans(scope)])) });
+}
+
 /** B: the product's pipeline, stage by stage, one scope after another. */
 async function pipeline(batch: GeneratedBatch, now: Date, keyring: KeyringNode, stages: Samples): Promise<number> {
   // What the newest ledger event holds (ingest reads it, it does not fold it): not timed.
   const recorded: ConsentState = { employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES], sequence: 29, updatedAt: now.toISOString(), windows: busyWeekWindows(now) };
+  const description = busyWeekSeal(now);
   const t0 = performance.now();
   const json: unknown = JSON.parse(batch.body);
   const t1 = performance.now();
   const parsed = parseBatch(json, now);
   if (!parsed.ok) throw new Error(`generated batch ${batch.batchId} is invalid: ${JSON.stringify(parsed.details.slice(0, 3))}`);
   const t2 = performance.now();
-  // The event-time consent check as IngestService does it: parse the newest event's windows once, test each ts.
+  // The event-time consent check as IngestService does it: parse the newest event's windows and the
+  // key's sealed windows once, test each ts against both.
   const spans = windowSpans(windowsOf(recorded));
-  const inside = parsed.batch.events.filter((event) => isInside(spans, SCOPE_OF_EVENT_KIND[event.kind], event.ts));
+  const sealed = sealedSpans(decodeSealed(description));
+  const inside = parsed.batch.events.filter((event) => isInside(spans, SCOPE_OF_EVENT_KIND[event.kind], event.ts) && isInside(sealed, SCOPE_OF_EVENT_KIND[event.kind], event.ts));
   if (inside.length !== parsed.batch.events.length) throw new Error(`generated batch ${batch.batchId}: ${parsed.batch.events.length - inside.length} events fell outside the bench's consent windows`);
   const t2b = performance.now();
   const groups = groupByScope(redactEvents(inside).events);
@@ -184,8 +195,9 @@ function realHandler(keyring: KeyringNode): (event: HttpEvent) => Promise<HttpRe
     send: async (command: unknown) => (command instanceof QueryCommand ? { Items: [{ pk: EMPLOYEE_ID, sk: 'event#0000000001', ...latest }] } : {}),
   } as unknown as DynamoDBDocumentClient;
   const s3 = { send: async () => ({}) } as unknown as S3Client;
-  // The alias check: DescribeKey of the alias answers the ledger's key.
-  const kms = { send: async () => ({ KeyMetadata: { Arn: BENCH_KEY_ARN } }) } as unknown as KMSClient;
+  // The alias check: DescribeKey of the alias answers the ledger's key, and its sealed windows.
+  const description = busyWeekSeal(new Date());
+  const kms = { send: async () => ({ KeyMetadata: { Arn: BENCH_KEY_ARN, Description: description } }) } as unknown as KMSClient;
   const logger = new Logger({ serviceName: 'bench-ingest', logLevel: 'SILENT' });
   const alarms = { raise: () => undefined };
   const service = new IngestService({ ledger: new Ledger(db, 'ledger'), claims: new BatchClaims(db, 'batches'), s3, bucket: 'captures', keyringFor: () => keyring, kms, logger, alarms });
@@ -196,7 +208,7 @@ function httpEvent(body: string, n: number): HttpEvent {
   return {
     body,
     isBase64Encoded: false,
-    requestContext: { requestId: `r-${n}`, authorizer: { jwt: { claims: { sub: EMPLOYEE_ID, scope: 'capture:write' }, scopes: [] } } },
+    requestContext: { requestId: `r-${n}`, authorizer: { jwt: { claims: { iss: 'https://idp.example', sub: EMPLOYEE_ID, scope: 'capture:write' }, scopes: [] } } },
   } as unknown as HttpEvent;
 }
 
