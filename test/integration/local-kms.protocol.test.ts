@@ -173,7 +173,7 @@ describe('malformed requests', () => {
     // Arrange
     const keysBefore = kms.kms.store.listKeys().length;
     const aliasesBefore = kms.kms.store.listAliases().length;
-    const operations = ['GenerateDataKey', 'Decrypt', 'Encrypt', 'CreateGrant', 'PutKeyPolicy', 'CreateAlias', 'TagResource', 'ScheduleKeyDeletion', 'ListGrants'];
+    const operations = ['GenerateDataKey', 'Decrypt', 'Encrypt', 'CreateGrant', 'PutKeyPolicy', 'CreateAlias', 'TagResource', 'ScheduleKeyDeletion', 'ListGrants', 'UpdateKeyDescription'];
     const statuses: number[] = [];
 
     // Act
