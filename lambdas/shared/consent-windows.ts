@@ -1,6 +1,7 @@
 // Consent windows: per scope, the spans of time in which the ledger says that scope was consented
 // and not paused. Every ledger event carries them, folded from the previous event's, so ingest
-// judges each captured event by its own `ts` from the newest event alone (one read per batch).
+// judges each captured event by its own `ts` from the newest event (one read per batch), and by
+// the key's sealed windows, which no ledger writer can widen (sealed-windows.ts).
 import { SCOPES, type Scope } from './consent-model.js';
 import type { ConsentState } from './consent-state.js';
 

@@ -1,5 +1,5 @@
-// The steward role's dealings with employee keys: find or create the key, write its policy, tag
-// it for erasure, revoke and mint grants. Only the key-steward and key-sync functions use it.
+// The steward role's dealings with employee keys: find or create the key, write its policy and
+// seal its consent windows (its description), tag it for erasure, revoke and mint grants. Only the key-steward and key-sync functions use it.
 import type { Logger } from '@aws-lambda-powertools/logger';
 import {
   CreateAliasCommand,
