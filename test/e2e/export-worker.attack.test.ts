@@ -1,7 +1,8 @@
-// An erasure that lands while an export is being written: the worker has decrypted everything and
-// is finishing its upload when the employee erases, and the purge (both sweeps) has run by the
-// time the upload completes. The export must not then be marked ready and handed out: the
-// employee's data would stay downloadable after their erasure was answered.
+// The export worker's side of an export, attacked: an erasure that lands while the file is being
+// written (the worker has decrypted everything and is finishing its upload when the employee
+// erases, and the purge, both sweeps, has run by the time the upload completes), which must not
+// leave the export ready and downloadable; and an insider with the export role's credentials who
+// takes a job off the queue and keeps its grant instead of retiring it.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportFileKeys } from '../../contract/export-format.js';
@@ -13,6 +14,7 @@ import { ExportJobs } from '../../lambdas/shared/export-jobs.js';
 import { Ledger } from '../../lambdas/shared/ledger.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
+import { captureObjectKeys, decryptCaptureAs } from '../support/capture-objects.js';
 import { startTestStack, type ConsentTestStack } from '../support/consent-api.js';
 import { exportApi } from '../support/export-api.js';
 import { pollUntil } from '../support/local-stack.js';
@@ -89,5 +91,32 @@ describe('an erasure while an export is being written', () => {
     expect(status.body['status']).toBe('failed');
     expect(status.body['reason']).toMatch(/erased/);
     expect(status.body['url']).toBeUndefined();
+  }, 60_000);
+});
+
+describe('an insider with the export role\'s credentials', () => {
+  // HOLE (open, in docs/architecture.md "Known gaps"): the export role receives each job, grant
+  // token included, from the export queue, and is the grant's retiring principal. Whoever runs as
+  // it can take a job off the queue and never retire its grant: nothing revokes an export grant
+  // but the worker itself or the employee's next withdrawal, so the role keeps Decrypt on that
+  // employee's data for as long as they stay consented. (The fixture consumer below stands for
+  // the insider: it takes the job and does not run it.) A steward-run sweep revoking export grants
+  // older than the export's longest life (the lock's 5 hours) would bound it.
+  it.fails('keeps no Decrypt on an employee\'s data after the export\'s longest life', async () => {
+    // Arrange
+    const id = 'e-kept-grant';
+    const api = exportApi(t);
+    await api.consent(id, ['keystrokes']);
+    await api.capture(id, captureBatch({ kinds: ['keystroke'], marker: 'kept-grant-text' }), ['keystrokes']);
+    expect((await api.requestExport(id)).status).toBe(202);
+    await queuedJob(id);
+    const [key] = await captureObjectKeys(t, id, 'keystrokes');
+
+    // Act: six hours on (the local KMS's clock), the job was never run and its grant never retired.
+    t.clock.advance(6 * 60 * 60 * 1000);
+    const decrypted = await decryptCaptureAs(t, 'export', id, key ?? '').finally(() => t.clock.reset());
+
+    // Assert
+    expect(typeof decrypted).toBe('string');
   }, 60_000);
 });
