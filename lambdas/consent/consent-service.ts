@@ -168,8 +168,8 @@ export class ConsentService {
     this.deps.logger.warn('repairing a change that did not finish', { employeeId: latest.employeeId, sequence: latest.sequence });
     try {
       if (latest.status === 'purging') await this.queuePurge(latest);
-      // The sweep job names the revoke's sequence; if this state came from a later event the
-      // worker finds no revoke there and drops the job.
+      // The sweep job names this state's sequence; if it came from a later event that restates
+      // the revoke (an export recorded on top), the worker walks back to the revoke it restates.
       if (latest.status === 'revoked') await this.queueRevokeSweep(latest);
       // A throttled repair must not block the change being asked for (a withdrawal least of all):
       // the key-sync worker finishes it, and this change's own settle converges on the newest event.

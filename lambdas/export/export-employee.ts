@@ -102,6 +102,11 @@ export async function runExport(deps: ExportDeps, job: ExportJob): Promise<Expor
     await deps.s3.send(
       new PutObjectCommand({ Bucket: deps.exportsBucket, Key: keys.manifest, Body: JSON.stringify(manifest, null, 2), ContentType: 'application/json' }),
     );
+    // An erasure answered while the file was being written may have had its purge sweep exports/
+    // before the upload completed: the file is then never handed out. (One answered after this
+    // read is swept by its purge, whose sweeps come after this upload.)
+    const afterWrite = (await deps.ledger.latestEvent(employeeId))?.state.status;
+    if (afterWrite === undefined || !(EXPORTABLE as readonly string[]).includes(afterWrite)) throw new ExportFailedError('the data was erased while the export was being prepared');
     // Ready only now: the file is complete (its upload finished) and its manifest is beside it.
     await jobs.update(employeeId, exportId, ['running'], {
       status: 'ready',

@@ -9,8 +9,9 @@
 // adversarial 4 KiB inputs.
 //
 // Heuristics and their trade-offs (the tests hold a true- and a false-positive table for each):
-// - card: 13-19 digits, either contiguous or in groups split by one space, dot or dash (first group of
-//   4 digits, the others of 3-6, one separator kind). It must pass Luhn and start with 2-6 (the
+// - card: 13-19 digits, either contiguous or in groups split by one space, tab, dot or dash (first group of
+//   4 digits, the others of 3-6, one separator kind; a tab is what the agent records between the
+//   boxes of a card form). It must pass Luhn and start with 2-6 (the
 //   major networks: Mastercard, Visa, Amex, Diners, JCB, Discover, UnionPay, Maestro). Digits
 //   glued to letters are not candidates. Inside a longer run of digit groups the longest
 //   card-shaped span is masked. Misses: cards starting with 1, 7, 8, 9 (UATP and private
@@ -51,7 +52,8 @@
 // - Normalisation: a text that holds non-ASCII characters, a %XX escape, an HTML entity or an
 //   `[at]`/`[dot]` is also judged in normalised form: NFKC (full-width digits and `＠`, no-break
 //   spaces become plain), zero-width and other invisible characters removed (Unicode's format and
-//   default-ignorable characters, tags included), one level of
+//   default-ignorable characters, tags included), combining marks on an ASCII character removed
+//   (`4̲1̲1̲1̲` reads as 4111), dashes of any kind (U+2010-2015, minus U+2212) read as `-`, one level of
 //   percent- and HTML-entity decoding, decimal digits of other scripts (Arabic-Indic, Devanagari,
 //   …) read as ASCII digits, `[at]`/`(at)`/`{at}` and `[dot]`... read as `@` and `.`.
 //   What is stored: the text as typed, masked, unless the normalised form reveals a secret the
@@ -119,8 +121,8 @@ const AWS_ACCESS_KEY = /(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])
 const EMAIL = /(?<![\p{L}\p{M}\p{N}._%+-])[\p{L}\p{M}\p{N}._%+-]+@(?:[\p{L}\p{M}\p{N}-]+\.)+[\p{L}\p{M}]{2,63}(?![\p{L}\p{M}\p{N}-])/gu;
 const HEX = /(?<![A-Za-z0-9])(?:0x)?[0-9a-fA-F]{32,}(?![A-Za-z0-9])/g;
 const BASE64 = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{40,}={0,2}/g;
-/** Runs of digit groups split by single spaces, dots or dashes; which spans are cards is decided in code. */
-const DIGIT_GROUPS = /(?<![A-Za-z0-9])\d+(?:[ .-]\d+)*(?![A-Za-z0-9])/g;
+/** Runs of digit groups split by single spaces, tabs, dots or dashes; which spans are cards is decided in code. */
+const DIGIT_GROUPS = /(?<![A-Za-z0-9])\d+(?:[ \t.-]\d+)*(?![A-Za-z0-9])/g;
 
 const HAS_DIGIT = /\d/;
 const HAS_HEX_LETTER = /[a-fA-F]/;
@@ -204,8 +206,8 @@ function replaceBase64(candidate: string, offset: number, input: string): Redact
 
 const MIN_CARD_DIGITS = 13;
 const MAX_CARD_DIGITS = 19;
-const CARD_SEPARATOR = /[ .-]/;
-const CARD_SEPARATORS = /[ .-]/g;
+const CARD_SEPARATOR = /[ \t.-]/;
+const CARD_SEPARATORS = /[ \t.-]/g;
 
 /** Major networks issue numbers starting with 2 to 6. */
 function startsLikeCard(group: string): boolean {
@@ -288,6 +290,10 @@ const ENTITY = /&(?:#([0-9]{1,7})|#[xX]([0-9A-Fa-f]{1,6})|([A-Za-z]{2,8}));/g;
 const NAMED_ENTITIES: Readonly<Record<string, string>> = {
   amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00A0', commat: '@', period: '.', num: '#', percnt: '%', plus: '+', hyphen: '-', dash: '-', lowbar: '_',
 };
+/** Combining marks on an ASCII character: NFKC composes none of them, and the character still reads through them. */
+const MARK_ON_ASCII = /([\x00-\x7F])\p{M}+/gu;
+/** Hyphens and dashes of every kind, and the minus sign, as a card's group separator `-`. */
+const ANY_DASH = /[\p{Pd}\u2212]/gu;
 const OBFUSCATED_AT = /\s*[[({]\s*at\s*[\])}]\s*/gi;
 const OBFUSCATED_DOT = /\s*[[({]\s*dot\s*[\])}]\s*/gi;
 
@@ -329,6 +335,8 @@ export function normaliseText(text: string): string {
   return decoded
     .normalize('NFKC')
     .replace(INVISIBLE, '')
+    .replace(MARK_ON_ASCII, '$1')
+    .replace(ANY_DASH, '-')
     .replace(OTHER_SCRIPT_DIGIT, asciiDigit)
     .replace(OBFUSCATED_AT, '@')
     .replace(OBFUSCATED_DOT, '.');

@@ -5,7 +5,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { stewardRequestSchema, type StewardErrorCode, type StewardRequest, type StewardResponse } from '../../contract/steward.js';
 import type { Alarms } from '../shared/alarm-metrics.js';
 import type { DatasetRecord } from '../shared/datasets-store.js';
-import { initialState, type ConsentState } from '../shared/consent-state.js';
+import { initialState, type ConsentEvent, type ConsentState } from '../shared/consent-state.js';
 import { asDependencyError, KeyQuotaExhaustedError } from '../shared/errors.js';
 import type { KeyPolicySync } from '../shared/key-policy-sync.js';
 import { AliasTakenError, ForeignKeyError, ShreddingDeniedError, type KeySteward } from '../shared/key-steward.js';
@@ -74,6 +74,14 @@ export class StewardService {
         if (!GRANTABLE.has(state.status) || state.keyArn === undefined) {
           return failure('not-consented', `employee ${employeeId} has no consent an export grant could rest on (status ${state.status})`);
         }
+        // Only for an export the employee's own ledger records as requested and not yet finished:
+        // a caller that may invoke the steward cannot have the employee's data decrypted off their
+        // record, nor replay a finished export's id for a fresh grant.
+        if (!(await this.exportPending(employeeId, request.exportId))) {
+          this.deps.alarms.raise('StewardRequestRefused');
+          this.deps.logger.error('refused an export grant for an export the ledger does not record as pending', { employeeId, exportId: request.exportId });
+          return failure('invalid-request', 'no pending export-requested event names this export');
+        }
         const grant = await this.deps.steward.createExportGrant(state.keyArn, employeeId, `export-${request.exportId}`);
         return { ok: true, action: 'export-grant', ...grant };
       }
@@ -99,6 +107,13 @@ export class StewardService {
         return { ok: true, action: 'retire-dataset', revoked: revoked.length };
       }
     }
+  }
+
+  /** Whether the ledger records `export-requested` for this export and no `export-ready` yet. */
+  private async exportPending(employeeId: string, exportId: string): Promise<boolean> {
+    const names = (kind: string) => (event: ConsentEvent) => event.kind === kind && event.details?.['exportId'] === exportId;
+    const events = await this.deps.ledger.events(employeeId);
+    return events.some(names('export-requested')) && !events.some(names('export-ready'));
   }
 
   /** The newest valid event's state; an invalid newest event is never acted on. */

@@ -24,6 +24,7 @@ import { CAPTURES_PREFIX } from '../../contract/resources.js';
 import type { Alarms } from '../shared/alarm-metrics.js';
 import type { ConsentEvent } from '../shared/consent-state.js';
 import type { Ledger } from '../shared/ledger.js';
+import type { LedgerEventReading } from '../shared/ledger-event.js';
 import { appendOnTop } from '../shared/append-on-top.js';
 
 export interface RevokeSweepDeps {
@@ -59,7 +60,7 @@ export interface RevokeSweptDetails {
 
 export async function sweepAfterRevoke(deps: RevokeSweepDeps, job: RevokeSweepJob): Promise<RevokeSweepOutcome> {
   const { employeeId } = job;
-  const asked = await deps.ledger.eventAt(employeeId, job.sequence);
+  const asked = await withdrawalNamed(deps, employeeId, job.sequence);
   if (asked === undefined || (asked.valid && asked.event.kind !== 'revoked')) {
     deps.logger.warn('revoke-sweep job names no withdrawal; dropping it', { employeeId, sequence: job.sequence });
     return 'not-a-revoke';
@@ -70,18 +71,19 @@ export async function sweepAfterRevoke(deps: RevokeSweepDeps, job: RevokeSweepJo
     throw new Error(`the withdrawal event ${job.sequence} of ${employeeId} is invalid (${asked.issues.join('; ')}); not sweeping by it`);
   }
   const revoke = asked.event;
-  const later = await laterEvents(deps, employeeId, job.sequence);
-  if (sweptAlready(later, job.sequence)) return 'already-swept';
+  const revokeSequence = revoke.sequence;
+  const later = await laterEvents(deps, employeeId, revokeSequence);
+  if (sweptAlready(later, revokeSequence)) return 'already-swept';
   if (later.some((e) => e.state.status === 'purging' || e.state.status === 'purged')) return 'erased';
   // Only a valid grant ends the window: an invalid event is never taken for one (deleting more is the safe side).
   const until = later.find((e) => e.kind === 'granted')?.at;
   const deleted = await deleteWrittenBetween(deps, `${CAPTURES_PREFIX}${employeeId}/`, wholeSecond(revoke.at), until === undefined ? undefined : wholeSecond(until));
-  const details: RevokeSweptDetails = { revokeSequence: job.sequence, deleted, since: revoke.at, ...(until === undefined ? {} : { until }) };
+  const details: RevokeSweptDetails = { revokeSequence, deleted, since: revoke.at, ...(until === undefined ? {} : { until }) };
 
   let unrecorded = false;
   const recorded = await appendOnTop(deps.ledger, employeeId, async (head) => {
     // A concurrent delivery of the same job may have recorded it meanwhile.
-    if (head.sequence > job.sequence && sweptAlready(await laterEvents(deps, employeeId, job.sequence), job.sequence)) return undefined;
+    if (head.sequence > revokeSequence && sweptAlready(await laterEvents(deps, employeeId, revokeSequence), revokeSequence)) return undefined;
     const newest = head.newestValid;
     if (head.invalid !== undefined || newest === undefined) {
       // Restating an older valid state on top of an invalid event could reopen capture: record nothing.
@@ -104,11 +106,25 @@ export async function sweepAfterRevoke(deps: RevokeSweepDeps, job: RevokeSweepJo
   });
   if (unrecorded) {
     deps.alarms.raise('LedgerEventInvalid');
-    deps.logger.error('withdrawal swept, but the newest ledger event is invalid: the sweep is not recorded', { employeeId, sequence: job.sequence, deleted });
+    deps.logger.error('withdrawal swept, but the newest ledger event is invalid: the sweep is not recorded', { employeeId, sequence: revokeSequence, deleted });
     return 'swept-unrecorded';
   }
-  deps.logger.info('withdrawal swept', { employeeId, revokeSequence: job.sequence, deleted, since: details.since, until: details.until, recorded: recorded?.sequence });
+  deps.logger.info('withdrawal swept', { employeeId, revokeSequence, deleted, since: details.since, until: details.until, recorded: recorded?.sequence });
   return recorded === undefined ? 'already-swept' : 'swept';
+}
+
+/**
+ * The withdrawal a job names. A job queued by the consent service's repair (the revoke's own send
+ * failed) names the newest event, which may restate the withdrawal: an export requested or
+ * finished on top of it, or a sweep recorded, keeps status `revoked`. Walk back over such events
+ * to the `revoked` event they restate, so a lost sweep job is never lost for good.
+ */
+async function withdrawalNamed(deps: RevokeSweepDeps, employeeId: string, sequence: number): Promise<LedgerEventReading | undefined> {
+  let reading = await deps.ledger.eventAt(employeeId, sequence);
+  while (reading?.valid === true && reading.event.kind !== 'revoked' && reading.event.state.status === 'revoked' && reading.event.sequence > 1) {
+    reading = await deps.ledger.eventAt(employeeId, reading.event.sequence - 1);
+  }
+  return reading;
 }
 
 async function laterEvents(deps: RevokeSweepDeps, employeeId: string, sequence: number): Promise<ConsentEvent[]> {

@@ -9,7 +9,10 @@ const DEFAULT_APPEND_ATTEMPTS = 5;
 /**
  * `decide` builds the event to append on top of `head` (its sequence must be head.sequence + 1),
  * or answers undefined when nothing needs recording any more (another writer already did).
- * Returns the event appended, or undefined. The state cache follows the appended event.
+ * Returns the event appended, or undefined. The state cache follows the appended event only if
+ * it was current before: a cache behind the head marks a consent change that did not finish (its
+ * purge or revoke sweep may be unsent), which the consent service's next call repairs, so a
+ * service's event on top must not hide it.
  */
 export async function appendOnTop(
   ledger: Ledger,
@@ -19,6 +22,7 @@ export async function appendOnTop(
 ): Promise<ConsentEvent | undefined> {
   for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {
     const head = await ledger.head(employeeId);
+    const cached = await ledger.readState(employeeId);
     const event = await decide(head);
     if (event === undefined) return undefined;
     if (event.sequence !== head.sequence + 1) throw new Error(`an event on top of ${head.sequence} must take sequence ${head.sequence + 1}, not ${event.sequence}`);
@@ -28,7 +32,7 @@ export async function appendOnTop(
       if (error instanceof SequenceTakenError) continue;
       throw error;
     }
-    await ledger.writeState(event.state);
+    if (cached !== undefined && cached.sequence >= head.sequence) await ledger.writeState(event.state);
     return event;
   }
   throw new Error(`could not append to the ledger of ${employeeId} after ${maxAttempts} attempts`);

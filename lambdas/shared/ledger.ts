@@ -11,6 +11,15 @@ const EVENT_PREFIX = 'event#';
 const STATE_SK = 'state';
 const SEQUENCE_DIGITS = 10;
 
+/**
+ * The highest sequence taken for real: a billion consent changes of one employee is none that
+ * happens. A key above it can only be written by hand (a ledger writer), and the sort key's
+ * width caps how high appends can go: an event forged at the last sequence the width holds would
+ * leave no room above it, so every later change (a withdrawal) would sort below it and never be
+ * the newest. Such an event is read as invalid and not counted for the next sequence.
+ */
+export const MAX_PLAUSIBLE_SEQUENCE = 1_000_000_000;
+
 export function eventSortKey(sequence: number): string {
   return `${EVENT_PREFIX}${String(sequence).padStart(SEQUENCE_DIGITS, '0')}`;
 }
@@ -39,7 +48,7 @@ export class InvalidLedgerEventError extends Error {
 
 /** The top of an employee's ledger, read even when its newest event is invalid. */
 export interface LedgerHead {
-  /** The highest sequence stored, valid or not; 0 when there is none. A new event takes the next one. */
+  /** The highest sequence stored, valid or not, up to {@link MAX_PLAUSIBLE_SEQUENCE}; 0 when there is none. A new event takes the next one. */
   readonly sequence: number;
   /** The newest valid event (below an invalid one, if the newest is invalid). */
   readonly newestValid: ConsentEvent | undefined;
@@ -100,13 +109,13 @@ export class Ledger {
       }),
     );
     const items = result.Items ?? [];
-    const top = items[0];
-    if (top === undefined) return { sequence: 0, newestValid: undefined };
-    const sequence = sequenceOf(top);
-    if (sequence === undefined) throw new LedgerIntegrityError(`ledger of ${employeeId} has an event with a malformed sort key`);
+    if (items.length === 0) return { sequence: 0, newestValid: undefined };
+    // A key that is no sequence, or a sequence no real change reaches, is forged: reported as
+    // invalid and passed over, so a withdrawal still lands on top of the real events.
+    const sequence = items.map(sequenceOf).find((s) => s !== undefined && s <= MAX_PLAUSIBLE_SEQUENCE) ?? 0;
     let invalid: InvalidLedgerEventError | undefined;
     for (const item of items) {
-      const reading = readLedgerEvent(employeeId, sequenceOf(item), withoutKeys(item));
+      const reading = readItem(employeeId, item);
       if (reading.valid) return { sequence, newestValid: reading.event, ...(invalid === undefined ? {} : { invalid }) };
       invalid ??= new InvalidLedgerEventError(employeeId, reading.sequence, reading.issues);
     }
@@ -116,7 +125,7 @@ export class Ledger {
   /** The event at `sequence`, read as untrusted input: undefined when there is none. */
   async eventAt(employeeId: string, sequence: number): Promise<LedgerEventReading | undefined> {
     const result = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk: employeeId, sk: eventSortKey(sequence) }, ConsistentRead: true }));
-    return result.Item === undefined ? undefined : readLedgerEvent(employeeId, sequence, withoutKeys(result.Item));
+    return result.Item === undefined ? undefined : readItem(employeeId, result.Item);
   }
 
   /** Every event after `sequence`, oldest first, each validated but returned even when invalid (a sweep must not be blocked by one). */
@@ -134,7 +143,7 @@ export class Ledger {
           ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
         }),
       );
-      for (const item of page.Items ?? []) readings.push(readLedgerEvent(employeeId, sequenceOf(item), withoutKeys(item)));
+      for (const item of page.Items ?? []) readings.push(readItem(employeeId, item));
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
     return readings;
@@ -223,9 +232,17 @@ function sequenceOf(item: Record<string, unknown>): number | undefined {
   return /^\d{1,10}$/.test(digits) ? Number(digits) : undefined;
 }
 
+/** One stored item read as an event: invalid when its key is no sequence or one above any real one. */
+function readItem(employeeId: string, item: Record<string, unknown>): LedgerEventReading {
+  const sequence = sequenceOf(item);
+  if (sequence === undefined) return { valid: false, sequence: undefined, issues: ['sk: not an event sequence'] };
+  if (sequence > MAX_PLAUSIBLE_SEQUENCE) return { valid: false, sequence, issues: ['sequence: above any real one'] };
+  return readLedgerEvent(employeeId, sequence, withoutKeys(item));
+}
+
 /** Validates one stored event; throws InvalidLedgerEventError rather than return a forged or broken one. */
 function toEvent(employeeId: string, item: Record<string, unknown>): ConsentEvent {
-  const reading = readLedgerEvent(employeeId, sequenceOf(item), withoutKeys(item));
+  const reading = readItem(employeeId, item);
   if (!reading.valid) throw new InvalidLedgerEventError(employeeId, reading.sequence, reading.issues);
   return reading.event;
 }

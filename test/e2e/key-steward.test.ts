@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_TAG } from '../../contract/app.js';
 import { buildKeyPolicy } from '../../lambdas/shared/key-policy.js';
 import { eventSortKey } from '../../lambdas/shared/ledger.js';
+import { appendRestating } from '../../lambdas/shared/restating-append.js';
 import type { PrincipalName } from '../../local/principals.js';
 import { localFunctionName } from '../../local/resource-names.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
@@ -161,6 +162,9 @@ describe('invoking the key steward', () => {
     const employeeId = 'e-steward-grant';
     const beforeConsent = await invokeSteward('consent', { action: 'export-grant', employeeId, exportId: 'x-0' });
     await consentTo(employeeId);
+
+    // The steward grants only an export the ledger records as requested (export-reach.attack.test.ts).
+    await appendRestating(t.ledger, employeeId, { kind: 'export-requested', actor: { kind: 'employee', issuer: 'test', subject: employeeId }, details: { exportId: 'x-1' }, allowedIn: ['active'], at: new Date() });
 
     // Act
     const granted = await invokeSteward('consent', { action: 'export-grant', employeeId, exportId: 'x-1' });

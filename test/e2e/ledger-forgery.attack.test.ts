@@ -135,3 +135,55 @@ describe('a ledger writer against the sealed windows', () => {
     expect(response.body).toMatchObject({ stored: { clicks: 2 }, refused: { clicks: { outsideConsent: 1 } } });
   });
 });
+
+describe('a ledger writer against withdrawals', () => {
+  /** Consent to clicks, then a forged item put under `sk` (a ledger writer's PutItem), built from the real grant. */
+  async function forgeAbove(id: string, sk: string, forge: (granted: Record<string, unknown> & { state: Record<string, unknown> }) => Record<string, unknown>): Promise<void> {
+    await consent(id, '/v1/consent', { scopes: ['clicks'], ...NOTICE });
+    const [granted] = await t.ledger.events(id);
+    if (granted === undefined) throw new Error('expected the grant');
+    await t.local.documents('admin').send(new PutCommand({ TableName: LOCAL_RESOURCES.tables.ledger, Item: { ...forge({ ...granted, state: { ...granted.state } }), pk: id, sk } }));
+  }
+
+  async function click(id: string): Promise<number> {
+    const response = await t.call('POST', '/v1/events', {
+      token: await t.token(id, 'capture:write'),
+      body: { batchId: newBatchId(), deviceId: 'laptop-1', events: [{ kind: 'click', ts: Date.now(), x: 1, y: 2, button: 'left' }] },
+    });
+    return response.status;
+  }
+
+  it('cannot hide a revoke below an event forged at the last sequence the sort key holds', async () => {
+    // Arrange: a valid-looking grant at sequence 9,999,999,999; the next append would need 11 digits
+    // and sort below it.
+    const id = 'e-forged-max-sequence';
+    const last = 9_999_999_999;
+    await forgeAbove(id, eventSortKey(last), (granted) => ({ ...granted, sequence: last, state: { ...granted.state, sequence: last } }));
+
+    // Act
+    const revoked = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+    const again = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+    const offboarded = await t.call('POST', `/v1/employees/${id}/offboard`, { token: await t.token('hr-forgery', 'capture:offboard') });
+
+    // Assert: every withdrawal is recorded, and nothing is stored after the first.
+    expect([revoked.status, again.status, offboarded.status]).toEqual([200, 200, 202]);
+    expect(await click(id)).not.toBe(202);
+    expect(['purging', 'purged']).toContain((await t.ledger.head(id)).newestValid?.state.status);
+  });
+
+  it('cannot block a revoke or an offboarding with an item whose sort key is no sequence', async () => {
+    // Arrange: `event#zzz` sorts above every real event.
+    const id = 'e-forged-sort-key';
+    await forgeAbove(id, 'event#zzz', () => ({ junk: true }));
+
+    // Act
+    const revoked = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+    const offboarded = await t.call('POST', `/v1/employees/${id}/offboard`, { token: await t.token('hr-forgery', 'capture:offboard') });
+
+    // Assert
+    expect([revoked.status, offboarded.status]).toEqual([200, 202]);
+    expect(['purging', 'purged']).toContain((await t.ledger.head(id)).newestValid?.state.status);
+    expect(await click(id)).not.toBe(202);
+  });
+});
+

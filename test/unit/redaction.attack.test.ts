@@ -28,3 +28,36 @@ describe('redactText reads card numbers typed in other scripts’ digits', () =>
     expect(redactText('order ٤١١١١١١١١١١١١١١٢ ok').text).toBe('order ٤١١١١١١١١١١١١١١٢ ok');
   });
 });
+
+describe('redactText reads through combining marks on ASCII characters', () => {
+  const under = (s: string): string => [...s].map((c) => `${c}\u0332`).join('');
+  it.each([
+    ['a card with a mark on its first digit', '4\u0303111 1111 1111 1111', mask('card')],
+    ['a card with every digit underlined', under('4111111111111111'), mask('card')],
+    ['an AWS access key with a mark inside', 'AKIA\u0332IOSFODNN7EXAMPLE', mask('aws-access-key')],
+    ['a GitHub token with a mark after its prefix', 'ghp_\u0332a1B2c3D4e5F6g7H8i9J0k1L2', mask('github-token')],
+    ['a hex key with a mark in the middle', '0123456789abcdef\u03320123456789abcdef', mask('secret')],
+  ])('masks %s', (_, secret, masked) => {
+    expect(redactText(`see ${secret} now`).text).toBe(`see ${masked} now`);
+  });
+
+  it('keeps accented prose as typed', () => {
+    expect(redactText('Ce\u0301line a re\u0301pondu').text).toBe('Ce\u0301line a re\u0301pondu');
+  });
+});
+
+describe('redactText reads card groups split the ways people and agents type them', () => {
+  it.each([
+    ['tabs (the agent records Tab between the boxes of a card form)', '4111\t1111\t1111\t1111'],
+    ['Unicode hyphens (U+2010)', '4111\u20101111\u20101111\u20101111'],
+    ['non-breaking hyphens (U+2011)', '4111\u20111111\u20111111\u20111111'],
+    ['en dashes', '4111\u20131111\u20131111\u20131111'],
+    ['minus signs', '4111\u22121111\u22121111\u22121111'],
+  ])('masks a Visa test number split by %s', (_, card) => {
+    expect(redactText(`card ${card} ok`).text).toBe(`card ${mask('card')} ok`);
+  });
+
+  it('keeps tab-separated numbers that are no card', () => {
+    expect(redactText('2024\t2025\t2026\t2027').text).toBe('2024\t2025\t2026\t2027');
+  });
+});
