@@ -24,9 +24,8 @@ describe('a ledger writer against erasure', () => {
   // employee's erasure: the next consent call repairs it, the steward tags the key
   // `erasure=requested` and installs the shredded policy, and the purge worker schedules the key's
   // deletion. The ledger shows the erasure (with a made-up actor and token digest), so it is not
-  // silent, but it cannot be undone. Closing it needs events the steward can authenticate (an
-  // HMAC over each event, made with a KMS HMAC key only the request path may GenerateMac with
-  // and only the steward and ingest may VerifyMac), which docs/architecture.md names as the fix.
+  // silent, but it cannot be undone. Closing it needs events the steward can authenticate: the
+  // per-event integrity MAC that docs/architecture.md's trust boundary names as the fix.
   it.fails('does not shred a key on an erasure the employee never asked for', async () => {
     // Arrange: an active consent, then a forged erasure on top, appended as the purge role.
     const id = 'e-forged-erasure';
