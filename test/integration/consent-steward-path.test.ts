@@ -1,11 +1,13 @@
 // The consent service and its key steward end to end (consent service → steward request → KMS →
-// steward answer → HTTP error): a pause is answered only once its policy is on the key, and the
-// Region's key quota is a 503 key-quota-exhausted, alarmed, with nothing recorded and no retry loop.
+// steward answer → HTTP error): a pause is answered only once its policy is on the key; the
+// Region's key quota is a 503 key-quota-exhausted, alarmed, with nothing recorded and no retry loop;
+// a denied shredded-policy write is an error that is queued and alarmed, never a success.
 import { GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyQuotaExhaustedError } from '../../lambdas/shared/errors.js';
 import { errorResponse } from '../../lambdas/shared/http.js';
 import { employeeActor, inProcessConsent, silentLogger, type InProcessConsent } from '../support/in-process-services.js';
+import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { startTestStack, type TestStack } from '../support/local-stack.js';
 import { FaultPlan, serviceError } from '../support/sdk-faults.js';
 
@@ -78,5 +80,32 @@ describe('the key quota (LimitExceededException on CreateKey)', () => {
     expect(calls.filter((c) => c.command === 'CreateKeyCommand').length).toBeLessThanOrEqual(3);
     // Nothing handed to key-sync or any queue: there is no change to enforce.
     expect(calls.filter((c) => c.service === 'consent-sqs')).toEqual([]);
+  });
+});
+
+describe('an erasure whose shredded policy KMS refuses (an SCP without the steward exemption)', () => {
+  it('is recorded and answered, its enforcement queued to key-sync and alarmed, and the key is not taken for shredded', async () => {
+    // Arrange
+    const employeeId = 'e-shred-denied';
+    const granted = await consent.service.apply(employeeId, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(employeeId));
+    const before = faults.calls.length;
+    faults.arm({
+      match: (c) => c.service === 'steward-kms' && c.command === 'PutKeyPolicyCommand' && c.input['BypassPolicyLockoutSafetyCheck'] === true,
+      times: 100,
+      error: () => serviceError('AccessDeniedException', 400),
+    });
+
+    // Act
+    const erased = await consent.service.apply(employeeId, { type: 'revoke', erase: true }, employeeActor(employeeId));
+    const sidsAtAnswer = await keyPolicySids(granted.keyArn ?? '');
+    faults.clear();
+
+    // Assert
+    expect(erased.status).toBe('purging');
+    expect((await consent.ledger.latestEvent(employeeId))?.kind).toBe('erase-requested');
+    expect(consent.alarms.raised).toContain('WithdrawalEnforcementDeferred');
+    const keySyncJobs = faults.calls.slice(before).filter((c) => c.service === 'consent-sqs' && String(c.input['QueueUrl']).includes(LOCAL_RESOURCES.queues.keySync));
+    expect(keySyncJobs.map((c) => JSON.parse(String(c.input['MessageBody'])))).toEqual([{ employeeId, sequence: erased.sequence }]);
+    expect(sidsAtAnswer).not.toContain('ShreddedReadOnly');
   });
 });
