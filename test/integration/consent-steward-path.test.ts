@@ -84,10 +84,10 @@ describe('the key quota (LimitExceededException on CreateKey)', () => {
 });
 
 describe('an erasure whose shredded policy KMS refuses (an SCP without the steward exemption)', () => {
-  it('is recorded and answered, its enforcement queued to key-sync and alarmed, and the key is not taken for shredded', async () => {
+  it('is recorded and answered, and its enforcement, not taken for done, is queued to key-sync and alarmed', async () => {
     // Arrange
     const employeeId = 'e-shred-denied';
-    const granted = await consent.service.apply(employeeId, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(employeeId));
+    await consent.service.apply(employeeId, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(employeeId));
     const before = faults.calls.length;
     faults.arm({
       match: (c) => c.service === 'steward-kms' && c.command === 'PutKeyPolicyCommand' && c.input['BypassPolicyLockoutSafetyCheck'] === true,
@@ -97,7 +97,6 @@ describe('an erasure whose shredded policy KMS refuses (an SCP without the stewa
 
     // Act
     const erased = await consent.service.apply(employeeId, { type: 'revoke', erase: true }, employeeActor(employeeId));
-    const sidsAtAnswer = await keyPolicySids(granted.keyArn ?? '');
     faults.clear();
 
     // Assert
@@ -105,7 +104,8 @@ describe('an erasure whose shredded policy KMS refuses (an SCP without the stewa
     expect((await consent.ledger.latestEvent(employeeId))?.kind).toBe('erase-requested');
     expect(consent.alarms.raised).toContain('WithdrawalEnforcementDeferred');
     const keySyncJobs = faults.calls.slice(before).filter((c) => c.service === 'consent-sqs' && String(c.input['QueueUrl']).includes(LOCAL_RESOURCES.queues.keySync));
+    // The steward did not report the key shredded: the write went to key-sync (whose own, unfaulted
+    // client may already have installed the policy by now, so the key itself is not asserted).
     expect(keySyncJobs.map((c) => JSON.parse(String(c.input['MessageBody'])))).toEqual([{ employeeId, sequence: erased.sequence }]);
-    expect(sidsAtAnswer).not.toContain('ShreddedReadOnly');
   });
 });
