@@ -1,4 +1,4 @@
-// What the purge, consent and export roles can do to an employee key, and when: only an erasure
+// What the purge, steward and export roles can do to an employee key, and when: only an erasure
 // opens shredding, and export grants are bound to the employee and end with a withdrawal.
 import {
   CreateGrantCommand,
@@ -58,7 +58,7 @@ describe('the purge role alone', () => {
     expect((await t.kms('steward').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.KeyState).toBe('Enabled');
   });
 
-  it('shreds the key once the employee erased: the consent role tagged it when recording the erasure', async () => {
+  it('shreds the key once the employee erased: the steward role tagged it when the erasure was recorded', async () => {
     // Arrange
     const keyArn = await consentTo('e-shred-erased');
 
@@ -108,7 +108,7 @@ describe('the sealed consent windows (the key description)', () => {
   });
 });
 
-describe('the consent role and tags', () => {
+describe('the steward role and tags', () => {
   it('may set erasure=requested and nothing else, and nobody may untag', async () => {
     // Arrange
     const keyArn = await consentTo('e-tags');
@@ -182,7 +182,7 @@ describe('export grants', () => {
     const before = (await t.kms('auditor').send(new ListGrantsCommand({ KeyId: keyArn }))).Grants ?? [];
     const exportRole = t.roles.export;
     const grant = (extra: Record<string, unknown>) =>
-      outcome(t.kms('consent').send(new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: exportRole, RetiringPrincipal: exportRole, Operations: ['Decrypt'], ...extra })));
+      outcome(t.kms('steward').send(new CreateGrantCommand({ KeyId: keyArn, GranteePrincipal: exportRole, RetiringPrincipal: exportRole, Operations: ['Decrypt'], ...extra })));
 
     // Act
     const revoke = await t.call('POST', '/v1/consent/revoke', { token: await t.token('e-grant-revoked', 'consent:manage'), body: { erase: false } });

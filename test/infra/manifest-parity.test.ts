@@ -189,8 +189,13 @@ describe.each(FUNCTION_NAMES.filter((fn) => FUNCTIONS[fn].trigger.kind === 'invo
       .map(([role]) => role)
       .sort();
     expect(cdkInvokers).toEqual(trigger.kind === 'invoke' ? [...trigger.invokers].sort() : []);
-    // No route reaches it.
+    // No route reaches it, and nothing else outside the account's roles can: no resource-based
+    // permission (an API Gateway integration writes one) and no function URL names it.
     expect(API_ROUTES.filter((route) => route.function === fn)).toEqual([]);
+    const fnId = idOf(stack.functions[fn].fn);
+    const namesFn = (value: unknown): boolean => JSON.stringify(value ?? null).includes(`"${fnId}"`);
+    const outside = Object.entries(resources).filter(([, r]) => (r['Type'] === 'AWS::Lambda::Permission' || r['Type'] === 'AWS::Lambda::Url') && namesFn((r['Properties'] as Record<string, unknown> | undefined)?.['FunctionName'] ?? (r['Properties'] as Record<string, unknown> | undefined)?.['TargetFunctionArn']));
+    expect(outside.map(([id]) => id)).toEqual([]);
   });
 });
 

@@ -184,6 +184,11 @@ describe('redactText after normalisation (NFKC, zero-width removal, percent and 
     ['a card split by &nbsp;', '4111&nbsp;1111&nbsp;1111&nbsp;1111', mask('card')],
     ['a percent-encoded card', '4111%201111%201111%201111', mask('card')],
     ['an AWS key behind zero-width spaces', 'AKIA\u200BIOSFODNN7EXAMPLE', mask('aws-access-key')],
+    // NFKC and zero-width removal must come before decoding, not only after it:
+    ['a full-width percent escape of @', 'jane％４０example.com', mask('email')],
+    ['a full-width HTML entity of @', 'jane＆＃６４；example.com', mask('email')],
+    ['a percent escape split by a zero-width space', 'jane%4\u200B0example.com', mask('email')],
+    ['an HTML entity split by a zero-width space', 'jane&#\u200B64;example.com', mask('email')],
   ];
   it.each(found)('masks %s', (_name, input, expected) => {
     const result = redactText(input);
