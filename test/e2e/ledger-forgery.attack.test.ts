@@ -28,8 +28,8 @@ describe('a ledger writer against event-time consent', () => {
   // history. A ledger writer (administrator) appends a valid-looking `scopes-changed` event whose
   // window covers an earlier pause, and the agent's events dated inside that pause are stored,
   // while the key (active again) lets KMS allow the write. Closing it needs ingest to check the
-  // windows against the events themselves (a Query of the last 7 days) or windows signed by the
-  // consent function; neither is small.
+  // windows against the events themselves (a Query of the last 7 days) or an integrity MAC on
+  // every event made by the key steward (docs/architecture.md, "Trust boundary"); neither is small.
   it.fails('drops events dated in a real pause even when a forged newest event widens the window over it', async () => {
     // Arrange: granted, paused, resumed, as the employee did.
     const id = 'e-forged-window';
