@@ -25,7 +25,7 @@ import { SCOPE_OF_EVENT_KIND, SCOPES } from '../../lambdas/shared/consent-model.
 import type { ConsentEvent, ConsentState } from '../../lambdas/shared/consent-state.js';
 import { foldWindows, isInside, windowSpans, windowsOf, type ConsentWindows } from '../../lambdas/shared/consent-windows.js';
 import type { HttpEvent, HttpResult } from '../../lambdas/shared/http.js';
-import { Ledger } from '../../lambdas/shared/ledger.js';
+import { eventSortKey, Ledger } from '../../lambdas/shared/ledger.js';
 import { decodeSealed, encodeSealed, sealedSpans } from '../../lambdas/shared/sealed-windows.js';
 import { generateBatch, seededRandom, type GeneratedBatch } from './batch-generator.js';
 import { kib, mibPerSecond, ms, percentile, Samples, table } from './measurement.js';
@@ -37,8 +37,8 @@ const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIR
 export const MAX_RATIO = 3;
 const EVENTS_PER_BATCH = 1_000;
 const DISTINCT_BATCHES = 16;
-const EMPLOYEE_ID = 'e-bench';
-const BENCH_KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000';
+export const EMPLOYEE_ID = 'e-bench';
+export const BENCH_KEY_ARN = 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000000';
 const FRAME_LENGTHS = [4 * 1024, 64 * 1024, 1024 * 1024] as const;
 
 export interface HandlerOnlyOptions {
@@ -82,7 +82,7 @@ export interface FrameRow {
   readonly overheadBytes: Readonly<Record<string, number>>;
 }
 
-function rawAesKeyring(): KeyringNode {
+export function rawAesKeyring(): KeyringNode {
   return new RawAesKeyringNode({
     keyNamespace: 'bench-ingest',
     keyName: 'stand-in-for-the-employee-kms-key',
@@ -128,18 +128,30 @@ function busyWeekWindows(now: Date): ConsentWindows {
   return windows;
 }
 
-/** The key description after the same week: the steward's seal of the same windows. */
-function busyWeekSeal(now: Date): string {
-  const windows = busyWeekWindows(now);
+/** The key description the steward would have sealed for `windows` (the same spans). */
+function sealOf(windows: ConsentWindows): string {
   const spans = (scope: (typeof SCOPES)[number]) => (windows[scope] ?? []).map((w) => ({ from: Date.parse(w.from), to: w.to === undefined ? Infinity : Date.parse(w.to) }));
   return encodeSealed({ since: 0, windows: Object.fromEntries(SCOPES.map((scope) => [scope, spans(scope)])) });
+}
+
+/** A newest ledger event as the handler part reads it: an active consent to every scope, with a busy week's windows. */
+function busyWeekEvent(): ConsentEvent {
+  const at = new Date().toISOString();
+  return {
+    employeeId: EMPLOYEE_ID,
+    sequence: 1,
+    kind: 'granted',
+    at,
+    actor: { kind: 'employee', issuer: 'https://idp.example', subject: EMPLOYEE_ID },
+    state: { employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES], keyArn: BENCH_KEY_ARN, sequence: 1, updatedAt: at, windows: busyWeekWindows(new Date()) },
+  };
 }
 
 /** B: the product's pipeline, stage by stage, one scope after another. */
 async function pipeline(batch: GeneratedBatch, now: Date, keyring: KeyringNode, stages: Samples): Promise<number> {
   // What the newest ledger event holds (ingest reads it, it does not fold it): not timed.
   const recorded: ConsentState = { employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES], sequence: 29, updatedAt: now.toISOString(), windows: busyWeekWindows(now) };
-  const description = busyWeekSeal(now);
+  const description = sealOf(busyWeekWindows(now));
   const t0 = performance.now();
   const json: unknown = JSON.parse(batch.body);
   const t1 = performance.now();
@@ -178,33 +190,25 @@ async function pipeline(batch: GeneratedBatch, now: Date, keyring: KeyringNode, 
 
 /**
  * C: the real handler (createIngestHandler + IngestService) with in-memory stand-ins for the
- * batch claims and ledger tables and for S3, and the raw AES keyring for KMS.
+ * batch claims and ledger tables and for S3, and the raw AES keyring for KMS. The ledger's newest
+ * event is `latest` (bench:ingest's history part passes events that end histories of other lengths).
  */
-function realHandler(keyring: KeyringNode): (event: HttpEvent) => Promise<HttpResult> {
-  const at = new Date().toISOString();
-  const latest: ConsentEvent = {
-    employeeId: EMPLOYEE_ID,
-    sequence: 1,
-    kind: 'granted',
-    at,
-    actor: { kind: 'employee', issuer: 'https://idp.example', subject: EMPLOYEE_ID },
-    state: { employeeId: EMPLOYEE_ID, status: 'active', scopes: [...SCOPES], keyArn: BENCH_KEY_ARN, sequence: 1, updatedAt: at, windows: busyWeekWindows(new Date()) },
-  };
+export function realHandler(keyring: KeyringNode, latest: ConsentEvent = busyWeekEvent()): (event: HttpEvent) => Promise<HttpResult> {
   // Claims (Put, Update) succeed; the ledger's newest event is an active consent to every scope.
   const db = {
-    send: async (command: unknown) => (command instanceof QueryCommand ? { Items: [{ pk: EMPLOYEE_ID, sk: 'event#0000000001', ...latest }] } : {}),
+    send: async (command: unknown) => (command instanceof QueryCommand ? { Items: [{ pk: latest.employeeId, sk: eventSortKey(latest.sequence), ...latest }] } : {}),
   } as unknown as DynamoDBDocumentClient;
   const s3 = { send: async () => ({}) } as unknown as S3Client;
   // The alias check: DescribeKey of the alias answers the ledger's key, and its sealed windows.
-  const description = busyWeekSeal(new Date());
-  const kms = { send: async () => ({ KeyMetadata: { Arn: BENCH_KEY_ARN, Description: description } }) } as unknown as KMSClient;
+  const description = sealOf(latest.state.windows ?? {});
+  const kms = { send: async () => ({ KeyMetadata: { Arn: latest.state.keyArn, Description: description } }) } as unknown as KMSClient;
   const logger = new Logger({ serviceName: 'bench-ingest', logLevel: 'SILENT' });
   const alarms = { raise: () => undefined };
   const service = new IngestService({ ledger: new Ledger(db, 'ledger'), claims: new BatchClaims(db, 'batches'), s3, bucket: 'captures', keyringFor: () => keyring, kms, logger, alarms });
   return createIngestHandler({ service, employeeIdClaim: 'sub', logger });
 }
 
-function httpEvent(body: string, n: number): HttpEvent {
+export function httpEvent(body: string, n: number): HttpEvent {
   return {
     body,
     isBase64Encoded: false,

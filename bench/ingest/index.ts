@@ -5,24 +5,28 @@
 //      frame length; gzip's level;
 //   2. end to end through the in-process local stack at concurrency 1 and 4, and the decryption
 //      snippet of docs/encryption.md run as written against one stored object;
-//   3. the ingest function's bundle as NodejsFunction builds it: size and cold import time.
+//   3. the ingest function's bundle as NodejsFunction builds it: size and cold import time;
+//   4. history: the event-time consent check against the length of the employee's ledger (a first
+//      consent, a busy week, a busy year, the windows' cap), as ratios to the first consent.
 // The last line is `RESULT {json}`. Every request goes to 127.0.0.1.
 //
 // Exit status: 1 when the pipeline takes more than 3× the floor or the bundle's cold import more
 // than 120 ms (unless --no-assert), or when
 // anything is incorrect (a failed request, or the doc's snippet failing), whatever the flags.
 //
-// Flags: --parts handler,e2e,bundle (all) --seconds <n> (10, part 1's ABC rounds)
+// Flags: --parts handler,e2e,bundle,history (all) --seconds <n> (10, part 1's ABC rounds)
 // --frame-seconds <n> (6) --e2e-seconds <n> (10 per concurrency) --e2e-batches <n> (300 per
-// concurrency) --employees <n> (4) --imports <n> (9 cold imports per variant) --no-assert
+// concurrency) --employees <n> (4) --imports <n> (9 cold imports per variant) --history-seconds <n>
+// (6, part 4's rounds) --no-assert
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { MAX_COLD_IMPORT_MS, runBundle, type BundleResult } from './bundle.js';
+import { runConsentHistory, type ConsentHistoryResult } from './consent-history.js';
 import { runEndToEnd, type EndToEndResult } from './end-to-end.js';
 import { MAX_RATIO, runHandlerOnly, type HandlerOnlyResult } from './handler-only.js';
 import { parseBenchArgs } from '../bench-args.js';
 
-const PARTS = ['handler', 'e2e', 'bundle'] as const;
+const PARTS = ['handler', 'e2e', 'bundle', 'history'] as const;
 type Part = (typeof PARTS)[number];
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -36,9 +40,10 @@ const { values: flags } = parseBenchArgs(
     'e2e-batches': { type: 'string', default: '300' },
     employees: { type: 'string', default: '4' },
     imports: { type: 'string', default: '9' },
+    'history-seconds': { type: 'string', default: '6' },
     'no-assert': { type: 'boolean', default: false },
   },
-  '[--parts handler,e2e,bundle] [--seconds N] [--frame-seconds N] [--e2e-seconds N] [--e2e-batches N] [--employees N] [--imports N] [--no-assert]',
+  '[--parts handler,e2e,bundle,history] [--seconds N] [--frame-seconds N] [--e2e-seconds N] [--e2e-batches N] [--employees N] [--imports N] [--history-seconds N] [--no-assert]',
 );
 
 function number(name: string, value: string, max: number, integer = true): number {
@@ -65,6 +70,7 @@ const e2eSeconds = number('e2e-seconds', flags['e2e-seconds'], 600, false);
 const e2eBatches = number('e2e-batches', flags['e2e-batches'], 100_000);
 const employees = number('employees', flags.employees, 1_000);
 const imports = number('imports', flags.imports, 100);
+const historySeconds = number('history-seconds', flags['history-seconds'], 600, false);
 
 const log = (text: string): void => {
   process.stdout.write(text);
@@ -76,6 +82,7 @@ async function main(): Promise<void> {
   let handler: HandlerOnlyResult | undefined;
   let e2e: EndToEndResult | undefined;
   let bundle: BundleResult | undefined;
+  let history: ConsentHistoryResult | undefined;
   log(`bench:ingest on node ${process.version}, ${availableParallelism()} CPUs, load average ${loadavg()[0]?.toFixed(2)} (other work on this machine moves absolute numbers; ratios are measured back to back)\n`);
 
   if (parts.has('handler')) {
@@ -89,6 +96,10 @@ async function main(): Promise<void> {
   if (parts.has('bundle')) {
     heading('3. bundle: size and cold import');
     bundle = await runBundle({ repoRoot: REPO_ROOT, runs: imports, log });
+  }
+  if (parts.has('history')) {
+    heading('4. history: the event-time consent check against the length of the ledger');
+    history = await runConsentHistory({ seconds: historySeconds, log });
   }
 
   const problems: string[] = [];
@@ -163,6 +174,24 @@ async function main(): Promise<void> {
             coldImportCpuMs: round(bundle.coldImportCpuMs, 1),
             emptyProcessCpuMs: round(bundle.emptyProcessCpuMs, 1),
             functionBytes: bundle.functionBytes,
+          },
+        }),
+    ...(history === undefined
+      ? {}
+      : {
+          history: {
+            rounds: history.rounds,
+            rows: history.rows.map((r) => ({
+              name: r.name,
+              ledgerEvents: r.ledgerEvents,
+              windowsPerScope: r.windowsPerScope,
+              newestEventBytes: r.newestEventBytes,
+              checkFreshUs: round(r.checkFreshUs, 1),
+              checkSpreadUs: round(r.checkSpreadUs, 1),
+              handlerMs: round(r.handlerMs),
+              readMs: round(r.readMs),
+              ratios: Object.fromEntries(Object.entries(r.ratios).map(([k, v]) => [k, round(v)])),
+            })),
           },
         }),
     ok: problems.length === 0,

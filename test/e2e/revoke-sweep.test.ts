@@ -1,14 +1,17 @@
 // The sweep after a withdrawal without erasure: agents racing a revoke leave nothing written after
 // it once the delayed sweep has run; a consent given again before the sweep keeps what is stored
 // under it; the sweep is recorded once in the ledger and changes no consent; and an erasure goes
-// on from its own valid event even when an invalid one was planted above it.
+// on from its own valid event even when an invalid one was planted above it. Agents racing a
+// pause, and delivering what they captured during it after the resume, get none of it stored:
+// that is why a pause needs no sweep (consent is judged at each event's time).
 import { DescribeKeyCommand, TagResourceCommand } from '@aws-sdk/client-kms';
-import { ListObjectsV2Command, PutObjectCommand, type _Object } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type _Object } from '@aws-sdk/client-s3';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConsentEvent } from '../../lambdas/shared/consent-state.js';
 import { eventSortKey } from '../../lambdas/shared/ledger.js';
+import { EVENTS_FROM_METADATA, EVENTS_TO_METADATA } from '../../contract/resources.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
 import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
@@ -137,6 +140,70 @@ describe('agents racing a withdrawal', () => {
     expect(after.filter((o) => sentAfter.some((s) => o.Key?.endsWith(`/${s.batchId}`)))).toEqual([]);
     // What was stored a second or more before the withdrawal stays.
     expect(after.filter((o) => o.Key?.endsWith(`/${String(early.body['batchId'])}`))).toHaveLength(3);
+  }, 120_000);
+});
+
+describe('agents racing a pause', () => {
+  it('leave nothing captured during the pause stored, though they deliver it after the resume: nothing to sweep', async () => {
+    // Arrange: four agents that ignore the pause: they keep capturing, keep every refused batch
+    // and deliver it again once consent is resumed. Bounded by a count and a deadline.
+    const id = 'e-race-pause';
+    await grant(id);
+    const agentToken = await t.token(id, 'capture:write');
+    const manageToken = await manage(id);
+    const deadline = Date.now() + 60_000;
+    let stop = false;
+    let pauseReturned: number | undefined;
+    const sent: { status: number; sentAt: number; stored: unknown }[] = [];
+    const kept: ReturnType<typeof captureBatch>[] = [];
+    const agent = async (n: number): Promise<void> => {
+      for (let i = 0; i < 200 && !stop && Date.now() < deadline; i += 1) {
+        const batch = captureBatch({ perKind: 1, deviceId: `laptop-${n}` });
+        const sentAt = Date.now();
+        const response = await t.call('POST', '/v1/events', { token: agentToken, body: batch });
+        sent.push({ status: response.status, sentAt, stored: response.body['stored'] });
+        if (response.status === 403) kept.push(batch);
+      }
+    };
+    const agents = [0, 1, 2, 3].map((n) => agent(n));
+    await pollUntil(() => sent.filter((s) => s.status === 202).length >= 8, { timeoutMs: 45_000, what: 'the agents storing batches' });
+
+    // Act: pause while they run, let them capture through it, resume, and let them deliver.
+    const pause = await t.call('POST', '/v1/consent/pause', { token: manageToken, body: { minutes: 30 } });
+    pauseReturned = Date.now();
+    await pollUntil(() => sent.filter((s) => s.sentAt > (pauseReturned ?? Infinity) && s.status === 403).length >= 8, { timeoutMs: 45_000, what: 'batches refused during the pause' });
+    const resume = await t.call('POST', '/v1/consent/resume', { token: manageToken });
+    stop = true;
+    await Promise.all(agents);
+    const delivered = await Promise.all(kept.map((batch) => t.call('POST', '/v1/events', { token: agentToken, body: batch })));
+
+    // Assert
+    expect([pause.status, resume.status]).toEqual([200, 200]);
+    const events = await t.ledger.events(id);
+    const pausedAt = Date.parse(events.find((e) => e.kind === 'paused')?.at ?? '');
+    const resumedAt = Date.parse(events.find((e) => e.kind === 'resumed')?.at ?? '');
+    // Every batch sent after the pause returned and before the resume stored nothing: refused for
+    // now (403) while paused, or dropped by its events' time (202, nothing stored) once resumed.
+    const duringPause = sent.filter((s) => s.sentAt > (pauseReturned ?? Infinity) && s.sentAt < resumedAt);
+    expect(duringPause.filter((s) => !(s.status === 403 || (s.status === 202 && JSON.stringify(s.stored) === '{}')))).toEqual([]);
+    // What the agents kept was delivered after the resume: a batch captured during the pause is
+    // dropped (202, nothing stored). One captured just before the pause or just after the resume,
+    // refused only because it arrived while the ledger said paused, is stored. Every event of a
+    // batch here has one ts.
+    const capturedAt = (batch: ReturnType<typeof captureBatch>) => Number(batch.events[0]?.['ts']);
+    const inPause = (batch: ReturnType<typeof captureBatch>) => capturedAt(batch) >= pausedAt && capturedAt(batch) < resumedAt;
+    expect(kept.filter(inPause).length).toBeGreaterThanOrEqual(8);
+    expect(delivered.map((d) => [d.status, d.body['stored']])).toEqual(kept.map((batch) => [202, inPause(batch) ? {} : { keystrokes: 1, clicks: 1, 'app-focus': 1 }]));
+    // No stored object holds an event dated inside the pause (ingest records each object's time range).
+    const stored = await objects(id);
+    const ranges = await Promise.all(
+      stored.map(async (o) => {
+        const head = await t.s3.send(new HeadObjectCommand({ Bucket: captures, Key: o.Key }));
+        return { from: Number(head.Metadata?.[EVENTS_FROM_METADATA]), to: Number(head.Metadata?.[EVENTS_TO_METADATA]) };
+      }),
+    );
+    expect(ranges.length).toBeGreaterThanOrEqual(8 * 3);
+    expect(ranges.filter((r) => !(r.to < pausedAt || r.from >= resumedAt))).toEqual([]);
   }, 120_000);
 });
 

@@ -151,6 +151,31 @@ describe('KMS refusing PutKeyPolicy for good (not throttling)', () => {
     await pollUntil(async () => !(await keyPolicySids(revoked.keyArn ?? '')).includes('CaptureWhileConsented'), { timeoutMs: 10_000, what: 'the key-sync worker' });
   });
 
+  it('still records a revoke when repairing an earlier unfinished change fails the same way', async () => {
+    // Arrange: a pause is recorded, but its key write is refused for good, so the call fails and
+    // leaves the state cache behind the ledger; the next change must first repair it.
+    const granted = await consent.service.apply('e-denied-repair', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-denied-repair'));
+    faults.arm({ match: (c) => c.service === 'steward-kms' && c.command === 'PutKeyPolicyCommand', times: 20, error: () => serviceError('AccessDeniedException', 400) });
+    const pause = await consent.service.apply('e-denied-repair', { type: 'pause', until: new Date(Date.now() + 3_600_000) }, employeeActor('e-denied-repair')).then(
+      () => 'answered',
+      (e: Error) => e.name,
+    );
+    const cacheBehind = (await consent.ledger.readState('e-denied-repair'))?.sequence;
+
+    // Act: the employee withdraws while KMS still refuses every key write (the repair's included).
+    const revoked = await consent.service.apply('e-denied-repair', { type: 'revoke', erase: false }, employeeActor('e-denied-repair'));
+    faults.clear();
+
+    // Assert: the pause was recorded and unfinished; the withdrawal was recorded on top of it,
+    // answered, alarmed, and then enforced by the key-sync worker.
+    expect(pause).toBe('StewardFailedError');
+    expect(cacheBehind).toBe(granted.sequence);
+    expect(revoked.status).toBe('revoked');
+    expect((await consent.ledger.events('e-denied-repair')).map((e) => e.kind)).toEqual(['granted', 'paused', 'revoked']);
+    expect(consent.alarms.raised).toContain('WithdrawalEnforcementDeferred');
+    await pollUntil(async () => !(await keyPolicySids(granted.keyArn ?? '')).includes('CaptureWhileConsented'), { timeoutMs: 10_000, what: 'the key-sync worker' });
+  });
+
   it('still fails a grant (nothing to enforce urgently, and the caller must know)', async () => {
     // Arrange
     await consent.service.apply('e-denied-grant', { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor('e-denied-grant'));

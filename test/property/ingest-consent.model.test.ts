@@ -15,12 +15,13 @@
 // for the model (clock read just before the call), the ingest service and KMS.
 import fc from 'fast-check';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { CreateAliasCommand, CreateKeyCommand } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, CreateKeyCommand, PutKeyPolicyCommand, ScheduleKeyDeletionCommand } from '@aws-sdk/client-kms';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPE_OF_EVENT_KIND, SCOPES, type Scope } from '../../lambdas/shared/consent-model.js';
 import { effectiveState } from '../../lambdas/shared/consent-state.js';
 import { ConflictError } from '../../lambdas/shared/errors.js';
+import { buildKeyPolicy } from '../../lambdas/shared/key-policy.js';
 import { eventSortKey, Ledger } from '../../lambdas/shared/ledger.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch, newBatchId } from '../support/capture-batches.js';
@@ -67,9 +68,17 @@ type Command =
    * every later grant must answer 409 key-conflict and record nothing. Once the employee has a
    * key, the insider writes the ledger instead: a copy of the newest event naming their key, then
    * an ingest attempt (which must refuse, 503, storing nothing, wherever it would have stored),
-   * then the forged event is deleted again.
+   * then the forged event is deleted again. `key` says which key goes behind the alias (see
+   * {@link plantedKey}).
    */
-  | { readonly type: 'plant'; readonly e: number; readonly kinds: readonly Kind[]; readonly dates: readonly Dating[] };
+  | { readonly type: 'plant'; readonly e: number; readonly kinds: readonly Kind[]; readonly dates: readonly Dating[]; readonly key: PlantedKind };
+
+/**
+ * `foreign`: the admin's own key, which the steward role cannot even read; `wider`: a policy that
+ * names only our roles but lets ingest generate data keys unconditioned and export decrypt (the
+ * review's planted key); `doomed`: exactly the builder's policy, on a key pending deletion.
+ */
+type PlantedKind = 'foreign' | 'wider' | 'doomed';
 
 /** When an event happened: just now, whole minutes back (up to 7 days), or right at one of the employee's past changes. */
 type Dating = { readonly type: 'now' } | { readonly type: 'ago'; readonly minutes: number } | { readonly type: 'change'; readonly pick: number; readonly delta: -1 | 0 | 1 };
@@ -95,7 +104,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ type: fc.constant('lapse' as const), extraMinutes: fc.constantFrom(-1, 0, 1), kinds, retry: fc.boolean(), dates }) },
   { weight: 4, arbitrary: fc.record({ type: fc.constant('ingest' as const), e: employee, kinds, dates }) },
   { weight: 3, arbitrary: fc.record({ type: fc.constant('resend' as const), e: employee, pick: fc.nat(), kinds, sameBody: fc.boolean(), dates }) },
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('plant' as const), e: employee, kinds, dates }) },
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('plant' as const), e: employee, kinds, dates, key: fc.constantFrom<PlantedKind>('foreign', 'wider', 'doomed') }) },
 );
 const MAX_COMMANDS = 10;
 /** Most runs start with a grant or two, so that later commands have consent to pause, change and revoke. */
@@ -132,6 +141,7 @@ interface EmployeeModel {
   readonly history: Snapshot[];
   /** An insider's key sits behind the alias since before the first consent: no grant may succeed. */
   planted: boolean;
+  plantedKind?: PlantedKind;
 }
 
 /** The status as of `now`: a pause whose end has passed is active. */
@@ -201,6 +211,9 @@ const coverage = {
   partial: 0,
   /** A grant refused with 409 key-conflict because an insider's key was behind the alias first. */
   plantedKeyRefused: 0,
+  /** Of those, keys the steward can read, named to our roles only: refused by the adoption rules proper. */
+  plantedWiderRefused: 0,
+  plantedDoomedRefused: 0,
   /** An ingest that would have stored, refused (503) while a forged ledger event named another key. */
   redirectRefused: 0,
 };
@@ -257,6 +270,8 @@ async function applyConsent(m: EmployeeModel, cmd: Extract<Command, { e: number 
         const before = await ledgerAsAdmin.latestEvent(m.id);
         await expectConflict(consent.service.apply(m.id, { type: 'grant', scopes: cmd.scopes, ...NOTICE }, employeeActor(m.id)), 'key-conflict');
         coverage.plantedKeyRefused += 1;
+        if (m.plantedKind === 'wider') coverage.plantedWiderRefused += 1;
+        if (m.plantedKind === 'doomed') coverage.plantedDoomedRefused += 1;
         expect(await ledgerAsAdmin.latestEvent(m.id), `nothing recorded over a planted key (${log.join(' → ')})`).toEqual(before);
         return;
       }
@@ -443,14 +458,47 @@ async function insiderKey(): Promise<string> {
   return arn;
 }
 
-async function plant(m: EmployeeModel, cmd: Extract<Command, { type: 'plant' }>, log: string[]): Promise<void> {
-  if (m.planted) return;
-  const keyArn = await insiderKey();
-  if (m.history.length === 0) {
-    await t.kms('admin').send(new CreateAliasCommand({ AliasName: `alias/consent-capture/${m.id}`, TargetKeyId: keyArn }));
-    m.planted = true;
+/**
+ * Puts a key of `kind` behind the employee's alias. A policy naming only our roles shuts the admin
+ * out, so the admin makes the key, aliases it and prepares it first, then puts that policy with
+ * the lockout bypass.
+ */
+async function plantedKey(employeeId: string, kind: PlantedKind): Promise<void> {
+  const admin = t.kms('admin');
+  const alias = `alias/consent-capture/${employeeId}`;
+  if (kind === 'foreign') {
+    await admin.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: await insiderKey() }));
     return;
   }
+  const p = t.stack.identity.principals;
+  const adminOnly = { Version: '2012-10-17', Statement: [{ Sid: 'Admin', Effect: 'Allow', Principal: { AWS: p.admin.arn }, Action: 'kms:*', Resource: '*' }] };
+  const keyArn = (await admin.send(new CreateKeyCommand({ Policy: JSON.stringify(adminOnly) }))).KeyMetadata?.Arn;
+  if (keyArn === undefined) throw new Error('CreateKey answered without an ARN');
+  await admin.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: keyArn }));
+  const policy =
+    kind === 'wider'
+      ? {
+          Version: '2012-10-17',
+          Statement: [
+            { Sid: 'KeyStewardship', Effect: 'Allow', Principal: { AWS: p.steward.arn }, Action: ['kms:PutKeyPolicy', 'kms:GetKeyPolicy', 'kms:DescribeKey', 'kms:ListGrants', 'kms:GetKeyRotationStatus', 'kms:EnableKeyRotation'], Resource: '*' },
+            { Sid: 'Capture', Effect: 'Allow', Principal: { AWS: p.ingest.arn }, Action: ['kms:GenerateDataKey', 'kms:DescribeKey'], Resource: '*' },
+            { Sid: 'Export', Effect: 'Allow', Principal: { AWS: p.export.arn }, Action: 'kms:Decrypt', Resource: '*' },
+          ],
+        }
+      : buildKeyPolicy({ employeeId, status: 'none', scopes: [] }, { ingest: p.ingest.arn, steward: p.steward.arn, export: p.export.arn, purge: p.purge.arn, auditor: p.auditor.arn, training: p.training.arn });
+  if (kind === 'doomed') await admin.send(new ScheduleKeyDeletionCommand({ KeyId: keyArn, PendingWindowInDays: 7 }));
+  await admin.send(new PutKeyPolicyCommand({ KeyId: keyArn, Policy: JSON.stringify(policy), BypassPolicyLockoutSafetyCheck: true }));
+}
+
+async function plant(m: EmployeeModel, cmd: Extract<Command, { type: 'plant' }>, log: string[]): Promise<void> {
+  if (m.planted) return;
+  if (m.history.length === 0) {
+    await plantedKey(m.id, cmd.key);
+    m.planted = true;
+    m.plantedKind = cmd.key;
+    return;
+  }
+  const keyArn = await insiderKey();
   const real = await ledgerAsAdmin.latestEvent(m.id);
   if (real === undefined) throw new Error(`the model has history for ${m.id} but the ledger has no event`);
   const sequence = real.sequence + 1;
@@ -536,6 +584,8 @@ describe('ingest against a model of the consent ledger (invariant 1)', () => {
     expect(coverage.storedBackdated).toBeGreaterThan(0);
     expect(coverage.finalEmpty).toBeGreaterThan(0);
     expect(coverage.plantedKeyRefused).toBeGreaterThan(0);
+    expect(coverage.plantedWiderRefused).toBeGreaterThan(0);
+    expect(coverage.plantedDoomedRefused).toBeGreaterThan(0);
     expect(coverage.redirectRefused).toBeGreaterThan(0);
   }, 180_000);
 
