@@ -14,7 +14,7 @@ import { isInside, windowSpans, windowsOf, type WindowSpans } from '../shared/co
 import { ApiError, ConsentStateUnavailableError, isAwsError } from '../shared/errors.js';
 import { aliasOf } from '../shared/key-steward.js';
 import { InvalidLedgerEventError, type Ledger } from '../shared/ledger.js';
-import { decodeSealed, sealedSpans } from '../shared/sealed-windows.js';
+import { decodeSealed, legacyDescriptionOf, sealedSpans } from '../shared/sealed-windows.js';
 import { batchDigest, type BatchClaims, type BatchResult, type RefusalReason, type ScopeRefusal } from './batch-claims.js';
 import { redactEvents } from './redaction.js';
 import { groupByScope, type CaptureBatch, type CaptureEvent } from './schemas.js';
@@ -128,9 +128,11 @@ export class IngestService {
    * mover can make ingest refuse, never pick the key.
    * The same answer carries the key's sealed windows (its description, which only the key steward
    * writes): the past as the steward applied it, which a ledger writer cannot widen. A description
-   * that is not a seal seals nothing, so every event is outside consent (fail closed).
+   * that is not a seal seals nothing, so every event is outside consent (fail closed), except the
+   * description an earlier version gave its keys (`sealed` undefined: the ledger's windows alone
+   * decide until the steward's next write seals them).
    */
-  private async verifiedKey(employeeId: string, recorded: string | undefined): Promise<{ keyArn: string; sealed: WindowSpans }> {
+  private async verifiedKey(employeeId: string, recorded: string | undefined): Promise<{ keyArn: string; sealed: WindowSpans | undefined }> {
     let resolved: string | undefined;
     let description: string | undefined;
     try {
@@ -141,7 +143,9 @@ export class IngestService {
       // No alias, or one naming a key whose policy does not let ingest describe it: not ours.
       if (!isAwsError(error, 'NotFoundException', 'AccessDeniedException')) throw error;
     }
-    if (recorded !== undefined && resolved === recorded) return { keyArn: recorded, sealed: sealedSpans(decodeSealed(description)) };
+    if (recorded !== undefined && resolved === recorded) {
+      return { keyArn: recorded, sealed: description === legacyDescriptionOf(employeeId) ? undefined : sealedSpans(decodeSealed(description)) };
+    }
     this.deps.alarms.raise('KeyMismatch');
     this.deps.logger.error('the employee alias does not name the key the ledger records; refusing to store', { employeeId, aliasResolved: resolved !== undefined, ledgerHasKey: recorded !== undefined });
     throw new ConsentStateUnavailableError('the consent record and the key do not agree; nothing was stored. Keep the batch and retry later.');
@@ -172,7 +176,7 @@ export class IngestService {
         }
         // Judged before redaction, so nothing of a dropped event is even looked at again. Inside the
         // ledger's windows and the key's sealed ones: a ledger writer can narrow, never widen, the past.
-        const sealed = verified?.sealed;
+        const sealed = verified === undefined ? undefined : (verified.sealed ?? windows);
         const inside = received.filter((event) => isInside(windows, scope, event.ts) && sealed !== undefined && isInside(sealed, scope, event.ts));
         if (inside.length < received.length) refused[scope] = { outsideConsent: received.length - inside.length };
         const redaction = redactEvents(inside);

@@ -27,7 +27,7 @@ import { ALIAS_PREFIX, APP_TAG } from '../../contract/app.js';
 import { parseTrainingGrantName, trainingGrantName } from '../../contract/datasets.js';
 import type { Scope } from './consent-model.js';
 import { windowsOf } from './consent-windows.js';
-import { decodeSealed, emptySeal, encodeSealed, sealWindows } from './sealed-windows.js';
+import { decodeSealed, emptySeal, encodeSealed, legacyDescriptionOf, legacySeal, sealWindows } from './sealed-windows.js';
 
 /** A training grant the steward revoked because the consent it rested on is gone: which dataset lost which scope. */
 export interface WithdrawnGrant {
@@ -253,7 +253,9 @@ export class KeySteward {
    */
   private async seal(keyArn: string, state: ConsentState): Promise<void> {
     const metadata = (await this.kms.send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata;
-    const previous = decodeSealed(metadata?.Description);
+    const legacy = metadata?.Description === legacyDescriptionOf(state.employeeId);
+    const previous = decodeSealed(metadata?.Description) ?? (legacy ? legacySeal(windowsOf(state), this.now().getTime()) : undefined);
+    if (legacy) this.logger?.warn('sealing a key made before seals: its windows are taken from the ledger once', { employeeId: state.employeeId, sequence: state.sequence });
     const { sealed, addedPastMs } = sealWindows(previous, windowsOf(state), this.now().getTime());
     if (addedPastMs > 0) {
       this.alarms?.raise('LedgerEventInvalid');

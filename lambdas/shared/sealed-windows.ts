@@ -35,6 +35,31 @@ export function emptySeal(now: number): SealedWindows {
 }
 
 /**
+ * The description CreateKey gave an employee key before seals existed. Only our own CreateKey
+ * wrote it (adoption replaces whatever a planted key says, and only the steward may rewrite a
+ * description), so such a key is one an earlier version made: ingest judges it by the ledger's
+ * windows alone, as that version did, and the steward's first seal takes them once (see
+ * {@link legacySeal}). Without this, every event of an employee who consented before an upgrade
+ * would be dropped as outside consent until their next change.
+ */
+export function legacyDescriptionOf(employeeId: string): string {
+  return `consent-capture: data of employee ${employeeId}`;
+}
+
+/**
+ * The record a legacy key is taken to have: the ledger's windows as they stand (the trust the
+ * earlier version gave them), complete from the history horizon. Used once, by the first seal.
+ */
+export function legacySeal(event: ConsentWindows, now: number): SealedWindows {
+  const windows: Partial<Record<Scope, SealedSpan[]>> = {};
+  for (const scope of SCOPES) {
+    const spans = spansOf(event[scope]);
+    if (spans.length > 0) windows[scope] = spans;
+  }
+  return { since: now - WINDOW_HISTORY_MS, windows };
+}
+
+/**
  * The windows to seal when applying a ledger event's `event` windows at `now`:
  * - before T = now − {@link SEAL_SKEW_MS}: what was sealed before (nothing if `previous` is
  *   undefined: a key whose description is not a seal);

@@ -2,6 +2,7 @@
 // into a pause, before the first consent, into a withdrawn period or before a scope was added has
 // them dropped and counted (`refused: {scope: {outsideConsent: n}}`), never stored, even though
 // consent is active (and KMS allows the write) when the batch arrives.
+import { DescribeKeyCommand, UpdateKeyDescriptionCommand } from '@aws-sdk/client-kms';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
@@ -196,5 +197,41 @@ describe('POST /v1/events judges consent at each event time', () => {
     expect(response.status).toBe(403);
     expect(response.body).toMatchObject({ error: 'capture-not-permitted', refused: { clicks: { outsideConsent: 1 }, 'app-focus': 'scope-not-consented' } });
     expect(await storedCounts(id, response.batchId)).toEqual({});
+  });
+});
+
+describe('a key made before seals (its description is the earlier version\'s)', () => {
+  it('is judged by the ledger\'s windows alone, and its next change seals them, so an upgrade loses no consented event', async () => {
+    // Arrange: granted 20 minutes ago, paused from 19 to 15 minutes ago (in-process on that clock);
+    // then the key's description set back to what CreateKey wrote before seals existed (as the
+    // steward role, the only one that may).
+    const id = 'e-legacy-key';
+    const base = Date.now() - 20 * MINUTE;
+    let now = base;
+    const backdated = inProcessConsent(t.local, { now: () => new Date(now) });
+    try {
+      await backdated.service.apply(id, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(id));
+      now = base + MINUTE;
+      await backdated.service.apply(id, { type: 'pause', until: new Date(base + 40 * MINUTE) }, employeeActor(id));
+      now = base + 5 * MINUTE;
+      await backdated.service.apply(id, { type: 'resume' }, employeeActor(id));
+    } finally {
+      backdated.destroy();
+    }
+    const keyArn = (await t.ledger.events(id)).at(-1)?.state.keyArn;
+    await t.kms('steward').send(new UpdateKeyDescriptionCommand({ KeyId: keyArn, Description: `consent-capture: data of employee ${id}` }));
+    const beforePause = base + MINUTE / 2;
+    const inPause = base + 3 * MINUTE;
+
+    // Act
+    const legacy = await send(id, [click(beforePause), click(inPause)]);
+    await consent(id, '/v1/consent', { scopes: ['clicks', 'app-focus'], ...NOTICE });
+    const sealed = await send(id, [click(beforePause), click(inPause)]);
+
+    // Assert: the ledger's windows decide (before the pause stored, inside it dropped), before and after the seal.
+    expect(legacy.body).toMatchObject({ stored: { clicks: 1 }, refused: { clicks: { outsideConsent: 1 } } });
+    expect(sealed.body).toMatchObject({ stored: { clicks: 1 }, refused: { clicks: { outsideConsent: 1 } } });
+    const description = (await t.kms('steward').send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.Description ?? '';
+    expect(description.startsWith('{"v":1,')).toBe(true);
   });
 });

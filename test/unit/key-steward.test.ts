@@ -4,6 +4,7 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import { describe, expect, it } from 'vitest';
 import type { AlarmMetric } from '../../lambdas/shared/alarm-metrics.js';
 import type { ConsentState } from '../../lambdas/shared/consent-state.js';
+import { WINDOW_HISTORY_MS } from '../../lambdas/shared/consent-windows.js';
 import { KeyQuotaExhaustedError } from '../../lambdas/shared/errors.js';
 import { errorResponse } from '../../lambdas/shared/http.js';
 import { buildShreddedKeyPolicy, type KeyPolicyRoles } from '../../lambdas/shared/key-policy.js';
@@ -342,7 +343,7 @@ describe('KeySteward sealing the consent windows in the key description', () => 
     expect(raised).toEqual([]);
   });
 
-  it('on a key whose policy predates seals (the description write denied), writes the policy, then the seal from now on', async () => {
+  it('on a key an earlier version made (its description and a policy without the seal write), writes the policy, then seals the ledger\'s windows once', async () => {
     // Arrange
     const written: string[] = [];
     let policyPut = false;
@@ -360,9 +361,27 @@ describe('KeySteward sealing the consent windows in the key description', () => 
     // Act
     await s.applyPolicy(KEY_ARN, widened);
 
-    // Assert: nothing before the cut is sealed for a key that had no seal.
+    // Assert: the earlier version trusted the ledger's windows; the first seal keeps that trust once.
     expect(calls.slice(0, 5)).toEqual(['DescribeKey', 'UpdateKeyDescription', 'PutKeyPolicy', 'DescribeKey', 'UpdateKeyDescription']);
+    expect(decodeSealed(written[0])).toEqual({ since: NOW - WINDOW_HISTORY_MS, windows: { clicks: [{ from: NOW - 50 * MINUTE, to: Infinity }] } });
+  });
+
+  it('on a key whose description is neither a seal nor the earlier version\'s, seals nothing before now', async () => {
+    // Arrange: what a planted text would be; only the earlier version's exact description is trusted.
+    const written: string[] = [];
+    const { steward: s, raised } = sealingSteward({
+      DescribeKey: () => ({ KeyMetadata: { Arn: KEY_ARN, Description: 'consent-capture: data of employee e-2' } }),
+      UpdateKeyDescription: (input) => void written.push(String(input['Description'])),
+      PutKeyPolicy: () => ({}),
+      ListGrants: () => ({ Grants: [] }),
+    });
+
+    // Act
+    await s.applyPolicy(KEY_ARN, widened);
+
+    // Assert
     expect(decodeSealed(written[0])).toEqual({ since: NOW - SEAL_SKEW_MS, windows: { clicks: [{ from: NOW - SEAL_SKEW_MS, to: Infinity }] } });
+    expect(raised).toEqual([]);
   });
 
   it('creates a key whose description is an empty seal', async () => {
