@@ -27,7 +27,7 @@ import { ALIAS_PREFIX, APP_TAG } from '../../contract/app.js';
 import { parseTrainingGrantName, trainingGrantName } from '../../contract/datasets.js';
 import type { Scope } from './consent-model.js';
 import { windowsOf } from './consent-windows.js';
-import { decodeSealed, emptySeal, encodeSealed, legacyDescriptionOf, legacySeal, sealWindows } from './sealed-windows.js';
+import { decodeSealed, emptySeal, encodeSealed, legacyDescriptionOf, legacySeal, sealOpens, sealWindows } from './sealed-windows.js';
 
 /** A training grant the steward revoked because the consent it rested on is gone: which dataset lost which scope. */
 export interface WithdrawnGrant {
@@ -219,17 +219,27 @@ export class KeySteward {
     const policy = buildKeyPolicy(state, this.roles);
     if (state.status !== 'purging' && state.status !== 'purged') {
       const put = () => this.kms.send(new PutKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default', Policy: JSON.stringify(policy) }));
-      // The seal first: a resume then opens ingest's windows before KMS allows capture, so no event
-      // captured after it is refused for good while the description lags. A key whose policy
-      // predates seals does not let the steward write its description until the policy is put.
-      try {
-        await this.seal(keyArn, state);
-      } catch (error) {
-        if (!isAwsError(error, 'AccessDeniedException')) throw error;
+      const seal = await this.planSeal(keyArn, state);
+      if (seal.opens) {
+        // A grant, resume or added scope: the seal first, so ingest's windows are open before KMS
+        // allows capture and no event captured after it is refused for good while the description
+        // lags. A key whose policy predates seals lets the steward write its description only
+        // once the policy is put.
+        try {
+          await this.writeSeal(keyArn, seal);
+        } catch (error) {
+          if (!isAwsError(error, 'AccessDeniedException')) throw error;
+          await put();
+          await this.writeSeal(keyArn, seal);
+        }
         await put();
-        await this.seal(keyArn, state);
+      } else {
+        // A pause, a withdrawal or a repeat: the policy first, so that what stops capture never
+        // waits on the description (UpdateKeyDescription's request quota is a third of
+        // PutKeyPolicy's). Until the seal is written the ledger's windows, narrower, decide.
+        await put();
+        await this.writeSeal(keyArn, seal);
       }
-      await put();
       if (state.status === 'revoked') return trainingGrantsOf(await this.revokeGrants(keyArn, withdrawnAt(state)));
       const consented = state.status === 'active' || state.status === 'paused' ? state.scopes : [];
       return this.revokeTrainingGrants(keyArn, (grant) => !consented.includes(grant.scope));
@@ -247,22 +257,30 @@ export class KeySteward {
   }
 
   /**
-   * Writes the key's sealed windows for `state`: the seal so far before now (minus a skew), the
-   * state's windows from then on. A newest ledger event that claims consent in the past the seal
-   * lacks (a ledger writer's forgery, or a change applied late) is alarmed, never sealed.
+   * The key's sealed windows for `state`: the seal so far before now (minus a skew), narrowed to
+   * where the state agrees, and the state's windows from then on. A newest ledger event that
+   * claims consent in the past the seal lacks (a ledger writer's forgery, or a change applied
+   * late) is alarmed, never sealed.
    */
-  private async seal(keyArn: string, state: ConsentState): Promise<void> {
-    const metadata = (await this.kms.send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata;
-    const legacy = metadata?.Description === legacyDescriptionOf(state.employeeId);
-    const previous = decodeSealed(metadata?.Description) ?? (legacy ? legacySeal(windowsOf(state), this.now().getTime()) : undefined);
+  private async planSeal(keyArn: string, state: ConsentState): Promise<{ text: string; current: string | undefined; opens: boolean }> {
+    const current = (await this.kms.send(new DescribeKeyCommand({ KeyId: keyArn }))).KeyMetadata?.Description;
+    const now = this.now().getTime();
+    const legacy = current === legacyDescriptionOf(state.employeeId);
+    const previous = decodeSealed(current) ?? (legacy ? legacySeal(windowsOf(state), now) : undefined);
     if (legacy) this.logger?.warn('sealing a key made before seals: its windows are taken from the ledger once', { employeeId: state.employeeId, sequence: state.sequence });
-    const { sealed, addedPastMs } = sealWindows(previous, windowsOf(state), this.now().getTime());
+    const { sealed, addedPastMs } = sealWindows(previous, windowsOf(state), now);
     if (addedPastMs > 0) {
       this.alarms?.raise('LedgerEventInvalid');
       this.logger?.error('the newest ledger event claims past consent the sealed windows lack; sealed without it', { employeeId: state.employeeId, sequence: state.sequence, addedPastMs });
     }
     if (previous === undefined) this.logger?.warn('the key had no sealed windows; sealing from now on', { employeeId: state.employeeId, sequence: state.sequence });
-    await this.kms.send(new UpdateKeyDescriptionCommand({ KeyId: keyArn, Description: encodeSealed(sealed) }));
+    return { text: encodeSealed(sealed), current, opens: sealOpens(previous, sealed, now) };
+  }
+
+  /** Writes a planned seal, unless the key already holds exactly it (a repeat, a resync). */
+  private async writeSeal(keyArn: string, seal: { text: string; current: string | undefined }): Promise<void> {
+    if (seal.text === seal.current) return;
+    await this.kms.send(new UpdateKeyDescriptionCommand({ KeyId: keyArn, Description: seal.text }));
   }
 
   /**

@@ -62,7 +62,8 @@ export function legacySeal(event: ConsentWindows, now: number): SealedWindows {
 /**
  * The windows to seal when applying a ledger event's `event` windows at `now`:
  * - before T = now − {@link SEAL_SKEW_MS}: what was sealed before (nothing if `previous` is
- *   undefined: a key whose description is not a seal);
+ *   undefined: a key whose description is not a seal), and only where the event agrees: the past
+ *   can narrow (a pause whose seal was written late, after its policy), never widen;
  * - from T on: the event's windows.
  * `addedPastMs` is how much coverage before T (and after the record's `since`) the event claims
  * that the seal lacks: a forged event, or one applied late; it is never sealed.
@@ -74,9 +75,10 @@ export function sealWindows(previous: SealedWindows | undefined, event: ConsentW
   const windows: Partial<Record<Scope, SealedSpan[]>> = {};
   let addedPastMs = 0;
   for (const scope of SCOPES) {
-    const before = clip(previous?.windows[scope] ?? [], -Infinity, cut);
+    const sealedBefore = clip(previous?.windows[scope] ?? [], -Infinity, cut);
     const claimed = spansOf(event[scope]);
-    addedPastMs += uncovered(clip(claimed, Math.max(since, horizon), cut), before);
+    addedPastMs += uncovered(clip(claimed, Math.max(since, horizon), cut), sealedBefore);
+    const before = intersect(sealedBefore, clip(claimed, -Infinity, cut));
     const merged = merge([...before, ...clip(claimed, cut, Infinity)]).filter((span) => span.to > horizon);
     if (merged.length > 0) windows[scope] = merged;
   }
@@ -102,6 +104,19 @@ export function encodeSealed(record: SealedWindows): string {
     if (text.length <= MAX_DESCRIPTION_CHARS) return text;
     current = dropOldest(current);
   }
+}
+
+/**
+ * Whether `sealed` lets any scope be captured from now (minus the skew) on where `previous` did
+ * not: a grant, a resume or an added scope. Such a seal must be written before the policy that
+ * opens capture; any other (a pause, a withdrawal, a repeat) after it, so that the policy, which
+ * is what stops capture, never waits for the description.
+ */
+export function sealOpens(previous: SealedWindows | undefined, sealed: SealedWindows, now: number): boolean {
+  const cut = now - SEAL_SKEW_MS;
+  // A finite end, so that open windows can be compared: a century is past any key's life.
+  const end = cut + 100 * 365 * 24 * 3_600_000;
+  return SCOPES.some((scope) => uncovered(clip(sealed.windows[scope] ?? [], cut, end), clip(previous?.windows[scope] ?? [], cut, end)) > 0);
 }
 
 /** The record a description holds; undefined for anything else (a key from before seals, a planted text). */
@@ -152,6 +167,19 @@ function clip(spans: readonly SealedSpan[], from: number, to: number): SealedSpa
     const clipped = { from: Math.max(span.from, from), to: Math.min(span.to, to) };
     return clipped.from < clipped.to ? [clipped] : [];
   });
+}
+
+/** The instants in both `a` and `b`, as sorted, joined spans. */
+function intersect(a: readonly SealedSpan[], b: readonly SealedSpan[]): SealedSpan[] {
+  const out: SealedSpan[] = [];
+  for (const x of a) {
+    for (const y of b) {
+      const from = Math.max(x.from, y.from);
+      const to = Math.min(x.to, y.to);
+      if (from < to) out.push({ from, to });
+    }
+  }
+  return merge(out);
 }
 
 /** Sorted, overlapping and touching spans joined. */

@@ -16,7 +16,10 @@ const MINUTE = 60_000;
 
 let t: TestStack;
 beforeAll(async () => {
-  t = await startTestStack();
+  // No policy-watch: these tests run consent changes in-process on a clock minutes behind the
+  // stack's, and policy-watch, seeing a policy lag behind a newer event, would have key-sync
+  // re-apply it on the real clock, sealing it late (as a real late repair would) under the test.
+  t = await startTestStack({ functions: { 'policy-watch': { entry: 'test/fixtures/queue-handler.ts' } } });
 }, 60_000);
 afterAll(async () => {
   await t.close();

@@ -310,7 +310,7 @@ describe('KeySteward sealing the consent windows in the key description', () => 
   const sealed = encodeSealed({ since: NOW - 51 * MINUTE, windows: { clicks: [{ from: NOW - 50 * MINUTE, to: NOW - 40 * MINUTE }, { from: NOW - 20 * MINUTE, to: Infinity }] } });
   const widened: ConsentState = { ...granted, keyArn: KEY_ARN, windows: { clicks: [{ from: new Date(NOW - 50 * MINUTE).toISOString() }] } };
 
-  it('seals before writing the policy, keeps the sealed pause, and alarms on an event that claims it', async () => {
+  it('keeps the sealed pause and alarms on an event that claims it, writing no seal when nothing changes', async () => {
     // Arrange
     const written: string[] = [];
     const { steward: s, calls, raised } = sealingSteward({
@@ -323,10 +323,38 @@ describe('KeySteward sealing the consent windows in the key description', () => 
     // Act
     await s.applyPolicy(KEY_ARN, widened);
 
-    // Assert
-    expect(calls.slice(0, 3)).toEqual(['DescribeKey', 'UpdateKeyDescription', 'PutKeyPolicy']);
-    expect(decodeSealed(written[0])?.windows.clicks).toEqual([{ from: NOW - 50 * MINUTE, to: NOW - 40 * MINUTE }, { from: NOW - 20 * MINUTE, to: Infinity }]);
+    // Assert: the seal it would write is the one the key holds (the claimed pause left out).
+    expect(calls.slice(0, 2)).toEqual(['DescribeKey', 'PutKeyPolicy']);
+    expect(written).toEqual([]);
     expect(raised).toEqual(['LedgerEventInvalid']);
+  });
+
+  it('writes the seal before the policy for a change that opens capture (a resume), and after it for one that stops it (a pause)', async () => {
+    // Arrange: sealed as paused since 10 minutes ago; the resume opens clicks now, the pause closes them now.
+    const paused = encodeSealed({ since: NOW - 51 * MINUTE, windows: { clicks: [{ from: NOW - 50 * MINUTE, to: NOW - 10 * MINUTE }] } });
+    const open = encodeSealed({ since: NOW - 51 * MINUTE, windows: { clicks: [{ from: NOW - 50 * MINUTE, to: Infinity }] } });
+    const run = async (description: string, state: ConsentState) => {
+      const written: string[] = [];
+      const { steward: s, calls } = sealingSteward({
+        DescribeKey: () => ({ KeyMetadata: { Arn: KEY_ARN, Description: description } }),
+        UpdateKeyDescription: (input) => void written.push(String(input['Description'])),
+        PutKeyPolicy: () => ({}),
+        ListGrants: () => ({ Grants: [] }),
+      });
+      await s.applyPolicy(KEY_ARN, state);
+      return { calls: calls.slice(0, 3), written };
+    };
+    const resumed: ConsentState = { ...granted, keyArn: KEY_ARN, windows: { clicks: [{ from: new Date(NOW - 50 * MINUTE).toISOString(), to: new Date(NOW - 10 * MINUTE).toISOString() }, { from: new Date(NOW - 1_000).toISOString() }] } };
+    const pausing: ConsentState = { ...granted, status: 'paused', pausedUntil: new Date(NOW + 60 * MINUTE).toISOString(), keyArn: KEY_ARN, windows: { clicks: [{ from: new Date(NOW - 50 * MINUTE).toISOString(), to: new Date(NOW - 1_000).toISOString() }, { from: new Date(NOW + 60 * MINUTE).toISOString() }] } };
+
+    // Act
+    const resume = await run(paused, resumed);
+    const pause = await run(open, pausing);
+
+    // Assert
+    expect(resume.calls).toEqual(['DescribeKey', 'UpdateKeyDescription', 'PutKeyPolicy']);
+    expect(pause.calls).toEqual(['DescribeKey', 'PutKeyPolicy', 'UpdateKeyDescription']);
+    expect(decodeSealed(pause.written[0])?.windows.clicks?.[0]).toEqual({ from: NOW - 50 * MINUTE, to: NOW - 1_000 });
   });
 
   it('raises nothing when the event agrees with the seal', async () => {
@@ -362,7 +390,7 @@ describe('KeySteward sealing the consent windows in the key description', () => 
     await s.applyPolicy(KEY_ARN, widened);
 
     // Assert: the earlier version trusted the ledger's windows; the first seal keeps that trust once.
-    expect(calls.slice(0, 5)).toEqual(['DescribeKey', 'UpdateKeyDescription', 'PutKeyPolicy', 'DescribeKey', 'UpdateKeyDescription']);
+    expect(calls.slice(0, 3)).toEqual(['DescribeKey', 'PutKeyPolicy', 'UpdateKeyDescription']);
     expect(decodeSealed(written[0])).toEqual({ since: NOW - WINDOW_HISTORY_MS, windows: { clicks: [{ from: NOW - 50 * MINUTE, to: Infinity }] } });
   });
 
