@@ -56,7 +56,7 @@ export interface LedgerHead {
   readonly invalid?: InvalidLedgerEventError;
 }
 
-/** How many events below an invalid newest one are searched for a valid one. */
+/** Items per page of the head's search down from the top for a sequence and a valid event. */
 const HEAD_SEARCH_LIMIT = 50;
 
 /** Folds events into the state they result in, checking the sequence is gapless. */
@@ -98,28 +98,36 @@ export class Ledger {
    * invalid event, from the last state that was valid, so a forged event cannot block it.
    */
   async head(employeeId: string): Promise<LedgerHead> {
-    const result = await this.db.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': employeeId, ':prefix': EVENT_PREFIX },
-        ScanIndexForward: false,
-        Limit: HEAD_SEARCH_LIMIT,
-        ConsistentRead: true,
-      }),
-    );
-    const items = result.Items ?? [];
-    if (items.length === 0) return { sequence: 0, newestValid: undefined };
-    // A key that is no sequence, or a sequence no real change reaches, is forged: reported as
-    // invalid and passed over, so a withdrawal still lands on top of the real events.
-    const sequence = items.map(sequenceOf).find((s) => s !== undefined && s <= MAX_PLAUSIBLE_SEQUENCE) ?? 0;
+    // Paged, not one read of the top items: a ledger writer can put any number of forged items
+    // above the real events, and neither the next sequence nor the last valid state may be lost
+    // behind them (a withdrawal restated from "no consent" would carry no key to revoke).
+    let sequence: number | undefined;
     let invalid: InvalidLedgerEventError | undefined;
-    for (const item of items) {
-      const reading = readItem(employeeId, item);
-      if (reading.valid) return { sequence, newestValid: reading.event, ...(invalid === undefined ? {} : { invalid }) };
-      invalid ??= new InvalidLedgerEventError(employeeId, reading.sequence, reading.issues);
-    }
-    return { sequence, newestValid: undefined, ...(invalid === undefined ? {} : { invalid }) };
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': employeeId, ':prefix': EVENT_PREFIX },
+          ScanIndexForward: false,
+          Limit: HEAD_SEARCH_LIMIT,
+          ConsistentRead: true,
+          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        // A key that is no sequence, or a sequence no real change reaches, is forged: reported as
+        // invalid and passed over, so a withdrawal still lands on top of the real events.
+        const itemSequence = sequenceOf(item);
+        if (sequence === undefined && itemSequence !== undefined && itemSequence <= MAX_PLAUSIBLE_SEQUENCE) sequence = itemSequence;
+        const reading = readItem(employeeId, item);
+        if (reading.valid) return { sequence: sequence ?? reading.event.sequence, newestValid: reading.event, ...(invalid === undefined ? {} : { invalid }) };
+        invalid ??= new InvalidLedgerEventError(employeeId, reading.sequence, reading.issues);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return { sequence: sequence ?? 0, newestValid: undefined, ...(invalid === undefined ? {} : { invalid }) };
   }
 
   /** The event at `sequence`, read as untrusted input: undefined when there is none. */
@@ -229,7 +237,9 @@ function sequenceOf(item: Record<string, unknown>): number | undefined {
   const sk = item['sk'];
   if (typeof sk !== 'string' || !sk.startsWith(EVENT_PREFIX)) return undefined;
   const digits = sk.slice(EVENT_PREFIX.length);
-  return /^\d{1,10}$/.test(digits) ? Number(digits) : undefined;
+  // Exactly the width eventSortKey writes: `event#1` or `event#999999999` sort above every real
+  // (zero-padded) key, so read as sequences they would hide or block the next append.
+  return /^\d{10}$/.test(digits) ? Number(digits) : undefined;
 }
 
 /** One stored item read as an event: invalid when its key is no sequence or one above any real one. */

@@ -3,6 +3,7 @@
 // ledger event are a summary of the history, which one item cannot prove; ingest also needs an
 // event's ts inside the windows the key steward sealed in the key's description when it applied
 // each change (lambdas/shared/sealed-windows.ts), which no ledger writer can change.
+import { GetKeyPolicyCommand } from '@aws-sdk/client-kms';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConsentWindows } from '../../lambdas/shared/consent-windows.js';
@@ -172,6 +173,87 @@ describe('a ledger writer against withdrawals', () => {
     expect([revoked.status, again.status, offboarded.status]).toEqual([200, 200, 202]);
     expect(await click(id)).not.toBe(202);
     expect(['purging', 'purged']).toContain((await t.ledger.head(id)).newestValid?.state.status);
+  });
+
+  // Was a hole: a sort key was read as a sequence if its digits were 1 to 10 long, so `event#1`
+  // (which sorts above every real, zero-padded key) made the head's sequence 1: every withdrawal
+  // then tried sequence 2, taken, and answered 409 after its retries.
+  it('cannot block a revoke with an item under an unpadded sort key', async () => {
+    // Arrange
+    const id = 'e-forged-unpadded-key';
+    await consent(id, '/v1/consent', { scopes: ['clicks'], ...NOTICE });
+    await consent(id, '/v1/consent/pause', { minutes: 30 });
+    await t.local.documents('admin').send(new PutCommand({ TableName: LOCAL_RESOURCES.tables.ledger, Item: { pk: id, sk: 'event#1', junk: true } }));
+
+    // Act
+    const revoked = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+
+    // Assert
+    expect(revoked.status).toBe(200);
+    expect((await t.ledger.head(id)).newestValid?.state.status).toBe('revoked');
+  });
+
+  // Was a hole: `event#999999999` (nine digits, below the bound) sorts above every real key and
+  // above `event#1000000000`, where the revoke then landed: the revoke answered 200, but the
+  // forged grant stayed the newest event (ingest stored, the steward applied it) and every later
+  // withdrawal answered 409.
+  it('cannot hide a revoke below a valid-looking event under an unpadded sort key', async () => {
+    // Arrange
+    const id = 'e-forged-unpadded-grant';
+    const forged = 999_999_999;
+    await forgeAbove(id, `event#${forged}`, (granted) => ({ ...granted, sequence: forged, state: { ...granted.state, sequence: forged } }));
+
+    // Act
+    const revoked = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+    const again = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+
+    // Assert
+    expect([revoked.status, again.status]).toEqual([200, 200]);
+    expect(await click(id)).not.toBe(202);
+  });
+
+  // Was a hole: the head read the 50 highest items only, so 50 items above the real events whose
+  // keys are no sequence left it with sequence 0: every withdrawal tried sequence 1 and got 409.
+  it('cannot block a revoke with fifty items whose sort keys are no sequence', async () => {
+    // Arrange
+    const id = 'e-forged-fifty-keys';
+    await forgeAbove(id, 'event#zzz00', () => ({ junk: true }));
+    const admin = t.local.documents('admin');
+    for (let i = 1; i < 50; i++) {
+      await admin.send(new PutCommand({ TableName: LOCAL_RESOURCES.tables.ledger, Item: { pk: id, sk: `event#zzz${String(i).padStart(2, '0')}`, junk: true } }));
+    }
+
+    // Act
+    const revoked = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+
+    // Assert
+    expect(revoked.status).toBe(200);
+    expect((await t.ledger.head(id)).newestValid?.state.status).toBe('revoked');
+  });
+
+  // Was a hole: with 50 invalid events on top, the head found no valid event among the 50 it read,
+  // so the revoke was restated from "no consent": recorded without the key, so the steward wrote
+  // no policy, and the key kept allowing capture and every grant on it (training grants included).
+  it('cannot leave the key capturing with fifty invalid events on top of the grant', async () => {
+    // Arrange
+    const id = 'e-forged-fifty-events';
+    await forgeAbove(id, eventSortKey(2), () => ({ junk: true }));
+    const admin = t.local.documents('admin');
+    for (let sequence = 3; sequence <= 51; sequence++) {
+      await admin.send(new PutCommand({ TableName: LOCAL_RESOURCES.tables.ledger, Item: { pk: id, sk: eventSortKey(sequence), junk: true } }));
+    }
+    const grant = await t.ledger.eventAt(id, 1);
+    if (grant?.valid !== true || grant.event.state.keyArn === undefined) throw new Error('expected the grant with its key');
+
+    // Act
+    const revoked = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+
+    // Assert: recorded with the key, and the key no longer allows capture.
+    expect(revoked.status).toBe(200);
+    const head = await t.ledger.head(id);
+    expect(head.newestValid?.state).toMatchObject({ status: 'revoked', keyArn: grant.event.state.keyArn });
+    const policy = JSON.parse((await t.kms('auditor').send(new GetKeyPolicyCommand({ KeyId: grant.event.state.keyArn, PolicyName: 'default' }))).Policy ?? '{}') as { Statement: { Sid: string }[] };
+    expect(policy.Statement.map((s) => s.Sid)).not.toContain('CaptureWhileConsented');
   });
 
   it('cannot block a revoke or an offboarding with an item whose sort key is no sequence', async () => {
