@@ -17,10 +17,11 @@ const MINUTE = 60_000;
 
 let t: TestStack;
 beforeAll(async () => {
-  // No policy-watch: these tests run consent changes in-process on a clock minutes behind the
-  // stack's, and policy-watch, seeing a policy lag behind a newer event, would have key-sync
-  // re-apply it on the real clock, sealing it late (as a real late repair would) under the test.
-  t = await startTestStack({ functions: { 'policy-watch': { entry: 'test/fixtures/queue-handler.ts' } } });
+  // No background writer of keys: these tests run consent changes in-process on a clock minutes
+  // behind the stack's, and policy-watch, seeing a policy lag behind a newer event (or a stale
+  // steward write, below), would have key-sync re-apply it on the real clock under the test.
+  const acknowledge = { entry: 'test/fixtures/queue-handler.ts' };
+  t = await startTestStack({ functions: { 'policy-watch': acknowledge, 'key-sync': acknowledge } });
 }, 60_000);
 afterAll(async () => {
   await t.close();
@@ -137,6 +138,48 @@ describe('a ledger writer against the sealed windows', () => {
     expect(repair.alarms.raised).toContain('LedgerEventInvalid');
     expect(response.status).toBe(202);
     expect(response.body).toMatchObject({ stored: { clicks: 2 }, refused: { clicks: { outsideConsent: 1 } } });
+  });
+});
+
+describe('a ledger writer and a stale key steward against the sealed windows', () => {
+  // Was a hole: the steward seals the state it read when its request began, from its clock at the
+  // write. One that read the grant, then was held up (KMS throttling; a consent role invoking the
+  // steward in a storm makes that) until after the employee's pause was sealed, sealed the grant's
+  // open window again from its late cut on; the pause's next seal kept that as "the past", so the
+  // seal covered part of the pause for good, and a forged newest event had the agent's events
+  // dated in it stored. Now a seal takes the past as sealed *and* as the applied event says
+  // (narrowing is safe; only widening is refused), so applying the pause again closes it.
+  it('keeps a pause closed after a stale steward write reopened it, once the pause is applied again', async () => {
+    // Arrange: granted 20 minutes ago, paused a minute later, resumed at +5 min (the consent service
+    // and its steward on that clock).
+    const id = 'e-forged-stale-steward';
+    const base = Date.now() - 20 * MINUTE;
+    let now = base;
+    const clocked = inProcessConsent(t.local, { now: () => new Date(now) });
+    try {
+      const granted = await clocked.service.apply(id, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(id));
+      now = base + MINUTE;
+      await clocked.service.apply(id, { type: 'pause', until: new Date(base + 40 * MINUTE) }, employeeActor(id));
+      // A steward that read the grant before the pause and whose write lands at +2 min.
+      now = base + 2 * MINUTE;
+      if (granted.keyArn === undefined) throw new Error('expected the grant to name a key');
+      await clocked.steward.applyPolicy(granted.keyArn, granted);
+      // Its convergence round (or key-sync) applies the pause again at +4 min.
+      now = base + 4 * MINUTE;
+      expect(await clocked.stewardService.handle({ action: 'apply', employeeId: id })).toMatchObject({ ok: true });
+      now = base + 5 * MINUTE;
+      await clocked.service.apply(id, { type: 'resume' }, employeeActor(id));
+    } finally {
+      clocked.destroy();
+    }
+    await forgeNewest(id, { clicks: [{ from: new Date(base).toISOString() }] });
+
+    // Act: clicks before the pause, in it (in the stale write's reach, and after it), and after the resume.
+    const response = await sendClicks(id, [base + MINUTE / 2, base + 3 * MINUTE, base + 4.5 * MINUTE, base + 6 * MINUTE]);
+
+    // Assert
+    expect(response.status).toBe(202);
+    expect(response.body).toMatchObject({ stored: { clicks: 2 }, refused: { clicks: { outsideConsent: 2 } } });
   });
 });
 

@@ -1,5 +1,5 @@
 // The sealed consent windows (the key steward's record in the key description): a seal keeps
-// what was sealed before now − skew and takes the newest event's windows only from then on.
+// what was sealed before now − skew where the event agrees, and takes its windows from then on.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SCOPES, type Scope } from '../../lambdas/shared/consent-model.js';
@@ -58,6 +58,25 @@ describe('sealWindows', () => {
     expect(sealedAt(next, 'clicks', NOW - SEAL_SKEW_MS)).toBe(false);
     expect(sealedAt(next, 'clicks', NOW + MINUTE)).toBe(false);
     expect(addedPastMs).toBe(0);
+  });
+
+  // A steward that read the grant, then wrote after the pause was sealed, reopened the pause from
+  // its late cut; the pause applied again must close it (was: kept as sealed past for good).
+  it('closes what a stale write reopened when the newer event is applied again', () => {
+    // Arrange: granted at -60, paused at -50 (sealed), then the grant sealed again at -40 by a stale steward.
+    const grant: ConsentWindows = { clicks: [{ from: iso(NOW - 60 * MINUTE) }] };
+    const pause: ConsentWindows = { clicks: [{ from: iso(NOW - 60 * MINUTE), to: iso(NOW - 50 * MINUTE) }] };
+    const granted = sealWindows(emptySeal(NOW - 60 * MINUTE), grant, NOW - 60 * MINUTE).sealed;
+    const paused = sealWindows(granted, pause, NOW - 50 * MINUTE).sealed;
+    const stale = sealWindows(paused, grant, NOW - 40 * MINUTE).sealed;
+
+    // Act
+    const { sealed: next } = sealWindows(stale, pause, NOW - 30 * MINUTE);
+
+    // Assert
+    expect(sealedAt(stale, 'clicks', NOW - 35 * MINUTE)).toBe(true);
+    expect(sealedAt(next, 'clicks', NOW - 35 * MINUTE)).toBe(false);
+    expect(sealedAt(next, 'clicks', NOW - 55 * MINUTE)).toBe(true);
   });
 
   it('opens a consent granted now, on a key with an empty seal', () => {
