@@ -71,7 +71,10 @@ export function legacySeal(event: ConsentWindows, now: number): SealedWindows {
 export function sealWindows(previous: SealedWindows | undefined, event: ConsentWindows, now: number): { sealed: SealedWindows; addedPastMs: number } {
   const cut = now - SEAL_SKEW_MS;
   const horizon = now - WINDOW_HISTORY_MS;
-  const since = previous?.since ?? cut;
+  // Complete from the cut on whatever came before: the event's windows are written from there. A
+  // `since` past the cut (a seal that overflowed on windows far in the future, dropping them and
+  // moving past them) would otherwise make the key refuse every event for good.
+  const since = Math.min(previous?.since ?? cut, cut);
   const windows: Partial<Record<Scope, SealedSpan[]>> = {};
   let addedPastMs = 0;
   for (const scope of SCOPES) {

@@ -141,6 +141,37 @@ describe('a ledger writer against the sealed windows', () => {
   });
 });
 
+describe('a ledger writer against the seal\'s size limit', () => {
+  // Was a hole: past 8,192 characters the seal drops its oldest windows and moves `since` past
+  // each; a forged newest event with 200 windows per scope far in the future, once applied (the
+  // consent role may invoke the steward's apply), made `since` jump to that future, and since a
+  // seal keeps its `since`, every later seal of that key refused every event, for good: the
+  // employee's next real change did not bring capture back. `since` now never passes the cut.
+  it('cannot make a key refuse every event for good with a forged flood of future windows', async () => {
+    // Arrange: consented; then a forged newest event, applied by the steward.
+    const id = 'e-forged-seal-flood';
+    await consent(id, '/v1/consent', { scopes: ['clicks'], ...NOTICE });
+    const year2100 = Date.parse('2100-01-01T00:00:00.000Z');
+    const flood = Array.from({ length: 200 }, (_, i) => ({ from: new Date(year2100 + i * 2 * MINUTE).toISOString(), to: new Date(year2100 + (i * 2 + 1) * MINUTE).toISOString() }));
+    await forgeNewest(id, { keystrokes: flood, clicks: flood, 'app-focus': flood });
+    const steward = inProcessConsent(t.local);
+    try {
+      expect(await steward.stewardService.handle({ action: 'apply', employeeId: id })).toMatchObject({ ok: true });
+    } finally {
+      steward.destroy();
+    }
+
+    // Act: the employee's next real change (a pause and a resume), then a click.
+    await consent(id, '/v1/consent/pause', { minutes: 30 });
+    await consent(id, '/v1/consent/resume');
+    const response = await sendClicks(id, [Date.now()]);
+
+    // Assert
+    expect(response.status).toBe(202);
+    expect(response.body).toMatchObject({ stored: { clicks: 1 } });
+  });
+});
+
 describe('a ledger writer and a stale key steward against the sealed windows', () => {
   // Was a hole: the steward seals the state it read when its request began, from its clock at the
   // write. One that read the grant, then was held up (KMS throttling; a consent role invoking the

@@ -116,6 +116,18 @@ describe('sealWindows', () => {
     expect(repaired.addedPastMs).toBe(0);
   });
 
+  it('is complete from the cut on even when the previous seal\'s `since` lies beyond it', () => {
+    // Arrange: a seal that overflowed on windows in 2100 and moved `since` past them.
+    const broken: SealedWindows = { since: Date.parse('2100-01-01T00:00:00.000Z'), windows: {} };
+
+    // Act
+    const { sealed } = sealWindows(broken, { clicks: [{ from: iso(NOW - MINUTE) }] }, NOW);
+
+    // Assert
+    expect(sealed.since).toBe(NOW - SEAL_SKEW_MS);
+    expect(sealedAt(sealed, 'clicks', NOW + MINUTE)).toBe(true);
+  });
+
   it('prunes windows that ended before the history horizon', () => {
     // Arrange
     const old = NOW - WINDOW_HISTORY_MS - 10 * MINUTE;
