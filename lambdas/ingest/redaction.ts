@@ -53,7 +53,8 @@
 //   `[at]`/`[dot]` is also judged in normalised form: NFKC (full-width digits and `＠`, no-break
 //   spaces become plain), zero-width and other invisible characters removed (Unicode's format and
 //   default-ignorable characters, tags included), combining marks on an ASCII character removed
-//   (`4̲1̲1̲1̲` reads as 4111), dashes of any kind (U+2010-2015, minus U+2212) read as `-`, one level of
+//   (`4̲1̲1̲1̲` reads as 4111; also on dashes and other scripts' digits, which are read as ASCII
+//   first), dashes of any kind (U+2010-2015, minus U+2212) read as `-`, one level of
 //   percent- and HTML-entity decoding, decimal digits of other scripts (Arabic-Indic, Devanagari,
 //   …) read as ASCII digits, `[at]`/`(at)`/`{at}` and `[dot]`... read as `@` and `.`.
 //   What is stored: the text as typed, masked, unless the normalised form reveals a secret the
@@ -335,9 +336,10 @@ export function normaliseText(text: string): string {
   return decoded
     .normalize('NFKC')
     .replace(INVISIBLE, '')
-    .replace(MARK_ON_ASCII, '$1')
+    // Dashes and other scripts' digits become ASCII first, so a mark on one of them goes too.
     .replace(ANY_DASH, '-')
     .replace(OTHER_SCRIPT_DIGIT, asciiDigit)
+    .replace(MARK_ON_ASCII, '$1')
     .replace(OBFUSCATED_AT, '@')
     .replace(OBFUSCATED_DOT, '.');
 }

@@ -61,3 +61,16 @@ describe('redactText reads card groups split the ways people and agents type the
     expect(redactText('2024\t2025\t2026\t2027').text).toBe('2024\t2025\t2026\t2027');
   });
 });
+
+// Was a hole: marks were removed only after an ASCII character, before dashes and other scripts'
+// digits were read as ASCII, so a mark on an Arabic-Indic digit or on an en dash kept the card
+// apart in the normalised form too, though each disguise alone was read through.
+describe('redactText reads through combining marks on other scripts’ digits and on dashes', () => {
+  it.each([
+    ['Arabic-Indic digits, each underlined', [...'٤١١١١١١١١١١١١١١١'].map((c) => `${c}\u0332`).join('')],
+    ['Devanagari digits with a mark on the first', '४\u0303१११-११११-११११-११११'],
+    ['en dashes, each with a mark', '4111\u2013\u03321111\u2013\u03321111\u2013\u03321111'],
+  ])('masks a Visa test number in %s', (_, card) => {
+    expect(redactText(`card ${card} ok`).text).toBe(`card ${mask('card')} ok`);
+  });
+});
