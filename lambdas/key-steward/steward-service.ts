@@ -32,6 +32,9 @@ export interface StewardServiceDeps {
  */
 const GRANTABLE = new Set(['active', 'paused', 'revoked']);
 
+/** Consent taken away: applied even below an invalid ledger item. */
+const WITHDRAWN = new Set(['revoked', 'purging', 'purged']);
+
 export class StewardService {
   private readonly now: () => Date;
 
@@ -58,7 +61,7 @@ export class StewardService {
 
   private async serve(request: StewardRequest): Promise<StewardResponse> {
     const { employeeId } = request;
-    const state = await this.newestState(employeeId);
+    const state = await this.newestState(employeeId, request.action === 'apply');
     switch (request.action) {
       case 'ensure-key': {
         // The key recorded, or the one behind the alias if it is exactly ours for this state, or a new one.
@@ -116,11 +119,21 @@ export class StewardService {
     return events.some(names('export-requested')) && !events.some(names('export-ready'));
   }
 
-  /** The newest valid event's state; an invalid newest event is never acted on. */
-  private async newestState(employeeId: string): Promise<ConsentState> {
+  /**
+   * The newest valid event's state; an invalid newest event is never acted on, except that
+   * `enforceWithdrawal` applies a withdrawal below it: the consent service records a withdrawal
+   * under an invalid item that sorts above every real one (a ledger writer's junk), and nothing
+   * may keep its policy off the key (applying a withdrawal only takes consent away).
+   */
+  private async newestState(employeeId: string, enforceWithdrawal = false): Promise<ConsentState> {
     const head = await this.deps.ledger.head(employeeId);
-    if (head.invalid !== undefined) throw head.invalid;
-    return head.newestValid?.state ?? initialState(employeeId, this.now().toISOString());
+    const state = head.newestValid?.state;
+    if (head.invalid !== undefined) {
+      if (!enforceWithdrawal || state === undefined || !WITHDRAWN.has(state.status)) throw head.invalid;
+      this.deps.alarms.raise('LedgerEventInvalid');
+      this.deps.logger.error('invalid ledger event above a withdrawal; applying the withdrawal', { employeeId, sequence: head.invalid.sequence, issues: head.invalid.issues });
+    }
+    return state ?? initialState(employeeId, this.now().toISOString());
   }
 
   private failed(request: StewardRequest, error: unknown): StewardResponse {

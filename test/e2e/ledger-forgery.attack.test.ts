@@ -330,6 +330,54 @@ describe('a ledger writer against withdrawals', () => {
     expect(policy.Statement.map((s) => s.Sid)).not.toContain('CaptureWhileConsented');
   });
 
+  /** The Sids of the key's policy as the auditor reads it. */
+  async function policySids(keyArn: string): Promise<string[]> {
+    const policy = JSON.parse((await t.kms('auditor').send(new GetKeyPolicyCommand({ KeyId: keyArn, PolicyName: 'default' }))).Policy ?? '{}') as { Statement: { Sid: string }[] };
+    return policy.Statement.map((s) => s.Sid);
+  }
+
+  async function grantedKey(id: string): Promise<string> {
+    const grant = await t.ledger.eventAt(id, 1);
+    if (grant?.valid !== true || grant.event.state.keyArn === undefined) throw new Error('expected the grant with its key');
+    return grant.event.state.keyArn;
+  }
+
+  // OPEN HOLE (docs/architecture.md, Known gaps, "A forged event at the sequence bound"): a
+  // valid-looking grant forged at sequence 10^9 (the last plausible one) takes the revoke to
+  // 10^9 + 1, which every reader takes as invalid: the forged grant stays the newest valid event,
+  // so the steward never writes the revoked policy, and the next withdrawal answers 409. Any bound
+  // has a last plausible sequence, so no bound closes it; the fix is the per-event MAC.
+  it.fails('cannot block a revoke with a valid-looking event at sequence 10^9', async () => {
+    // Arrange
+    const id = 'e-forged-at-bound';
+    const bound = 1_000_000_000;
+    await forgeAbove(id, eventSortKey(bound), (granted) => ({ ...granted, sequence: bound, state: { ...granted.state, sequence: bound } }));
+
+    // Act
+    const revoked = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+    const again = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+
+    // Assert
+    expect([revoked.status, again.status]).toEqual([200, 200]);
+    expect(await policySids(await grantedKey(id))).not.toContain('CaptureWhileConsented');
+  });
+
+  // Was a hole: the revoke was recorded below a junk item that sorts above every real key, and
+  // the steward, which acts on nothing while the newest item is invalid, never wrote its policy:
+  // KMS kept allowing capture and every grant on the key (training grants included) stayed.
+  it('has the steward enforce a revoke recorded below a junk item', async () => {
+    // Arrange
+    const id = 'e-forged-junk-enforced';
+    await forgeAbove(id, 'event#zzz', () => ({ junk: true }));
+
+    // Act
+    const revoked = await t.call('POST', '/v1/consent/revoke', { token: await t.token(id, 'consent:manage'), body: { erase: false } });
+
+    // Assert
+    expect(revoked.status).toBe(200);
+    expect(await policySids(await grantedKey(id))).not.toContain('CaptureWhileConsented');
+  });
+
   it('cannot block a revoke or an offboarding with an item whose sort key is no sequence', async () => {
     // Arrange: `event#zzz` sorts above every real event.
     const id = 'e-forged-sort-key';
