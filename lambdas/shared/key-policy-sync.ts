@@ -1,7 +1,7 @@
 // Makes an employee's key policy match the newest ledger event, even when several changes race:
 // after each write it re-reads the newest event and, if a newer one landed, writes that instead.
 import type { ConsentState } from './consent-state.js';
-import type { KeySteward, WithdrawnGrant } from './key-steward.js';
+import { SealNotWrittenError, type KeySteward, type WithdrawnGrant } from './key-steward.js';
 import type { Ledger } from './ledger.js';
 import { appendRestating } from './restating-append.js';
 
@@ -24,7 +24,15 @@ export class KeyPolicySync {
     let target = state;
     const withdrawn: WithdrawnGrant[] = [];
     for (let round = 0; round < MAX_CONVERGE_ROUNDS; round += 1) {
-      if (target.keyArn !== undefined) withdrawn.push(...(await this.steward.applyPolicyWithdrawing(target.keyArn, target)));
+      try {
+        if (target.keyArn !== undefined) withdrawn.push(...(await this.steward.applyPolicyWithdrawing(target.keyArn, target)));
+      } catch (error) {
+        if (!(error instanceof SealNotWrittenError)) throw error;
+        // The grants are gone already; a retry will not find them to record.
+        withdrawn.push(...error.withdrawn);
+        if (withdrawn.length > 0) await this.recordWithdrawn(employeeId, withdrawn);
+        throw error.cause;
+      }
       // An invalid newest event is never applied: the key stays on the last valid state we wrote.
       const head = await this.ledger.head(employeeId);
       const newest = head.invalid === undefined ? head.newestValid?.state : undefined;

@@ -54,6 +54,21 @@ export class AliasTakenError extends Error {
   override readonly name = 'AliasTakenError';
 }
 
+/**
+ * A change's policy and grants are written but its seal is not (`cause`, throttling say): the
+ * caller records the training grants it withdrew, then fails with `cause` so the change is
+ * retried (key-sync), which then finds those grants already gone.
+ */
+export class SealNotWrittenError extends Error {
+  override readonly name = 'SealNotWrittenError';
+  constructor(
+    readonly withdrawn: WithdrawnGrant[],
+    override readonly cause: unknown,
+  ) {
+    super('the key policy and grants were written, the sealed windows were not', { cause });
+  }
+}
+
 /** KMS refused to install the shredded policy, and the key is not already shredded. */
 export class ShreddingDeniedError extends Error {
   override readonly name = 'ShreddingDeniedError';
@@ -206,7 +221,11 @@ export class KeySteward {
    *   is a real error.
    */
   async applyPolicy(keyArn: string, state: ConsentState): Promise<void> {
-    await this.applyPolicyWithdrawing(keyArn, state);
+    try {
+      await this.applyPolicyWithdrawing(keyArn, state);
+    } catch (error) {
+      throw error instanceof SealNotWrittenError ? error.cause : error;
+    }
   }
 
   /**
@@ -237,12 +256,17 @@ export class KeySteward {
         // A pause, a withdrawal or a repeat: the policy first, so that what stops capture never
         // waits on the description (UpdateKeyDescription's request quota is a third of
         // PutKeyPolicy's). Until the seal is written the ledger's windows, narrower, decide.
+        // The grants go before the seal too: what stops decryption must not wait on it either.
         await put();
-        await this.writeSeal(keyArn, seal);
+        const withdrawn = await this.withdrawGrants(keyArn, state);
+        try {
+          await this.writeSeal(keyArn, seal);
+        } catch (error) {
+          throw new SealNotWrittenError(withdrawn, error);
+        }
+        return withdrawn;
       }
-      if (state.status === 'revoked') return trainingGrantsOf(await this.revokeGrants(keyArn, withdrawnAt(state)));
-      const consented = state.status === 'active' || state.status === 'paused' ? state.scopes : [];
-      return this.revokeTrainingGrants(keyArn, (grant) => !consented.includes(grant.scope));
+      return this.withdrawGrants(keyArn, state);
     }
     try {
       await this.kms.send(new TagResourceCommand({ KeyId: keyArn, Tags: [{ TagKey: ERASURE_TAG.key, TagValue: ERASURE_TAG.value }] }));
@@ -254,6 +278,13 @@ export class KeySteward {
       if (await this.isShredded(keyArn, policy)) return [];
       throw new ShreddingDeniedError(`KMS refused to shred the key of ${state.employeeId} (${(error as Error).name}), and the key is not shredded`, { cause: error });
     }
+  }
+
+  /** Revokes what `state` no longer allows: every grant made before a withdrawal, or training grants of scopes no longer consented. */
+  private async withdrawGrants(keyArn: string, state: ConsentState): Promise<WithdrawnGrant[]> {
+    if (state.status === 'revoked') return trainingGrantsOf(await this.revokeGrants(keyArn, withdrawnAt(state)));
+    const consented = state.status === 'active' || state.status === 'paused' ? state.scopes : [];
+    return this.revokeTrainingGrants(keyArn, (grant) => !consented.includes(grant.scope));
   }
 
   /**

@@ -8,7 +8,7 @@ import { WINDOW_HISTORY_MS } from '../../lambdas/shared/consent-windows.js';
 import { KeyQuotaExhaustedError } from '../../lambdas/shared/errors.js';
 import { errorResponse } from '../../lambdas/shared/http.js';
 import { buildShreddedKeyPolicy, type KeyPolicyRoles } from '../../lambdas/shared/key-policy.js';
-import { KeySteward, ShreddingDeniedError } from '../../lambdas/shared/key-steward.js';
+import { KeySteward, SealNotWrittenError, ShreddingDeniedError } from '../../lambdas/shared/key-steward.js';
 import { decodeSealed, emptySeal, encodeSealed, SEAL_SKEW_MS } from '../../lambdas/shared/sealed-windows.js';
 import { silentLogger } from '../support/in-process-services.js';
 import { serviceError } from '../support/sdk-faults.js';
@@ -392,6 +392,31 @@ describe('KeySteward sealing the consent windows in the key description', () => 
     // Assert: the earlier version trusted the ledger's windows; the first seal keeps that trust once.
     expect(calls.slice(0, 3)).toEqual(['DescribeKey', 'PutKeyPolicy', 'UpdateKeyDescription']);
     expect(decodeSealed(written[0])).toEqual({ since: NOW - WINDOW_HISTORY_MS, windows: { clicks: [{ from: NOW - 50 * MINUTE, to: Infinity }] } });
+  });
+
+  // Was a hole: a withdrawal wrote its policy, then the seal, then revoked the grants made before
+  // it; a throttled UpdateKeyDescription (its quota is a third of PutKeyPolicy's, and a consent
+  // role can invoke the steward in a storm) threw before the revocation, so export and training
+  // grants kept decrypting until key-sync got through. The seal now comes after the grants.
+  it('revokes the grants of a withdrawal even when its seal write is throttled', async () => {
+    // Arrange
+    const revokedGrants: string[] = [];
+    const { steward: s } = sealingSteward({
+      DescribeKey: () => ({ KeyMetadata: { Arn: KEY_ARN, Description: sealed } }),
+      UpdateKeyDescription: fail('ThrottlingException'),
+      PutKeyPolicy: () => ({}),
+      ListGrants: () => ({ Grants: [{ GrantId: 'g-export', Name: 'export-x1', GranteePrincipal: roles.export, CreationDate: new Date(NOW - 30 * MINUTE) }] }),
+      RevokeGrant: (input) => void revokedGrants.push(String(input['GrantId'])),
+    });
+    const revoked: ConsentState = { ...granted, status: 'revoked', scopes: [], keyArn: KEY_ARN, sequence: 2, updatedAt: new Date(NOW - 1_000).toISOString(), windows: { clicks: [{ from: new Date(NOW - 50 * MINUTE).toISOString(), to: new Date(NOW - 1_000).toISOString() }] } };
+
+    // Act
+    const outcome = await s.applyPolicyWithdrawing(KEY_ARN, revoked).catch((error: unknown) => error);
+
+    // Assert: the throttling still reaches the caller (key-sync writes the seal), after the grants went.
+    expect(outcome).toBeInstanceOf(SealNotWrittenError);
+    expect((outcome as SealNotWrittenError).cause).toMatchObject({ name: 'ThrottlingException' });
+    expect(revokedGrants).toEqual(['g-export']);
   });
 
   it('on a key whose description is neither a seal nor the earlier version\'s, seals nothing before now', async () => {
