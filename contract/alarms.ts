@@ -20,6 +20,11 @@ export const ALARM_METRICS = {
    * ledger said at that moment: a compromised writer, or a bug. policy-watch queues a repair.
    */
   KeyPolicyDrift: 'an employee key policy was written that differs from what its consent ledger implies; a key-sync job puts the right one back',
+  /**
+   * The hourly export sweep revoked an export grant that outlived its export's life (5 hours): a
+   * stuck export worker, or someone running as the export role who took the job and kept its grant.
+   */
+  ExportGrantExpired: 'the export sweep revoked a grant that outlived its export (a stuck or hostile export worker)',
 } as const;
 
 export type AlarmMetric = keyof typeof ALARM_METRICS;

@@ -246,6 +246,8 @@ export const FUNCTIONS = {
       [ENV.ledgerTable]: { table: 'ledger' },
       // A job KMS keeps throttling is queued again with a delay rather than dead-lettered.
       [ENV.keySyncQueueUrl]: { queueUrl: 'keySync' },
+      // The hourly export sweep: revoke the grants of exports that outlived their life, mark them failed.
+      [ENV.exportsTable]: { table: 'exportJobs' },
       ...KEY_POLICY_ROLES,
     },
   },

@@ -11,6 +11,7 @@ export * from './dataset-manifest.js';
 export * from './datasets.js';
 export * from './environment.js';
 export * from './exclusions.js';
+export * from './export-expiry.js';
 export * from './export-format.js';
 export * from './functions.js';
 export * from './jobs.js';

@@ -2,7 +2,8 @@
 // schema of its jobs.
 import type * as z from 'zod';
 import { datasetJobSchema } from './datasets.js';
-import { exportJobSchema, keySyncJobSchema, purgeQueueJobSchema } from './jobs.js';
+import { keySyncQueueJobSchema } from './export-expiry.js';
+import { exportJobSchema, purgeQueueJobSchema } from './jobs.js';
 import { keyPolicyWriteEventSchema } from './key-policy-events.js';
 import type { RoleName } from './roles.js';
 
@@ -58,7 +59,8 @@ export const QUEUES = {
     // outside such a re-sync means a pause or withdrawal is not yet in its key.
     maxAgeSeconds: 900,
     visibilityTimeoutFactor: 6,
-    schema: keySyncJobSchema,
+    // Also the hourly export sweep, which EventBridge Scheduler queues (contract/export-expiry.ts).
+    schema: keySyncQueueJobSchema,
   },
   export: {
     constructId: 'ExportQueue',

@@ -42,6 +42,7 @@ import { BatchesTable } from './constructs/batches-table.js';
 import { ExportJobsTable } from './constructs/export-jobs-table.js';
 import { DatasetsTable } from './constructs/datasets-table.js';
 import { DatasetSweepSchedule } from './constructs/dataset-sweep-schedule.js';
+import { ExportExpirySchedule } from './constructs/export-expiry-schedule.js';
 import { JobQueue } from './constructs/job-queue.js';
 import { OperationsAlarms } from './constructs/operations-alarms.js';
 import { AuditAlarms } from './constructs/audit-alarms.js';
@@ -293,6 +294,7 @@ export class ConsentCaptureStack extends Stack {
   public readonly exportJobs: ExportJobsTable;
   public readonly datasets: DatasetsTable;
   public readonly datasetSweep: DatasetSweepSchedule;
+  public readonly exportExpiry: ExportExpirySchedule;
   public readonly buckets: DataBuckets;
   /** Every queue of the contract, by its name there. */
   public readonly queues: Readonly<Record<QueueName, JobQueue>>;
@@ -391,6 +393,9 @@ export class ConsentCaptureStack extends Stack {
     this.ledger.grantAppend(this.roles.export);
     this.buckets.grantCaptureReads(this.roles.export);
     this.buckets.grantExportWrites(this.roles.export);
+    // The hourly export sweep (key-sync, the steward role) ends exports older than their life and
+    // revokes their grants, so a worker that keeps a job cannot keep Decrypt.
+    this.exportJobs.grantExpiry(this.roles.steward);
     // Datasets: the consent function counts consenting employees, records and queues a request;
     // the worker reads the ledger and the captures' listing, writes manifests and cards, and asks
     // the key steward for training grants. Training jobs read manifests and ciphertext; neither
@@ -438,6 +443,7 @@ export class ConsentCaptureStack extends Stack {
     });
 
     this.datasetSweep = new DatasetSweepSchedule(this, 'DatasetSweep', { queue: this.queues.datasets.queue });
+    this.exportExpiry = new ExportExpirySchedule(this, 'ExportExpiry', { queue: this.queues.keySync.queue });
 
     this.alarms = new OperationsAlarms(this, 'Alarms', {
       namePrefix: prefix,

@@ -2,6 +2,7 @@
 // newest valid ledger event implies, and answer with a typed result. It reads the ledger itself;
 // nothing in a request says what a key may allow, so a compromised caller cannot choose a policy.
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { exportGrantName } from '../../contract/export-expiry.js';
 import { stewardRequestSchema, type StewardErrorCode, type StewardRequest, type StewardResponse } from '../../contract/steward.js';
 import type { Alarms } from '../shared/alarm-metrics.js';
 import type { DatasetRecord } from '../shared/datasets-store.js';
@@ -85,7 +86,7 @@ export class StewardService {
           this.deps.logger.error('refused an export grant for an export the ledger does not record as pending', { employeeId, exportId: request.exportId });
           return failure('invalid-request', 'no pending export-requested event names this export');
         }
-        const grant = await this.deps.steward.createExportGrant(state.keyArn, employeeId, `export-${request.exportId}`);
+        const grant = await this.deps.steward.createExportGrant(state.keyArn, employeeId, exportGrantName(request.exportId));
         return { ok: true, action: 'export-grant', ...grant };
       }
       case 'training-grant': {

@@ -5,7 +5,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { processPartialResponse } from '@aws-lambda-powertools/batch';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { keySyncJobSchema, type KeySyncJob } from '../../contract/jobs.js';
+import { keySyncQueueJobSchema } from '../../contract/export-expiry.js';
+import type { KeySyncJob } from '../../contract/jobs.js';
 import { asDependencyError } from '../shared/errors.js';
 import { jsonOrUndefined, MalformedJobError, newProcessor } from '../shared/jobs.js';
 import type { KeyPolicySync } from '../shared/key-policy-sync.js';
@@ -23,6 +24,11 @@ export interface KeySyncWorkerDeps {
   /** DelaySeconds of the job's n-th deferral (1-based). @default 30 s doubling, at most SQS's 900 */
   readonly deferSeconds?: (deferral: number) => number;
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * The hourly export sweep (export-expiry.ts), for the `expire-exports` job EventBridge Scheduler
+   * queues here. @default - none: such a job fails, and the queue dead-letters it
+   */
+  readonly expireExports?: () => Promise<unknown>;
 }
 
 /** Time kept back for the sync itself and the re-queue, so a backoff never runs into the timeout. */
@@ -62,10 +68,16 @@ export function createKeySyncHandler(deps: KeySyncWorkerDeps): (event: SQSEvent,
   return (event, context) => {
     const done = new Set<string>();
     const syncRecord = async (record: SQSRecord): Promise<void> => {
-      const parsed = keySyncJobSchema.safeParse(jsonOrUndefined(record.body));
+      const parsed = keySyncQueueJobSchema.safeParse(jsonOrUndefined(record.body));
       if (!parsed.success) {
         logger.error('malformed key-sync job', { messageId: record.messageId });
         throw new MalformedJobError(record.messageId);
+      }
+      if ('kind' in parsed.data) {
+        if (deps.expireExports === undefined) throw new Error('this worker has no export sweep configured');
+        // A failure (one employee's key could not be swept) returns the job to the queue.
+        await deps.expireExports();
+        return;
       }
       const job = parsed.data;
       // Jobs of one employee collapse: one sync applies the newest event, whatever was queued.

@@ -2,7 +2,8 @@
 // file is) and one `running` lock item per employee, taken with a condition so two concurrent
 // requests start one export. The consent function creates and reads jobs; the export worker moves
 // them to running, ready or failed and releases the lock.
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { EXPORT_LIFE_MS } from '../../contract/export-expiry.js';
 import type { ExportStatus } from '../../contract/export-format.js';
 import type { Scope } from './consent-model.js';
 import { isAwsError } from './errors.js';
@@ -12,10 +13,11 @@ const LOCK_SK = 'running';
 /** Job items outlive the export file (S3 expires it after a day) by a day, then TTL removes them. */
 const JOB_TTL_SECONDS = 2 * 24 * 60 * 60;
 /**
- * A lock no worker released (it died in every attempt) lapses after this: longer than the
- * queue's receives times its visibility timeout (3 × 6 × 900 s = 4.5 h).
+ * A lock no worker released (it died in every attempt) lapses after this: the export's longest
+ * life, longer than the queue's receives times its visibility timeout (3 × 6 × 900 s = 4.5 h).
+ * The hourly export sweep ends a job still unfinished then and revokes its grant.
  */
-export const LOCK_MS = 5 * 60 * 60 * 1000;
+export const LOCK_MS = EXPORT_LIFE_MS;
 
 export interface ExportCounts {
   readonly events: Partial<Record<Scope, number>>;
@@ -105,6 +107,32 @@ export class ExportJobs {
         ConditionExpression: 'attribute_not_exists(sk)',
       }),
     );
+  }
+
+  /**
+   * Every export job not yet ready or failed (the export sweep's read). A Scan: the table holds
+   * only the last two days of exports (TTL), and the sweep runs hourly.
+   */
+  async unfinished(): Promise<ExportJobRecord[]> {
+    const jobs: ExportJobRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new ScanCommand({
+          TableName: this.table,
+          FilterExpression: 'begins_with(sk, :prefix) AND #status IN (:queued, :running)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':prefix': JOB_PREFIX, ':queued': 'queued', ':running': 'running' },
+          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const { pk: _pk, sk: _sk, expiresAt: _ttl, ...job } = item;
+        jobs.push(job as ExportJobRecord);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return jobs;
   }
 
   /** The job, looked up under the employee's own partition: another employee's id finds nothing. */

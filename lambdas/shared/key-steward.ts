@@ -406,6 +406,21 @@ export class KeySteward {
   }
 
   /**
+   * Revokes the export role's grants on the key that `doomed` picks (by name and creation date);
+   * answers how many. The export sweep uses it on a key whose export outlived its life.
+   */
+  async revokeExportGrants(keyArn: string, doomed: (grant: { readonly name: string | undefined; readonly createdAt: Date | undefined }) => boolean): Promise<number> {
+    let revoked = 0;
+    for (const grant of await this.listGrants(keyArn)) {
+      if (grant.GranteePrincipal !== this.roles.export || grant.GrantId === undefined) continue;
+      if (!doomed({ name: grant.Name, createdAt: grant.CreationDate })) continue;
+      await this.revokeGrant(keyArn, grant.GrantId);
+      revoked += 1;
+    }
+    return revoked;
+  }
+
+  /**
    * A Decrypt grant for the export job, as the ExportGrants statement allows it: constrained to
    * this employee's encryption context, retirable by the export role (the job retires it when
    * done). Returns the grant id and token.

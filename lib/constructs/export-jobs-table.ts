@@ -31,6 +31,14 @@ export class ExportJobsTable extends Construct {
     return this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
   }
 
+  /**
+   * What the export sweep (the key-sync worker, steward role) does: find the unfinished jobs
+   * (a filtered Scan) and mark those past their life failed. No PutItem, DeleteItem or lock write.
+   */
+  public grantExpiry(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grant(grantee, 'dynamodb:Scan', 'dynamodb:UpdateItem');
+  }
+
   /** What the export worker does: read its job, move its status, release the lock. */
   public grantWorker(grantee: iam.IGrantable): iam.Grant {
     return this.table.grant(grantee, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
