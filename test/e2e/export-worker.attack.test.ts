@@ -2,15 +2,20 @@
 // written (the worker has decrypted everything and is finishing its upload when the employee
 // erases, and the purge, both sweeps, has run by the time the upload completes), which must not
 // leave the export ready and downloadable; and an insider with the export role's credentials who
-// takes a job off the queue and keeps its grant instead of retiring it.
+// takes a job off the queue and keeps its grant instead of retiring it, which the hourly export
+// sweep (lambdas/key-sync/export-expiry.ts) revokes once the export outlived its life.
 import { Logger } from '@aws-lambda-powertools/logger';
+import { ListGrantsCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXPORT_EXPIRED_REASON } from '../../contract/export-expiry.js';
 import { exportFileKeys } from '../../contract/export-format.js';
 import type { ExportJob } from '../../contract/jobs.js';
 import type { Context } from 'aws-lambda';
 import type { ExportDeps } from '../../lambdas/export/export-employee.js';
 import { createExportHandler } from '../../lambdas/export/export-handler.js';
+import { expireExports, type ExportExpiryOutcome } from '../../lambdas/key-sync/export-expiry.js';
 import { ExportJobs } from '../../lambdas/shared/export-jobs.js';
+import { KeySteward } from '../../lambdas/shared/key-steward.js';
 import { Ledger } from '../../lambdas/shared/ledger.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { captureBatch } from '../support/capture-batches.js';
@@ -44,6 +49,43 @@ async function queuedJob(employeeId: string): Promise<ExportJob> {
   );
 }
 
+const HOUR_MS = 60 * 60 * 1000;
+const ACCESS_DENIED = /AccessDenied|not authorized|denied/i;
+const silent = new Logger({ serviceName: 'test-export', logLevel: 'SILENT' });
+
+/** The export worker's dependencies, as the export role (with the test's own S3 client, to inject faults). */
+function workerDeps(s3 = t.local.s3('export')): ExportDeps {
+  const documents = t.local.documents('export');
+  return {
+    ledger: new Ledger(documents, LOCAL_RESOURCES.tables.ledger),
+    jobs: new ExportJobs(documents, LOCAL_RESOURCES.tables.exportJobs),
+    s3,
+    kms: t.local.kms('export'),
+    capturesBucket: LOCAL_RESOURCES.buckets.captures,
+    exportsBucket: LOCAL_RESOURCES.buckets.exports,
+    logger: silent,
+  };
+}
+
+function sqsRecord(body: unknown) {
+  return { messageId: `m-${Date.now()}`, receiptHandle: 'r-1', body: JSON.stringify(body), attributes: { ApproximateReceiveCount: '1' }, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:queue', awsRegion: 'us-east-1' };
+}
+
+/** The export sweep as the key-sync worker runs it (the steward role's clients), on the sweep's clock `now`; the alarms it raised. */
+async function sweepAt(now: Date): Promise<{ outcome: ExportExpiryOutcome; alarms: string[] }> {
+  const documents = t.local.documents('steward');
+  const alarms: string[] = [];
+  const outcome = await expireExports({
+    jobs: new ExportJobs(documents, LOCAL_RESOURCES.tables.exportJobs),
+    ledger: new Ledger(documents, LOCAL_RESOURCES.tables.ledger),
+    steward: new KeySteward(t.local.kms('steward'), t.roles),
+    alarms: { raise: (metric) => alarms.push(metric) },
+    logger: silent,
+    now: () => now,
+  });
+  return { outcome, alarms };
+}
+
 describe('an erasure while an export is being written', () => {
   it('leaves no ready export, and no download URL, once the erasure is answered', async () => {
     // Arrange
@@ -69,19 +111,8 @@ describe('an erasure while an export is being written', () => {
       },
       { step: 'initialize', name: 'eraseBeforeManifest' },
     );
-    const documents = t.local.documents('export');
-    const deps: ExportDeps = {
-      ledger: new Ledger(documents, LOCAL_RESOURCES.tables.ledger),
-      jobs: new ExportJobs(documents, LOCAL_RESOURCES.tables.exportJobs),
-      s3,
-      kms: t.local.kms('export'),
-      capturesBucket: LOCAL_RESOURCES.buckets.captures,
-      exportsBucket: LOCAL_RESOURCES.buckets.exports,
-      logger: new Logger({ serviceName: 'test-export', logLevel: 'SILENT' }),
-    };
-
-    const handler = createExportHandler(deps, { maxReceiveCount: 3 });
-    const record = { messageId: 'm-1', receiptHandle: 'r-1', body: JSON.stringify(job), attributes: { ApproximateReceiveCount: '1' }, messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:export', awsRegion: 'us-east-1' };
+    const handler = createExportHandler(workerDeps(s3), { maxReceiveCount: 3 });
+    const record = sqsRecord(job);
 
     // Act: the worker, as the export function runs it on the queued job.
     await handler({ Records: [record as never] }, {} as Context);
@@ -95,28 +126,97 @@ describe('an erasure while an export is being written', () => {
 });
 
 describe('an insider with the export role\'s credentials', () => {
-  // HOLE (open, in docs/architecture.md "Known gaps"): the export role receives each job, grant
-  // token included, from the export queue, and is the grant's retiring principal. Whoever runs as
-  // it can take a job off the queue and never retire its grant: nothing revokes an export grant
-  // but the worker itself or the employee's next withdrawal, so the role keeps Decrypt on that
-  // employee's data for as long as they stay consented. (The fixture consumer below stands for
-  // the insider: it takes the job and does not run it.) A steward-run sweep revoking export grants
-  // older than the export's longest life (the lock's 5 hours) would bound it.
-  it.fails('keeps no Decrypt on an employee\'s data after the export\'s longest life', async () => {
-    // Arrange
+  // The export role receives each job, grant token included, from the export queue, and is the
+  // grant's retiring principal: whoever runs as it can take a job off the queue and never retire
+  // its grant. (The fixture consumer stands for the insider: it takes the job and does not run it.)
+  // The hourly export sweep (the key-sync worker, as the steward role) revokes the grant of an
+  // export older than its life (5 hours) and marks it failed, so the role's Decrypt ends there.
+  it('keeps no Decrypt on an employee\'s data after the export\'s longest life', async () => {
+    // Arrange: six hours on (the local KMS's clock), the job was never run and its grant never retired.
     const id = 'e-kept-grant';
     const api = exportApi(t);
     await api.consent(id, ['keystrokes']);
     await api.capture(id, captureBatch({ kinds: ['keystroke'], marker: 'kept-grant-text' }), ['keystrokes']);
-    expect((await api.requestExport(id)).status).toBe(202);
-    await queuedJob(id);
+    const requested = await api.requestExport(id);
+    expect(requested.status).toBe(202);
+    const job = await queuedJob(id);
     const [key] = await captureObjectKeys(t, id, 'keystrokes');
+    const later = new Date(Date.now() + 6 * HOUR_MS);
+    t.clock.advance(6 * HOUR_MS);
+    try {
+      expect(Array.isArray(await decryptCaptureAs(t, 'export', id, key ?? ''))).toBe(true);
 
-    // Act: six hours on (the local KMS's clock), the job was never run and its grant never retired.
-    t.clock.advance(6 * 60 * 60 * 1000);
-    const decrypted = await decryptCaptureAs(t, 'export', id, key ?? '').finally(() => t.clock.reset());
+      // Act: the hourly sweep, at that time.
+      const sweep = await sweepAt(later);
+
+      // Assert: the grant is revoked, the export failed as expired, and the sweep alarmed.
+      expect(await decryptCaptureAs(t, 'export', id, key ?? '')).toMatch(ACCESS_DENIED);
+      const grants = await t.kms('steward').send(new ListGrantsCommand({ KeyId: job.keyArn }));
+      expect((grants.Grants ?? []).filter((g) => g.GranteePrincipal === t.roles.export)).toEqual([]);
+      expect(sweep.outcome.revoked).toBeGreaterThanOrEqual(1);
+      expect(sweep.alarms).toContain('ExportGrantExpired');
+    } finally {
+      t.clock.reset();
+    }
+    const status = await api.exportStatus(id, job.exportId);
+    expect(status.status).toBe(200);
+    expect(status.body['status']).toBe('failed');
+    expect(status.body['reason']).toBe(EXPORT_EXPIRED_REASON);
+    expect(status.body['url']).toBeUndefined();
+    // The employee may ask again: a new export, not the expired one.
+    const again = await api.requestExport(id);
+    expect(again.status).toBe(202);
+    expect(again.body['exportId']).not.toBe(job.exportId);
+  }, 60_000);
+
+  it('leaves an export younger than its life alone: its grant still decrypts', async () => {
+    // Arrange: four hours on, the export is still queued.
+    const id = 'e-young-export';
+    const api = exportApi(t);
+    await api.consent(id, ['keystrokes']);
+    await api.capture(id, captureBatch({ kinds: ['keystroke'], marker: 'young-export-text' }), ['keystrokes']);
+    expect((await api.requestExport(id)).status).toBe(202);
+    const job = await queuedJob(id);
+    const [key] = await captureObjectKeys(t, id, 'keystrokes');
+    t.clock.advance(4 * HOUR_MS);
+    try {
+      // Act
+      await sweepAt(new Date(Date.now() + 4 * HOUR_MS));
+
+      // Assert
+      expect(Array.isArray(await decryptCaptureAs(t, 'export', id, key ?? ''))).toBe(true);
+    } finally {
+      t.clock.reset();
+    }
+    expect((await api.exportStatus(id, job.exportId)).body['status']).toBe('queued');
+  }, 60_000);
+
+  it('leaves a ready export ready, with its download URL', async () => {
+    // Arrange: the export ran to the end (its worker retired the grant).
+    const id = 'e-ready-export';
+    const api = exportApi(t);
+    await api.consent(id, ['keystrokes']);
+    await api.capture(id, captureBatch({ kinds: ['keystroke'], marker: 'ready-export-text' }), ['keystrokes']);
+    expect((await api.requestExport(id)).status).toBe(202);
+    const job = await queuedJob(id);
+    await createExportHandler(workerDeps(), { maxReceiveCount: 3 })({ Records: [sqsRecord(job) as never] }, {} as Context);
+    expect((await api.exportStatus(id, job.exportId)).body['status']).toBe('ready');
+
+    // Act: the sweep, six hours on.
+    await sweepAt(new Date(Date.now() + 6 * HOUR_MS));
 
     // Assert
-    expect(typeof decrypted).toBe('string');
+    const status = await api.exportStatus(id, job.exportId);
+    expect(status.body['status']).toBe('ready');
+    expect(typeof status.body['url']).toBe('string');
   }, 60_000);
+
+  it('is run by the local key-sync function on an expire-exports job, as the schedule queues it', async () => {
+    // Act: the job EventBridge Scheduler queues hourly, as the key-sync function receives it.
+    const answer = await t.stack.invoke('key-sync', { Records: [sqsRecord({ kind: 'expire-exports' })] });
+
+    // Assert: the function (steward role, its own environment and IAM) swept and succeeded.
+    expect(answer).toEqual({ batchItemFailures: [] });
+    expect(t.local.logs('key-sync').some((line) => line.includes('export sweep done'))).toBe(true);
+  }, 30_000);
 });
