@@ -373,11 +373,11 @@ describe('roles', () => {
   it('are one Lambda role per function (ingest, consent, export, purge, steward, datasets, policy-watch), kept when the stack goes', () => {
     const { template } = synthStack();
     const all = template.findResources('AWS::IAM::Role') as Resources;
-    // Besides them: the training role (training jobs), the sweep schedule's role (Scheduler), the
-    // auditor (people) and the CloudTrail rules' topic publisher (EventBridge).
+    // Besides them: the training role (training jobs), the two sweep schedules' roles (Scheduler:
+    // datasets, exports), the auditor (people) and the CloudTrail rules' topic publisher (EventBridge).
     const roles = template.findResources('AWS::IAM::Role', { Properties: { AssumeRolePolicyDocument: { Statement: [{ Principal: { Service: 'lambda.amazonaws.com' } }] } } }) as Resources;
 
-    expect(Object.keys(all)).toHaveLength(11);
+    expect(Object.keys(all)).toHaveLength(12);
     expect(Object.keys(roles)).toHaveLength(7);
     for (const role of Object.values(roles)) {
       expect(role.DeletionPolicy).toBe('Retain');
@@ -417,6 +417,16 @@ describe('roles', () => {
       ScheduleExpression: 'rate(1 hour)',
       Target: { Arn: { 'Fn::GetAtt': [idOf(stack.queues.datasets.queue), 'Arn'] }, Input: JSON.stringify({ kind: 'sweep' }) },
     });
+  });
+
+  it('queue an export sweep on the key-sync queue every hour, through EventBridge Scheduler, with a role that may only send there', () => {
+    const { stack, template } = synthStack();
+    const queueArn = { 'Fn::GetAtt': [idOf(stack.queues.keySync.queue), 'Arn'] };
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(1 hour)',
+      Target: { Arn: queueArn, Input: JSON.stringify({ kind: 'expire-exports' }), RoleArn: { 'Fn::GetAtt': [idOf(stack.exportExpiry.role), 'Arn'] } },
+    });
+    expect(statementsOf(template, idOf(stack.exportExpiry.role))).toEqual([{ Effect: 'Allow', Action: 'sqs:SendMessage', Resource: queueArn }]);
   });
 
   it('run each function under its own role', () => {
@@ -614,6 +624,15 @@ describe('export', () => {
 
     expect(onTable(roleId(stack, 'export')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
     expect(onTable(roleId(stack, 'consent')).sort()).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem']);
+    // The export sweep (key-sync, the steward role): find unfinished jobs, mark expired ones failed.
+    expect(onTable(roleId(stack, 'steward')).sort()).toEqual(['dynamodb:Scan', 'dynamodb:UpdateItem']);
+  });
+
+  it('gives the key-sync function (the export sweep) the export jobs table, and the key-steward function not', () => {
+    const { stack, template } = synthStack();
+
+    expect(functionEnvironment(template, stack.keySyncFunction.fn)[ENV.exportsTable]).toEqual({ Ref: idOf(stack.exportJobs.table) });
+    expect(functionEnvironment(template, stack.keyStewardFunction.fn)[ENV.exportsTable]).toBeUndefined();
   });
 
   it('feeds export jobs one at a time to the export function, running as the export role, after 3 receives to a DLQ', () => {

@@ -154,6 +154,12 @@ export const ROLE_REACH: readonly ReachRow[] = [
   row('steward', 'dynamodb:PutItem', 'table:datasets', 'deny'),
   row('steward', 'dynamodb:UpdateItem', 'table:datasets', 'deny'),
   row('steward', 'dynamodb:Scan', 'table:datasets', 'deny'),
+  // steward (the export sweep, in key-sync): finds unfinished export jobs and marks expired ones
+  // failed; it creates, deletes and reads one by key nothing there.
+  row('steward', 'dynamodb:Scan', 'table:exportJobs', 'allow'),
+  row('steward', 'dynamodb:UpdateItem', 'table:exportJobs', 'allow'),
+  row('steward', 'dynamodb:PutItem', 'table:exportJobs', 'deny'),
+  row('steward', 'dynamodb:DeleteItem', 'table:exportJobs', 'deny'),
   // training: reads manifests and the capture objects they list (ciphertext: only grants decrypt);
   // never lists, writes or deletes, never reads exports or any table or queue.
   row('training', 's3:GetObject', 'exports:datasets/d-reach/manifest.jsonl', 'allow'),
