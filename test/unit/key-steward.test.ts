@@ -449,3 +449,25 @@ describe('KeySteward sealing the consent windows in the key description', () => 
     expect(decodeSealed(String(created[0]?.['Description']))).toEqual({ since: NOW - SEAL_SKEW_MS, windows: {} });
   });
 });
+
+describe('KeySteward.revokeExportGrants (the export sweep)', () => {
+  it('revokes only the export role\'s grants that the sweep picks, never another grantee\'s', async () => {
+    // Arrange: an export grant the sweep picks, one it keeps, and a training grant it would pick by name and date.
+    const training = `arn:aws:iam::${ACCOUNT}:role/cc-training`;
+    const old = new Date('2026-11-29T00:00:00.000Z');
+    const grants = [
+      { GrantId: 'g-doomed', Name: 'export-x-1', GranteePrincipal: roles.export, CreationDate: old },
+      { GrantId: 'g-kept', Name: 'export-x-2', GranteePrincipal: roles.export, CreationDate: old },
+      { GrantId: 'g-training', Name: 'export-x-1', GranteePrincipal: training, CreationDate: old },
+    ];
+    const revoked: unknown[] = [];
+    const { steward: s } = steward({ ListGrants: () => ({ Grants: grants }), RevokeGrant: (input) => revoked.push(input['GrantId']) });
+
+    // Act
+    const count = await s.revokeExportGrants(KEY_ARN, (grant) => grant.name === 'export-x-1');
+
+    // Assert
+    expect(count).toBe(1);
+    expect(revoked).toEqual(['g-doomed']);
+  });
+});
