@@ -108,7 +108,7 @@ export async function runExport(deps: ExportDeps, job: ExportJob): Promise<Expor
     const afterWrite = (await deps.ledger.latestEvent(employeeId))?.state.status;
     if (afterWrite === undefined || !(EXPORTABLE as readonly string[]).includes(afterWrite)) throw new ExportFailedError('the data was erased while the export was being prepared');
     // Ready only now: the file is complete (its upload finished) and its manifest is beside it.
-    await jobs.update(employeeId, exportId, ['running'], {
+    const markedReady = await jobs.update(employeeId, exportId, ['running'], {
       status: 'ready',
       completedAt,
       fileKey: keys.file,
@@ -116,6 +116,13 @@ export async function runExport(deps: ExportDeps, job: ExportJob): Promise<Expor
       sha256: file.sha256,
       counts: { events: file.counts, objects: file.objects.exported, unreadable: file.objects.unreadable },
     });
+    if (!markedReady) {
+      // The export sweep ended the job meanwhile (it outlived its life, 5 hours): it stays failed,
+      // no URL is handed out, and the ledger records no export-ready.
+      logger.warn('export finished after its job was ended; not marked ready', { employeeId, exportId });
+      await finish(deps, job);
+      return 'already-finished';
+    }
     logger.info('export written', { employeeId, exportId, objects: file.objects, lines: file.lines, bytes: file.bytes, ms: Date.now() - started });
   }
   const recorded = await appendRestating(deps.ledger, employeeId, {

@@ -211,6 +211,37 @@ describe('an insider with the export role\'s credentials', () => {
     expect(typeof status.body['url']).toBe('string');
   }, 60_000);
 
+  it('keeps an export the sweep ended while its file was being written failed: no URL, no export-ready', async () => {
+    // Arrange: a worker that received the job late is finishing the file when the sweep, at the
+    // export's life, revokes the grant and ends the job (just before the manifest goes up).
+    const id = 'e-ended-mid-export';
+    const api = exportApi(t);
+    await api.consent(id, ['keystrokes']);
+    await api.capture(id, captureBatch({ kinds: ['keystroke'], marker: 'ended-mid-export' }), ['keystrokes']);
+    expect((await api.requestExport(id)).status).toBe(202);
+    const job = await queuedJob(id);
+    const s3 = t.local.s3('export');
+    s3.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: string }).Key;
+        if (context.commandName === 'PutObjectCommand' && key === exportFileKeys(id, job.exportId).manifest) await sweepAt(new Date(Date.now() + 6 * HOUR_MS));
+        return next(args);
+      },
+      { step: 'initialize', name: 'sweepBeforeManifest' },
+    );
+
+    // Act
+    await createExportHandler(workerDeps(s3), { maxReceiveCount: 3 })({ Records: [sqsRecord(job) as never] }, {} as Context);
+
+    // Assert
+    const status = await api.exportStatus(id, job.exportId);
+    expect(status.body['status']).toBe('failed');
+    expect(status.body['reason']).toBe(EXPORT_EXPIRED_REASON);
+    expect(status.body['url']).toBeUndefined();
+    const events = await t.ledger.events(id);
+    expect(events.filter((e) => e.kind === 'export-ready' && e.details?.['exportId'] === job.exportId)).toEqual([]);
+  }, 60_000);
+
   it('is run by the local key-sync function on an expire-exports job, as the schedule queues it', async () => {
     // Act: the job EventBridge Scheduler queues hourly, as the key-sync function receives it.
     const answer = await t.stack.invoke('key-sync', { Records: [sqsRecord({ kind: 'expire-exports' })] });
