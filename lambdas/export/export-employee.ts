@@ -48,9 +48,10 @@ export async function runExport(deps: ExportDeps, job: ExportJob): Promise<Expor
   const { employeeId, exportId } = job;
   const record = await jobs.get(employeeId, exportId);
   if (record === undefined) {
-    // Expired (TTL) or never created: nothing to do but make sure the grant does not linger.
-    logger.warn('export job not found; retiring its grant', { employeeId, exportId });
-    await retireGrant(deps, job);
+    // Never created (forged), or expired (TTL, two days): touch nothing. The message's grant may
+    // be another export's, and the worker cannot tell; a real export's grant left behind is
+    // revoked by the export-expiry sweep once its life is over (lambdas/key-sync/export-expiry.ts).
+    logger.warn('export job not found; ignored', { employeeId, exportId });
     return 'no-job';
   }
   // The consent function recorded the key and grant beside the job before queueing it: a message
