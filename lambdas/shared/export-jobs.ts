@@ -127,8 +127,12 @@ export class ExportJobs {
         }),
       );
       for (const item of page.Items ?? []) {
-        const { pk: _pk, sk: _sk, expiresAt: _ttl, ...job } = item;
-        jobs.push(job as ExportJobRecord);
+        // Whose job and which export come from the item's key, never from its attributes: an item
+        // whose `employeeId` or `exportId` names another employee's live export (a table writer's
+        // forgery) must not point the sweep at that export's grant or job.
+        const { pk, sk, expiresAt: _ttl, ...job } = item;
+        if (typeof pk !== 'string' || typeof sk !== 'string' || !sk.startsWith(JOB_PREFIX)) continue;
+        jobs.push({ ...(job as ExportJobRecord), employeeId: pk, exportId: sk.slice(JOB_PREFIX.length) });
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);

@@ -6,6 +6,7 @@
 // sweep (lambdas/key-sync/export-expiry.ts) revokes once the export outlived its life.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ListGrantsCommand } from '@aws-sdk/client-kms';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPORT_EXPIRED_REASON } from '../../contract/export-expiry.js';
 import { exportFileKeys } from '../../contract/export-format.js';
@@ -240,6 +241,38 @@ describe('an insider with the export role\'s credentials', () => {
     expect(status.body['url']).toBeUndefined();
     const events = await t.ledger.events(id);
     expect(events.filter((e) => e.kind === 'export-ready' && e.details?.['exportId'] === job.exportId)).toEqual([]);
+  }, 60_000);
+
+  it('cannot be pointed at another employee\'s live export by a job item naming it', async () => {
+    // Arrange: the victim's export was just requested (its grant decrypts). The insider, as the
+    // export role (UpdateItem creates an item that does not exist), plants in its own partition a
+    // job item whose attributes name the victim and the victim's live export, dated long ago.
+    const victim = 'e-sweep-victim';
+    const api = exportApi(t);
+    await api.consent(victim, ['keystrokes']);
+    await api.capture(victim, captureBatch({ kinds: ['keystroke'], marker: 'sweep-victim-text' }), ['keystrokes']);
+    expect((await api.requestExport(victim)).status).toBe(202);
+    const job = await queuedJob(victim);
+    const [key] = await captureObjectKeys(t, victim, 'keystrokes');
+    await t.local.documents('export').send(
+      new UpdateCommand({
+        TableName: LOCAL_RESOURCES.tables.exportJobs,
+        Key: { pk: 'e-sweep-insider', sk: 'export#x-planted' },
+        UpdateExpression: 'SET employeeId = :victim, exportId = :live, #status = :queued, requestedAt = :old',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':victim': victim, ':live': job.exportId, ':queued': 'queued', ':old': new Date(Date.now() - 10 * HOUR_MS).toISOString() },
+      }),
+    );
+
+    // Act: the hourly sweep, now.
+    await sweepAt(new Date());
+
+    // Assert: the victim's export is untouched (its grant decrypts, its job is queued); the
+    // planted item is ended under its own key.
+    expect(Array.isArray(await decryptCaptureAs(t, 'export', victim, key ?? ''))).toBe(true);
+    expect((await api.exportStatus(victim, job.exportId)).body['status']).toBe('queued');
+    const planted = await new ExportJobs(t.local.documents('admin'), LOCAL_RESOURCES.tables.exportJobs).get('e-sweep-insider', 'x-planted');
+    expect(planted?.status).toBe('failed');
   }, 60_000);
 
   it('is run by the local key-sync function on an expire-exports job, as the schedule queues it', async () => {
