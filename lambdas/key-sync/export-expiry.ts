@@ -16,6 +16,17 @@ export interface ExportExpiryDeps {
   readonly logger: Logger;
   /** The sweep's clock. @default - the system clock */
   readonly now?: () => Date;
+  /**
+   * Time left to start another employee's exports (the invocation's, less a reserve): once spent,
+   * the sweep stops and fails, so the job is retried and the next run goes on from what is left.
+   * @default - no limit
+   */
+  readonly timeLeftMs?: () => number;
+}
+
+/** The sweep ran out of its invocation's time; what it did is kept, the rest is for its retry. */
+export class SweepCutShortError extends Error {
+  override readonly name = 'SweepCutShortError';
 }
 
 export interface ExportExpiryOutcome {
@@ -44,7 +55,14 @@ export async function expireExports(deps: ExportExpiryDeps): Promise<ExportExpir
   let expired = 0;
   let revoked = 0;
   let failed: unknown;
+  let started = 0;
   for (const [employeeId, jobs] of byEmployee) {
+    if (deps.timeLeftMs !== undefined && deps.timeLeftMs() <= 0) {
+      deps.logger.warn('export sweep out of time; its retry goes on', { employeesLeft: byEmployee.size - started });
+      failed ??= new SweepCutShortError('the export sweep ran out of time');
+      break;
+    }
+    started += 1;
     // A job without a readable request time cannot be dated, so it cannot be live.
     const isOld = (job: ExportJobRecord) => !(Date.parse(job.requestedAt) > cutoff);
     const old = jobs.filter(isOld);

@@ -26,5 +26,5 @@ export const handler = createKeySyncHandler({
   sqs: sqsClient(),
   queueUrl: requireEnv(ENV.keySyncQueueUrl),
   logger,
-  expireExports: () => expireExports({ jobs, ledger, steward, alarms, logger }),
+  expireExports: (timeLeftMs) => expireExports({ jobs, ledger, steward, alarms, logger, timeLeftMs }),
 });

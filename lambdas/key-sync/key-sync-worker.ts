@@ -26,9 +26,17 @@ export interface KeySyncWorkerDeps {
   readonly sleep?: (ms: number) => Promise<void>;
   /**
    * The hourly export sweep (export-expiry.ts), for the `expire-exports` job EventBridge Scheduler
-   * queues here. @default - none: such a job fails, and the queue dead-letters it
+   * queues here; it stops starting employees once `timeLeftMs()` is spent, and then fails (the job
+   * is retried, and goes on where it stopped). @default - none: such a job fails, and the queue dead-letters it
    */
-  readonly expireExports?: () => Promise<unknown>;
+  readonly expireExports?: (timeLeftMs: () => number) => Promise<unknown>;
+  /**
+   * A sweep job this soon after a sweep that succeeded in this instance is done without sweeping:
+   * whoever may queue jobs here (the consent, policy-watch and steward roles) could otherwise make
+   * every one of thousands of jobs scan the export table and list grants. Shorter than the hour
+   * between scheduled sweeps. @default 15 minutes
+   */
+  readonly sweepAtMostEveryMs?: number;
 }
 
 /** Time kept back for the sync itself and the re-queue, so a backoff never runs into the timeout. */
@@ -37,6 +45,7 @@ const RESERVE_MS = 15_000;
 const defaultBackoff = (attempt: number): number => Math.random() * 1_000 * 2 ** (attempt - 1);
 const defaultDefer = (deferral: number): number => Math.min(900, 30 * 2 ** (deferral - 1));
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const isSweep = (record: SQSRecord): boolean => (jsonOrUndefined(record.body) as { kind?: unknown } | undefined)?.kind === 'expire-exports';
 
 function isThrottling(error: unknown): boolean {
   return asDependencyError(error, 'KMS')?.code === 'dependency-throttled';
@@ -48,6 +57,8 @@ export function createKeySyncHandler(deps: KeySyncWorkerDeps): (event: SQSEvent,
   const deferSeconds = deps.deferSeconds ?? defaultDefer;
   const sleep = deps.sleep ?? defaultSleep;
   const { logger } = deps;
+  const sweepEveryMs = deps.sweepAtMostEveryMs ?? 15 * 60 * 1000;
+  let lastSweepAt: number | undefined;
 
   /** Syncs, retrying throttles while the invocation has time. Returns false when KMS is still throttling. */
   async function syncWithBackoff(job: KeySyncJob, context: Context): Promise<boolean> {
@@ -75,8 +86,15 @@ export function createKeySyncHandler(deps: KeySyncWorkerDeps): (event: SQSEvent,
       }
       if ('kind' in parsed.data) {
         if (deps.expireExports === undefined) throw new Error('this worker has no export sweep configured');
-        // A failure (one employee's key could not be swept) returns the job to the queue.
-        await deps.expireExports();
+        if (lastSweepAt !== undefined && Date.now() - lastSweepAt < sweepEveryMs) {
+          logger.info('export sweep skipped: one ran moments ago', { messageId: record.messageId });
+          return;
+        }
+        // A failure (one employee's key could not be swept, or time ran out) returns the job to
+        // the queue. The sweep stops in time for the invocation to answer: a timeout would return
+        // the whole batch, key-policy syncs included, and spend their receives.
+        await deps.expireExports(() => context.getRemainingTimeInMillis() - RESERVE_MS);
+        lastSweepAt = Date.now();
         return;
       }
       const job = parsed.data;
@@ -101,6 +119,9 @@ export function createKeySyncHandler(deps: KeySyncWorkerDeps): (event: SQSEvent,
       await deps.sqs.send(new SendMessageCommand({ QueueUrl: deps.queueUrl, MessageBody: JSON.stringify(next), DelaySeconds: deferSeconds(deferrals) }));
       logger.warn('KMS is throttling; key sync deferred', { employeeId: job.employeeId, deferrals });
     };
-    return processPartialResponse(event, syncRecord, newProcessor(), { context, processInParallel: false, throwOnFullBatchFailure: false });
+    // Key-policy syncs (pauses, withdrawals) first, sweeps last: a sweep never delays a sync, and
+    // it gets whatever time the syncs left.
+    const ordered = { ...event, Records: [...event.Records.filter((r) => !isSweep(r)), ...event.Records.filter(isSweep)] };
+    return processPartialResponse(ordered, syncRecord, newProcessor(), { context, processInParallel: false, throwOnFullBatchFailure: false });
   };
 }

@@ -3,10 +3,13 @@
 // one employee does to the others. The end-to-end path (local KMS, steward role) is in
 // test/e2e/export-worker.attack.test.ts.
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { EXPORT_EXPIRED_REASON, EXPORT_LIFE_MS, exportGrantName } from '../../contract/export-expiry.js';
 import type { AlarmMetric } from '../../contract/alarms.js';
-import { expireExports, type ExportExpiryDeps } from '../../lambdas/key-sync/export-expiry.js';
+import { expireExports, SweepCutShortError, type ExportExpiryDeps } from '../../lambdas/key-sync/export-expiry.js';
+import { createKeySyncHandler } from '../../lambdas/key-sync/key-sync-worker.js';
 import type { ConsentStatus } from '../../lambdas/shared/consent-model.js';
 import type { ExportJobRecord } from '../../lambdas/shared/export-jobs.js';
 
@@ -135,5 +138,92 @@ describe('the export sweep', () => {
     await expect(swept).rejects.toThrow('throttled');
     expect(world.updates.map((u) => u.exportId)).toEqual(['x-swept']);
     expect(world.alarms).toEqual(['ExportGrantExpired']);
+  });
+});
+
+describe('the export sweep in the key-sync worker, under a flood of sweep jobs', () => {
+  // Whoever may queue key-sync jobs (the consent, policy-watch and steward roles) may queue
+  // `expire-exports`: each must not cost a full table scan and a grant listing, and a sweep must
+  // neither delay nor take down the key-policy syncs (withdrawals) batched with it.
+  function worker(options: { sweep?: (timeLeftMs: () => number) => Promise<unknown>; remainingMs?: () => number } = {}) {
+    const calls: string[] = [];
+    const handler = createKeySyncHandler({
+      sync: {
+        syncNewest: (employeeId) => {
+          calls.push(`sync ${employeeId}`);
+          return Promise.resolve(undefined);
+        },
+      },
+      sqs: {} as SQSClient,
+      queueUrl: 'http://127.0.0.1/key-sync',
+      logger: new Logger({ serviceName: 'test-key-sync', logLevel: 'SILENT' }),
+      expireExports: (timeLeftMs) => {
+        calls.push('sweep');
+        return options.sweep === undefined ? Promise.resolve(undefined) : options.sweep(timeLeftMs);
+      },
+    });
+    const context = { getRemainingTimeInMillis: options.remainingMs ?? (() => 60_000) } as unknown as Context;
+    let n = 0;
+    const batch = (...bodies: unknown[]): SQSEvent => ({ Records: bodies.map((body) => ({ messageId: `m-${(n += 1)}`, body: JSON.stringify(body) }) as SQSRecord) });
+    return { calls, run: (event: SQSEvent) => handler(event, context), batch };
+  }
+  const SWEEP = { kind: 'expire-exports' };
+
+  it('sweeps once for a batch of ten sweep jobs and for the batches right after it, and answers every job', async () => {
+    // Arrange
+    const w = worker();
+
+    // Act
+    const first = await w.run(w.batch(...Array.from({ length: 10 }, () => SWEEP)));
+    const second = await w.run(w.batch(...Array.from({ length: 10 }, () => SWEEP)));
+
+    // Assert
+    expect(w.calls).toEqual(['sweep']);
+    expect(first.batchItemFailures).toEqual([]);
+    expect(second.batchItemFailures).toEqual([]);
+  });
+
+  it('sweeps again after a sweep that failed (its retry is not skipped)', async () => {
+    // Arrange
+    let fail = true;
+    const w = worker({ sweep: () => (fail ? Promise.reject(new Error('a key failed')) : Promise.resolve(undefined)) });
+
+    // Act
+    const failed = await w.run(w.batch(SWEEP));
+    fail = false;
+    const retried = await w.run(w.batch(SWEEP));
+
+    // Assert
+    expect(failed.batchItemFailures).toHaveLength(1);
+    expect(retried.batchItemFailures).toEqual([]);
+    expect(w.calls).toEqual(['sweep', 'sweep']);
+  });
+
+  it('syncs the batch\'s key policies before sweeping, and hands the sweep the invocation\'s time less a reserve', async () => {
+    // Arrange
+    let handed: number | undefined;
+    const w = worker({ remainingMs: () => 40_000, sweep: (timeLeftMs) => Promise.resolve((handed = timeLeftMs())) });
+
+    // Act
+    await w.run(w.batch(SWEEP, { employeeId: 'e-withdrawing', sequence: 3 }, { employeeId: 'e-pausing', sequence: 2 }));
+
+    // Assert
+    expect(w.calls).toEqual(['sync e-withdrawing', 'sync e-pausing', 'sweep']);
+    expect(handed).toBeGreaterThan(0);
+    expect(handed).toBeLessThan(40_000);
+  });
+
+  it('stops starting employees once its time is spent, keeps what it did, and fails so that its retry goes on', async () => {
+    // Arrange: time for one employee.
+    const world = sweepWorld({ jobs: [job('e-7', 'x-first', ago(EXPORT_LIFE_MS + 1)), job('e-8', 'x-second', ago(EXPORT_LIFE_MS + 1))] });
+    let left = 1;
+    const deps: ExportExpiryDeps = { ...world.deps, timeLeftMs: () => (left -= 1) + 1 };
+
+    // Act
+    const swept = expireExports(deps);
+
+    // Assert
+    await expect(swept).rejects.toBeInstanceOf(SweepCutShortError);
+    expect(world.updates.map((u) => u.exportId)).toEqual(['x-first']);
   });
 });
