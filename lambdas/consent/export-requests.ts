@@ -6,7 +6,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ExportStatus } from '../../contract/export-format.js';
+import { exportFileKeys, type ExportStatus } from '../../contract/export-format.js';
 import type { ExportJob } from '../../contract/jobs.js';
 import type { Actor } from '../shared/consent-state.js';
 import { ConflictError, ConsentStateUnavailableError, NotFoundError } from '../shared/errors.js';
@@ -121,7 +121,11 @@ export class ExportRequests {
     };
     if (job.status !== 'ready' || job.fileKey === undefined || job.manifestKey === undefined) return body;
     const expiresAt = new Date(this.now().getTime() + DOWNLOAD_URL_SECONDS * 1000).toISOString();
-    const [url, manifestUrl] = await Promise.all([this.presign(job.fileKey), this.presign(job.manifestKey)]);
+    // The keys are the caller's own export's, never the ones the item stores: every writer of the
+    // table (the export worker, and the steward role's export sweep, whose UpdateItem can set any
+    // attribute) could otherwise point an employee's download at another employee's file.
+    const keys = exportFileKeys(employeeId, exportId);
+    const [url, manifestUrl] = await Promise.all([this.presign(keys.file), this.presign(keys.manifest)]);
     return { ...body, url, manifestUrl, expiresAt };
   }
 

@@ -284,3 +284,42 @@ describe('an insider with the export role\'s credentials', () => {
     expect(t.local.logs('key-sync').some((line) => line.includes('export sweep done'))).toBe(true);
   }, 30_000);
 });
+
+describe('an insider with the steward role\'s credentials (the export sweep\'s UpdateItem)', () => {
+  // The sweep's UpdateItem on the export jobs table is not limited to the fields it sets: the role
+  // can write any attribute of any item, a ready export's file key included.
+  it('cannot point an employee\'s download at another employee\'s export file', async () => {
+    // Arrange: two employees' ready exports; the steward rewrites A's file and manifest keys to B's.
+    const api = exportApi(t);
+    const ready = async (id: string) => {
+      await api.consent(id, ['keystrokes']);
+      await api.capture(id, captureBatch({ kinds: ['keystroke'], marker: `${id}-text` }), ['keystrokes']);
+      expect((await api.requestExport(id)).status).toBe(202);
+      const job = await queuedJob(id);
+      await createExportHandler(workerDeps(), { maxReceiveCount: 3 })({ Records: [sqsRecord(job) as never] }, {} as Context);
+      return job.exportId;
+    };
+    const [a, b] = ['e-redirect-a', 'e-redirect-b'];
+    const [exportA, exportB] = [await ready(a), await ready(b)];
+    const keysA = exportFileKeys(a, exportA);
+    const keysB = exportFileKeys(b, exportB);
+    await t.local.documents('steward').send(
+      new UpdateCommand({
+        TableName: LOCAL_RESOURCES.tables.exportJobs,
+        Key: { pk: a, sk: `export#${exportA}` },
+        UpdateExpression: 'SET fileKey = :file, manifestKey = :manifest',
+        ExpressionAttributeValues: { ':file': keysB.file, ':manifest': keysB.manifest },
+      }),
+    );
+
+    // Act: A asks for their export.
+    const status = await api.exportStatus(a, exportA);
+
+    // Assert: A's URLs are for A's own file and manifest.
+    expect(status.body['status']).toBe('ready');
+    const path = (url: unknown) => decodeURIComponent(new URL(String(url)).pathname);
+    expect(path(status.body['url'])).toContain(keysA.file);
+    expect(path(status.body['manifestUrl'])).toContain(keysA.manifest);
+    expect(path(status.body['url'])).not.toContain(b);
+  }, 60_000);
+});
