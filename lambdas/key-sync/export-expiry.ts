@@ -36,6 +36,18 @@ export interface ExportExpiryOutcome {
   readonly revoked: number;
 }
 
+/** How far ahead of the sweep's clock another function's clock may be. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+
+/** The job's request time in epoch ms, if it is the ISO time the consent function writes. */
+function requestedAtOf(job: ExportJobRecord): number | undefined {
+  const value: unknown = job.requestedAt;
+  if (typeof value !== 'string' || !ISO_TIME.test(value)) return undefined;
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? at : undefined;
+}
+
 /** Consent states whose key is shredded or being shredded: the erasure revoked every grant already. */
 const ERASED = new Set(['purging', 'purged']);
 
@@ -63,8 +75,13 @@ export async function expireExports(deps: ExportExpiryDeps): Promise<ExportExpir
       break;
     }
     started += 1;
-    // A job without a readable request time cannot be dated, so it cannot be live.
-    const isOld = (job: ExportJobRecord) => !(Date.parse(job.requestedAt) > cutoff);
+    // A job without a readable request time cannot be dated, so it cannot be live: only the ISO
+    // form the consent function writes counts (Date.parse reads `42` as the year 2042), and not
+    // a time after now (a table writer re-dating a kept job to keep its grant).
+    const isOld = (job: ExportJobRecord) => {
+      const at = requestedAtOf(job);
+      return at === undefined || at <= cutoff || at > now.getTime() + CLOCK_SKEW_MS;
+    };
     const old = jobs.filter(isOld);
     if (old.length === 0) continue;
     const live = new Set(jobs.filter((job) => !isOld(job)).map((job) => exportGrantName(job.exportId)));

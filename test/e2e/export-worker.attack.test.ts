@@ -275,6 +275,27 @@ describe('an insider with the export role\'s credentials', () => {
     expect(planted?.status).toBe('failed');
   }, 60_000);
 
+  it('is not stopped by a garbled job item (no employee or export attribute, a number for its time)', async () => {
+    // Arrange: a planted unfinished item with only its key, a status and a non-string time.
+    await t.local.documents('export').send(
+      new UpdateCommand({
+        TableName: LOCAL_RESOURCES.tables.exportJobs,
+        Key: { pk: 'e-sweep-garbled', sk: 'export#x-garbled' },
+        UpdateExpression: 'SET #status = :running, requestedAt = :number',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':running': 'running', ':number': 42 },
+      }),
+    );
+
+    // Act
+    const sweep = sweepAt(new Date());
+
+    // Assert: the sweep succeeds, and ends the item under its own key.
+    await expect(sweep).resolves.toBeDefined();
+    const garbled = await new ExportJobs(t.local.documents('admin'), LOCAL_RESOURCES.tables.exportJobs).get('e-sweep-garbled', 'x-garbled');
+    expect(garbled?.status).toBe('failed');
+  }, 30_000);
+
   it('is run by the local key-sync function on an expire-exports job, as the schedule queues it', async () => {
     // Act: the job EventBridge Scheduler queues hourly, as the key-sync function receives it.
     const answer = await t.stack.invoke('key-sync', { Records: [sqsRecord({ kind: 'expire-exports' })] });

@@ -123,6 +123,25 @@ describe('the export sweep', () => {
     expect(world.revoked).toEqual([{ keyArn: 'key-e-4', name: exportGrantName('x-undated') }]);
   });
 
+  it('treats a job dated after now, or dated in any form but the ISO time it is written in, as expired', async () => {
+    // Arrange: a kept job re-dated ahead by a table writer (to keep its grant), and one whose time
+    // Date.parse would read as a year (`42` is 2042).
+    const world = sweepWorld({
+      jobs: [
+        { employeeId: 'e-9', exportId: 'x-ahead', status: 'running', requestedAt: new Date(NOW.getTime() + 10 * HOUR).toISOString() },
+        { employeeId: 'e-9', exportId: 'x-year', status: 'running', requestedAt: '42' },
+        { employeeId: 'e-9', exportId: 'x-number', status: 'running', requestedAt: 42 as unknown as string },
+      ],
+      grants: { 'key-e-9': ['x-ahead', 'x-year', 'x-number'].map((id) => ({ name: exportGrantName(id), createdAt: NOW })) },
+    });
+
+    // Act
+    const outcome = await expireExports(world.deps);
+
+    // Assert
+    expect(outcome).toEqual({ expired: 3, revoked: 3 });
+  });
+
   it('sweeps the other employees when one key fails, leaves that one\'s job for the retry, and then fails', async () => {
     // Arrange
     const world = sweepWorld({
