@@ -28,7 +28,7 @@ export default defineConfig({
       // The whole suite's level when this was set (README, "Coverage"), rounded down a little:
       // `npm test` fails if coverage falls. Raise them as coverage rises. A run of a few files
       // with --coverage falls short of them by design; run those without --coverage.
-      thresholds: { lines: 82, statements: 79, branches: 70, functions: 82 },
+      thresholds: { lines: 83, statements: 80, branches: 71, functions: 83 },
     },
   },
 });
