@@ -2,7 +2,7 @@
 // appended with attribute_not_exists(sk): the sequence is the optimistic lock, so of two
 // concurrent changes exactly one wins. `sk = state` caches the newest event's state. Every event
 // read is validated (ledger-event.ts): an invalid one is never returned as if it were true.
-import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { ConsentEvent, ConsentState } from './consent-state.js';
 import { isAwsError } from './errors.js';
 import { readLedgerEvent, type LedgerEventReading } from './ledger-event.js';
@@ -103,30 +103,21 @@ export class Ledger {
     // behind them (a withdrawal restated from "no consent" would carry no key to revoke).
     let sequence: number | undefined;
     let invalid: InvalidLedgerEventError | undefined;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': employeeId, ':prefix': EVENT_PREFIX },
-          ScanIndexForward: false,
-          Limit: HEAD_SEARCH_LIMIT,
-          ConsistentRead: true,
-          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        // A key that is no sequence, or a sequence no real change reaches, is forged: reported as
-        // invalid and passed over, so a withdrawal still lands on top of the real events.
-        const itemSequence = sequenceOf(item);
-        if (sequence === undefined && itemSequence !== undefined && itemSequence <= MAX_PLAUSIBLE_SEQUENCE) sequence = itemSequence;
-        const reading = readItem(employeeId, item);
-        if (reading.valid) return { sequence: sequence ?? reading.event.sequence, newestValid: reading.event, ...(invalid === undefined ? {} : { invalid }) };
-        invalid ??= new InvalidLedgerEventError(employeeId, reading.sequence, reading.issues);
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
+    const newestFirst = this.pages({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': employeeId, ':prefix': EVENT_PREFIX },
+      ScanIndexForward: false,
+      Limit: HEAD_SEARCH_LIMIT,
+    });
+    for await (const item of newestFirst) {
+      // A key that is no sequence, or a sequence no real change reaches, is forged: reported as
+      // invalid and passed over, so a withdrawal still lands on top of the real events.
+      const itemSequence = sequenceOf(item);
+      if (sequence === undefined && itemSequence !== undefined && itemSequence <= MAX_PLAUSIBLE_SEQUENCE) sequence = itemSequence;
+      const reading = readItem(employeeId, item);
+      if (reading.valid) return { sequence: sequence ?? reading.event.sequence, newestValid: reading.event, ...(invalid === undefined ? {} : { invalid }) };
+      invalid ??= new InvalidLedgerEventError(employeeId, reading.sequence, reading.issues);
+    }
     return { sequence: sequence ?? 0, newestValid: undefined, ...(invalid === undefined ? {} : { invalid }) };
   }
 
@@ -139,22 +130,23 @@ export class Ledger {
   /** Every event after `sequence`, oldest first, each validated but returned even when invalid (a sweep must not be blocked by one). */
   async eventsAfter(employeeId: string, sequence: number): Promise<LedgerEventReading[]> {
     const readings: LedgerEventReading[] = [];
+    const after = this.pages({
+      // Events only: the 'state' item sorts after every 'event#…' key.
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :last',
+      ExpressionAttributeValues: { ':pk': employeeId, ':first': eventSortKey(sequence + 1), ':last': eventSortKey(10 ** SEQUENCE_DIGITS - 1) },
+    });
+    for await (const item of after) readings.push(readItem(employeeId, item));
+    return readings;
+  }
+
+  /** The items a strongly consistent query of this table selects, page after page; a caller may stop early. */
+  private async *pages(query: Omit<QueryCommandInput, 'TableName' | 'ConsistentRead' | 'ExclusiveStartKey'>): AsyncGenerator<Record<string, unknown>> {
     let startKey: Record<string, unknown> | undefined;
     do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          // Events only: the 'state' item sorts after every 'event#…' key.
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :first AND :last',
-          ExpressionAttributeValues: { ':pk': employeeId, ':first': eventSortKey(sequence + 1), ':last': eventSortKey(10 ** SEQUENCE_DIGITS - 1) },
-          ConsistentRead: true,
-          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-        }),
-      );
-      for (const item of page.Items ?? []) readings.push(readItem(employeeId, item));
+      const page = await this.db.send(new QueryCommand({ TableName: this.table, ...query, ConsistentRead: true, ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }) }));
+      yield* page.Items ?? [];
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
-    return readings;
   }
 
   /** Appends `event`, which must carry sequence = previous + 1. Throws SequenceTakenError if another writer won. */
@@ -178,20 +170,8 @@ export class Ledger {
   /** Every event, oldest first, paginated through. */
   async events(employeeId: string): Promise<ConsentEvent[]> {
     const events: ConsentEvent[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.db.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': employeeId, ':prefix': EVENT_PREFIX },
-          ConsistentRead: true,
-          ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
-        }),
-      );
-      for (const item of page.Items ?? []) events.push(toEvent(employeeId, item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
+    const oldestFirst = this.pages({ KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)', ExpressionAttributeValues: { ':pk': employeeId, ':prefix': EVENT_PREFIX } });
+    for await (const item of oldestFirst) events.push(toEvent(employeeId, item));
     return events;
   }
 

@@ -7,7 +7,7 @@ import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { newBatchId } from '../support/capture-batches.js';
-import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
+import { grantPauseResumeAt, NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
 import { employeeActor, inProcessConsent } from '../support/in-process-services.js';
 
 const { captures } = LOCAL_RESOURCES.buckets;
@@ -210,17 +210,7 @@ describe('a key made before seals (its description is the earlier version\'s)', 
     // steward role, the only one that may).
     const id = 'e-legacy-key';
     const base = Date.now() - 20 * MINUTE;
-    let now = base;
-    const backdated = inProcessConsent(t.local, { now: () => new Date(now) });
-    try {
-      await backdated.service.apply(id, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(id));
-      now = base + MINUTE;
-      await backdated.service.apply(id, { type: 'pause', until: new Date(base + 40 * MINUTE) }, employeeActor(id));
-      now = base + 5 * MINUTE;
-      await backdated.service.apply(id, { type: 'resume' }, employeeActor(id));
-    } finally {
-      backdated.destroy();
-    }
+    await grantPauseResumeAt(t, id, base);
     const keyArn = (await t.ledger.events(id)).at(-1)?.state.keyArn;
     await t.kms('steward').send(new UpdateKeyDescriptionCommand({ KeyId: keyArn, Description: `consent-capture: data of employee ${id}` }));
     const beforePause = base + MINUTE / 2;

@@ -10,7 +10,7 @@ import type { ConsentWindows } from '../../lambdas/shared/consent-windows.js';
 import { eventSortKey } from '../../lambdas/shared/ledger.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { newBatchId } from '../support/capture-batches.js';
-import { NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
+import { grantPauseResumeAt, NOTICE, startTestStack, type ConsentTestStack as TestStack } from '../support/consent-api.js';
 import { employeeActor, inProcessConsent } from '../support/in-process-services.js';
 
 const MINUTE = 60_000;
@@ -110,17 +110,7 @@ describe('a ledger writer against the sealed windows', () => {
     // steward run in-process on that clock), then a forged event that covers the pause.
     const id = 'e-forged-repair';
     const base = Date.now() - 20 * MINUTE;
-    let now = base;
-    const backdated = inProcessConsent(t.local, { now: () => new Date(now) });
-    try {
-      await backdated.service.apply(id, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(id));
-      now = base + MINUTE;
-      await backdated.service.apply(id, { type: 'pause', until: new Date(base + 40 * MINUTE) }, employeeActor(id));
-      now = base + 5 * MINUTE;
-      await backdated.service.apply(id, { type: 'resume' }, employeeActor(id));
-    } finally {
-      backdated.destroy();
-    }
+    await grantPauseResumeAt(t, id, base);
     await forgeNewest(id, { clicks: [{ from: new Date(base).toISOString() }] });
 
     // Act: a repair (the steward's apply, as key-sync and the consent role run it) on today's clock.

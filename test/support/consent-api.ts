@@ -9,6 +9,7 @@ import type { PrincipalName } from '../../local/principals.js';
 import { afterAll, beforeAll } from 'vitest';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { startTestStack as startLocalTestStack, type TestStack as LocalTestStack, type TestStackOptions } from './local-stack.js';
+import { employeeActor, inProcessConsent } from './in-process-services.js';
 
 export interface ApiResponse {
   readonly status: number;
@@ -88,3 +89,24 @@ export function useTestStack(options: TestStackOptions = {}): { readonly current
 }
 
 export const NOTICE = { noticeVersion: '2026-11', noticeSha256: 'b'.repeat(64) };
+
+const MINUTE_MS = 60_000;
+
+/**
+ * A consent to clicks granted at `base`, paused from `base` + 1 minute (for 40), resumed at
+ * `base` + 5 minutes: run in-process, as the employee, on a clock set to those instants, so a test
+ * can date events before, inside and after a real pause minutes in the past.
+ */
+export async function grantPauseResumeAt(t: ConsentTestStack, employeeId: string, base: number): Promise<void> {
+  let now = base;
+  const backdated = inProcessConsent(t.local, { now: () => new Date(now) });
+  try {
+    await backdated.service.apply(employeeId, { type: 'grant', scopes: ['clicks'], ...NOTICE }, employeeActor(employeeId));
+    now = base + MINUTE_MS;
+    await backdated.service.apply(employeeId, { type: 'pause', until: new Date(base + 40 * MINUTE_MS) }, employeeActor(employeeId));
+    now = base + 5 * MINUTE_MS;
+    await backdated.service.apply(employeeId, { type: 'resume' }, employeeActor(employeeId));
+  } finally {
+    backdated.destroy();
+  }
+}
