@@ -13,8 +13,8 @@ export const ALARM_METRICS = {
   KeyMismatch: 'an employee alias does not name the key the ledger records; ingest refused',
   /** A withdrawal was recorded but its key policy could not be written now; a key-sync job will. */
   WithdrawalEnforcementDeferred: 'a withdrawal was recorded but its key policy write failed; a key-sync job retries it',
-  /** The key steward refused a request that is not one it serves: its only caller is ours, so someone forged it. */
-  StewardRequestRefused: 'the key steward refused a request it does not serve; its only caller is the consent function, so someone forged it',
+  /** The key steward refused a request that is not one it serves: its callers are ours (consent, datasets), so someone forged it. */
+  StewardRequestRefused: 'the key steward refused a request it does not serve; its callers are the consent and datasets functions, so one of them was used to forge it',
   /**
    * An employee key policy was written (CloudTrail PutKeyPolicy) that is not what the consent
    * ledger said at that moment: a compromised writer, or a bug. policy-watch queues a repair.

@@ -13,7 +13,7 @@ export interface RoleDeclaration {
   readonly assumedBy?: 'lambda' | 'training';
 }
 
-/** Function roles. Employee key policies name every one of them, so they exist before their functions do. */
+/** Function roles. Employee key policies name most of them (not consent, datasets or policy-watch), so they exist before their functions do. */
 export const ROLES = {
   ingest: { constructId: 'Ingest', description: 'Writes consented captures; GenerateDataKey only as employee key policies allow.' },
   consent: { constructId: 'Consent', description: 'Records consent changes in the ledger; asks the key steward to enforce them. No KMS write.' },

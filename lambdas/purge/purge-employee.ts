@@ -1,6 +1,6 @@
 // Crypto-shreds one employee, then deletes their objects. Every step is idempotent, so a purge
 // killed anywhere finishes when the job is delivered again:
-//   1. (done by the consent function) the shredded key policy;
+//   1. (done by the key steward, when the erasure is recorded) the erasure tag and the shredded key policy;
 //   2. DisableKey: the data is unreadable from this moment;
 //   3. ScheduleKeyDeletion;
 //   4. delete every object under captures/{id}/ and exports/{id}/, 1,000 per DeleteObjects;
