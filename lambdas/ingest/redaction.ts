@@ -111,6 +111,8 @@ interface Rule {
   readonly pattern: RegExp;
   /** A cheap test that the text may hold a match at all; skips the regex scan on most texts. */
   readonly mayContain: (text: string) => boolean;
+  /** Whether a match needs a {@link LONG_RUN} (the hex and base64 secrets): one scan decides it for both. */
+  readonly needsLongRun?: true;
   /** Returns the replacement and how many masks it holds; undefined keeps the candidate. */
   readonly replace?: (candidate: string, offset: number, input: string) => RedactedText | undefined;
 }
@@ -122,6 +124,12 @@ const AWS_ACCESS_KEY = /(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])
 const EMAIL = /(?<![\p{L}\p{M}\p{N}._%+-])[\p{L}\p{M}\p{N}._%+-]+@(?:[\p{L}\p{M}\p{N}-]+\.)+[\p{L}\p{M}]{2,63}(?![\p{L}\p{M}\p{N}-])/gu;
 const HEX = /(?<![A-Za-z0-9])(?:0x)?[0-9a-fA-F]{32,}(?![A-Za-z0-9])/g;
 const BASE64 = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{40,}={0,2}/g;
+/**
+ * A run of at least 32 characters of the base64 alphabet. Every HEX match lies inside one (hex
+ * digits and `0x` are in the alphabet) and so does every BASE64 match (40+), so a text without one
+ * skips both scans: most typed text is prose, whose runs end at the next space.
+ */
+const LONG_RUN = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32}/;
 /** Runs of digit groups split by single spaces, tabs, dots or dashes; which spans are cards is decided in code. */
 const DIGIT_GROUPS = /(?<![A-Za-z0-9])\d+(?:[ \t.-]\d+)*(?![A-Za-z0-9])/g;
 
@@ -268,8 +276,8 @@ const RULES: readonly Rule[] = [
   { kind: 'slack-token', pattern: SLACK_TOKEN, mayContain: (t) => t.includes('xox') },
   { kind: 'aws-access-key', pattern: AWS_ACCESS_KEY, mayContain: (t) => t.includes('AKIA') || t.includes('ASIA') },
   { kind: 'email', pattern: EMAIL, mayContain: (t) => t.includes('@') },
-  { kind: 'secret', pattern: HEX, mayContain: (t) => t.length >= MIN_HEX_SECRET, replace: replaceHex },
-  { kind: 'secret', pattern: BASE64, mayContain: (t) => t.length >= MIN_BASE64_SECRET, replace: replaceBase64 },
+  { kind: 'secret', pattern: HEX, mayContain: (t) => t.length >= MIN_HEX_SECRET, needsLongRun: true, replace: replaceHex },
+  { kind: 'secret', pattern: BASE64, mayContain: (t) => t.length >= MIN_BASE64_SECRET, needsLongRun: true, replace: replaceBase64 },
   { kind: 'card', pattern: DIGIT_GROUPS, mayContain: (t) => t.length >= MIN_CARD_DIGITS && HAS_DIGIT.test(t), replace: replaceCards },
 ];
 
@@ -297,6 +305,8 @@ const MARK_ON_ASCII = /([\x00-\x7F])\p{M}+/gu;
 const ANY_DASH = /[\p{Pd}\u2212]/gu;
 const OBFUSCATED_AT = /\s*[[({]\s*at\s*[\])}]\s*/gi;
 const OBFUSCATED_DOT = /\s*[[({]\s*dot\s*[\])}]\s*/gi;
+/** Both need an opening bracket; without one their scans (which start at every space) are skipped. */
+const OPENING_BRACKET = /[[({]/;
 
 function decodePercent(run: string): string {
   try {
@@ -331,17 +341,16 @@ function asciiDigit(digit: string): string {
 
 /** The text as a reader would see it once decoded; see the top of the module. Linear. */
 export function normaliseText(text: string): string {
-  const decoded = text.normalize('NFKC').replace(INVISIBLE, '').replace(PERCENT_RUN, decodePercent).replace(ENTITY, decodeEntity);
-  // Decoding can produce characters that need NFKC or are invisible (`%EF%BC%94` is `４`).
-  return decoded
-    .normalize('NFKC')
-    .replace(INVISIBLE, '')
-    // Dashes and other scripts' digits become ASCII first, so a mark on one of them goes too.
-    .replace(ANY_DASH, '-')
-    .replace(OTHER_SCRIPT_DIGIT, asciiDigit)
-    .replace(MARK_ON_ASCII, '$1')
-    .replace(OBFUSCATED_AT, '@')
-    .replace(OBFUSCATED_DOT, '.');
+  const nfkc = text.normalize('NFKC');
+  const decoded = nfkc.replace(INVISIBLE, '').replace(PERCENT_RUN, decodePercent).replace(ENTITY, decodeEntity);
+  // Decoding can produce characters that need NFKC or are invisible (`%EF%BC%94` is `４`); so can
+  // removing an invisible character between a letter and a mark. Each step only shortens the text
+  // or leaves it as it is, so when `decoded` equals `nfkc` none changed anything: it is NFKC's
+  // output with nothing invisible, and NFKC is idempotent.
+  const plain = decoded === nfkc ? decoded : decoded.normalize('NFKC').replace(INVISIBLE, '');
+  // Dashes and other scripts' digits become ASCII first, so a mark on one of them goes too.
+  const ascii = plain.replace(ANY_DASH, '-').replace(OTHER_SCRIPT_DIGIT, asciiDigit).replace(MARK_ON_ASCII, '$1');
+  return OPENING_BRACKET.test(ascii) ? ascii.replace(OBFUSCATED_AT, '@').replace(OBFUSCATED_DOT, '.') : ascii;
 }
 
 /**
@@ -361,8 +370,12 @@ export function redactText(text: string): RedactedText {
 function maskRecognised(text: string): RedactedText {
   let current = text;
   let count = 0;
+  // Decided once, at the first rule that needs it. Exact for the next one: when there is no long
+  // run, the rule before was skipped, so the text it is tested on has not changed.
+  let longRun: boolean | undefined;
   for (const rule of RULES) {
     if (!rule.mayContain(current)) continue;
+    if (rule.needsLongRun === true && !(longRun ??= LONG_RUN.test(current))) continue;
     const replace = rule.replace;
     // No pattern has a capture group, so the callback's second and third arguments are the
     // candidate's offset and the whole input.
@@ -394,10 +407,20 @@ export function redactEvents(events: readonly CaptureEvent[]): RedactionResult {
   const out: CaptureEvent[] = [];
   let redactions = 0;
   let dropped = 0;
+  // redactText is pure, and a batch repeats its app names and window titles on most events.
+  const seen = new Map<string, RedactedText>();
+  const redactOnce = (text: string): RedactedText => {
+    let redacted = seen.get(text);
+    if (redacted === undefined) {
+      redacted = redactText(text);
+      seen.set(text, redacted);
+    }
+    return redacted;
+  };
   for (const original of events) {
     let event = original;
     if (original.app !== undefined) {
-      const app = redactText(original.app);
+      const app = redactOnce(original.app);
       if (app.count > 0) {
         redactions += app.count;
         event = { ...original, app: app.text };
@@ -410,7 +433,7 @@ export function redactEvents(events: readonly CaptureEvent[]): RedactionResult {
           dropped++;
           break;
         }
-        const { text, count } = redactText(event.text);
+        const { text, count } = redactOnce(event.text);
         redactions += count;
         out.push({ ...event, text });
         break;
@@ -420,7 +443,7 @@ export function redactEvents(events: readonly CaptureEvent[]): RedactionResult {
           out.push({ ...event });
           break;
         }
-        const { text, count } = redactText(event.title);
+        const { text, count } = redactOnce(event.title);
         redactions += count;
         out.push({ ...event, title: text });
         break;
