@@ -26,8 +26,10 @@ export interface EncryptionContext {
 
 /** Synchronous: one request per Lambda instance, and the thread-pool hop of async gzip costs more (bench/ingest). */
 export function serialise(events: readonly CaptureEvent[]): Buffer {
-  const lines = events.map((event) => JSON.stringify(event)).join('\n');
-  return gzipSync(Buffer.from(`${lines}\n`, 'utf8'));
+  // Appending to one string measured ~15% faster than an array of lines and a join (bench/ingest).
+  let lines = '';
+  for (const event of events) lines += `${JSON.stringify(event)}\n`;
+  return gzipSync(Buffer.from(lines, 'utf8'));
 }
 
 export async function seal(keyring: KeyringNode, compressed: Buffer, context: EncryptionContext): Promise<Buffer> {
