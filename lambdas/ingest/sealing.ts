@@ -26,7 +26,8 @@ export interface EncryptionContext {
 
 /** Synchronous: one request per Lambda instance, and the thread-pool hop of async gzip costs more (bench/ingest). */
 export function serialise(events: readonly CaptureEvent[]): Buffer {
-  // Appending to one string measured ~15% faster than an array of lines and a join (bench/ingest).
+  // One line per event (callers never pass none). Appending to one string: ~15% less time than
+  // an array of lines and a join, measured on bench:ingest's generated batches.
   let lines = '';
   for (const event of events) lines += `${JSON.stringify(event)}\n`;
   return gzipSync(Buffer.from(lines, 'utf8'));
