@@ -110,7 +110,9 @@ async function screenshot(page: Page, name: string): Promise<void> {
 
 /** Milliseconds from the navigation's start to the page's `portal-interactive` mark. */
 async function interactiveMs(page: Page): Promise<number> {
-  await page.waitForFunction(`document.body.dataset.ready === 'true'`);
+  // A selector, not waitForFunction: a string predicate that must be polled is eval'd in the page,
+  // which the portal's CSP (script-src 'self') refuses whenever the page is not ready at once.
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached' });
   return page.evaluate<number>(`performance.getEntriesByName('portal-interactive')[0]?.startTime ?? Infinity`);
 }
 
