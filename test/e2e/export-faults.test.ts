@@ -186,22 +186,31 @@ describe('an object copied under another batch\'s key', () => {
   }, 60_000);
 });
 
+/**
+ * Captures for `id`, asks for an export that the fixture makes fail on every attempt, and checks
+ * what any such failure must leave: `failed` with a reason, no URL, no file, no export-ready, no grant.
+ */
+async function exportFailingEveryAttempt(id: string): Promise<{ exportId: string; trailFrom: number }> {
+  await captureSeveral(id, 1);
+  const trailFrom = t.local.trail().length;
+  const started = await api.requestExport(id);
+  const exportId = String(started.body['exportId']);
+
+  const finished = await api.untilFinished(id, exportId);
+
+  expect(finished.status).toBe('failed');
+  expect(finished.reason).toMatch(/failed several times/);
+  expect(finished.url).toBeUndefined();
+  expect(await exists(exportsBucket, exportFileKeys(id, exportId).file)).toBe(false);
+  expect((await t.ledger.events(id)).map((e) => e.kind)).not.toContain('export-ready');
+  expect(await grantsOn(id)).toBe(0);
+  return { exportId, trailFrom };
+}
+
 describe('an export whose upload keeps failing while its grant is valid', () => {
   it('is marked failed after its retries, writes no file, and the worker itself retires the grant', async () => {
-    const id = 'e-upfail-1';
-    await captureSeveral(id, 1);
-    const trailFrom = t.local.trail().length;
-    const started = await api.requestExport(id);
-    const exportId = String(started.body['exportId']);
+    const { exportId, trailFrom } = await exportFailingEveryAttempt('e-upfail-1');
 
-    const finished = await api.untilFinished(id, exportId);
-
-    expect(finished.status).toBe('failed');
-    expect(finished.reason).toMatch(/failed several times/);
-    expect(finished.url).toBeUndefined();
-    expect(await exists(exportsBucket, exportFileKeys(id, exportId).file)).toBe(false);
-    expect((await t.ledger.events(id)).map((e) => e.kind)).not.toContain('export-ready');
-    expect(await grantsOn(id)).toBe(0);
     // The grant worked (the objects were decrypted) and nobody but the export role retired it.
     const trail = t.local.trail().slice(trailFrom).filter((r) => r.errorCode === undefined);
     const grantId = trail.find((r) => r.eventName === 'CreateGrant' && r.requestParameters?.['name'] === `export-${exportId}`)?.responseElements?.['grantId'];
@@ -215,18 +224,8 @@ describe('an export whose upload keeps failing while its grant is valid', () => 
 describe('a grant KMS no longer honours (revoked while the job waited)', () => {
   it('fails the export with a reason after its retries, writes no file, and leaves no grant', async () => {
     const id = 'e-nogrant-1';
-    await captureSeveral(id, 1);
-    const started = await api.requestExport(id);
-    const exportId = String(started.body['exportId']);
+    const { exportId } = await exportFailingEveryAttempt(id);
 
-    const finished = await api.untilFinished(id, exportId);
-
-    expect(finished.status).toBe('failed');
-    expect(finished.reason).toMatch(/failed several times/);
-    expect(finished.url).toBeUndefined();
-    expect(await exists(exportsBucket, exportFileKeys(id, exportId).file)).toBe(false);
-    expect((await t.ledger.events(id)).map((e) => e.kind)).not.toContain('export-ready');
-    expect(await grantsOn(id)).toBe(0);
     // The lock is released: a new request starts a new export.
     const again = await api.requestExport(id);
     expect(again.status).toBe(202);
