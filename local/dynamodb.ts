@@ -14,6 +14,7 @@ import { BodyTooLargeError, Forwarder, readLimitedBody } from './iam/proxy.js';
 import { systemClock, type Clock } from './kms/clock.js';
 import { SigV4Error, verifySigV4 } from './kms/sigv4.js';
 import type { LocalIdentity, PrincipalCredentials } from './principals.js';
+import { keepIdleConnections } from './keep-alive.js';
 
 /** dynalite ships no types; this is the part of its API the local stack uses. */
 type DynaliteFactory = (options: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
@@ -181,7 +182,7 @@ function startFront(upstream: string, options: LocalDynamoDbOptions): Promise<Se
       else answer(res, new DynamoDbError('com.amazonaws.dynamodb.v20120810#InternalServerError', 'Internal server error', 500));
     });
   });
-  server.keepAliveTimeout = 5_000;
+  keepIdleConnections(server);
   server.on('close', () => forwarder.close());
   return new Promise<Server>((resolve, reject) => {
     server.once('error', reject);

@@ -11,6 +11,7 @@ import type { FunctionName } from '../contract/functions.js';
 import { routeKey, type ApiRoute } from '../contract/routes.js';
 import { FunctionInvocationError } from './functions.js';
 import { ISSUER_ALG, type LocalIssuer } from './issuer.js';
+import { keepIdleConnections } from './keep-alive.js';
 
 export interface LocalGatewayOptions {
   readonly routes: readonly ApiRoute[];
@@ -426,7 +427,7 @@ export async function startLocalGateway(options: LocalGatewayOptions): Promise<L
       )
       .catch(() => res.destroy());
   });
-  server.keepAliveTimeout = 5_000;
+  keepIdleConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'EADDRINUSE') {

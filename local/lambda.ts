@@ -12,6 +12,7 @@ import { KmsException } from './kms/errors.js';
 import { verifySigV4 } from './kms/sigv4.js';
 import type { LocalIdentity, LocalPrincipal } from './principals.js';
 import { FunctionInvocationError } from './functions.js';
+import { keepIdleConnections } from './keep-alive.js';
 
 /** Lambda's limit on a synchronous request's payload. */
 export const MAX_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024;
@@ -161,7 +162,7 @@ export async function startLocalLambda(options: LocalLambdaOptions): Promise<Loc
   const server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
-  server.keepAliveTimeout = 5_000;
+  keepIdleConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());

@@ -17,6 +17,7 @@ import { KmsException } from './kms/errors.js';
 import type { PolicyDocument } from './kms/policy-evaluator.js';
 import { SigV4Error, verifySigV4 } from './kms/sigv4.js';
 import type { LocalIdentity, LocalPrincipal, PrincipalName } from './principals.js';
+import { keepIdleConnections } from './keep-alive.js';
 
 export interface QueueDefinition {
   readonly name: string;
@@ -808,7 +809,7 @@ export async function startLocalQueues(options: LocalQueueOptions): Promise<Loca
   const server = createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
-  server.keepAliveTimeout = 5_000;
+  keepIdleConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());

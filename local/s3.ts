@@ -18,6 +18,7 @@ import type { PolicyDocument } from './kms/policy-evaluator.js';
 import { decodeUrl, SigV4Error, verifySigV4, type SigV4Failure } from './kms/sigv4.js';
 import type { LocalIdentity } from './principals.js';
 import type { S3ProcessReply, S3ProcessRequest } from './s3-process.js';
+import { keepIdleConnections } from './keep-alive.js';
 
 export interface LocalS3Options {
   /** Object directory, e.g. `.local/s3`. */
@@ -224,7 +225,7 @@ function startFront(upstream: string, options: LocalS3Options): Promise<Server> 
       else answer(req, res, new S3RequestError('InternalError', 'We encountered an internal error. Please try again.', 500));
     });
   });
-  server.keepAliveTimeout = 5_000;
+  keepIdleConnections(server);
   server.on('close', () => forwarder.close());
   return new Promise<Server>((resolve, reject) => {
     server.once('error', reject);

@@ -13,6 +13,7 @@ import type { OperationContext, TrailNotes } from './operations/context.js';
 import { OPERATIONS } from './operations/index.js';
 import { verifySigV4 } from './sigv4.js';
 import { CloudTrailWriter, type TrailIdentity } from './trail.js';
+import { keepIdleConnections } from '../keep-alive.js';
 
 export interface LocalKmsOptions {
   /** Directory for keys and aliases (mode 0700), e.g. `.local/kms`. */
@@ -200,7 +201,7 @@ export async function startLocalKms(options: LocalKmsOptions): Promise<LocalKms>
       res.destroy();
     });
   });
-  server.keepAliveTimeout = 5_000;
+  keepIdleConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());

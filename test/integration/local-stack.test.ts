@@ -2,6 +2,7 @@
 // shape, functions running as their own principals, the queue's delivery semantics, s3rver
 // pagination, and state that survives a restart. Handlers are fixtures (test/fixtures).
 import { readFileSync, statSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { ListAliasesCommand } from '@aws-sdk/client-kms';
@@ -11,6 +12,7 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, SQSRecord } from 'aws-lambda';
 import { decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IDLE_CONNECTION_TIMEOUT_MS } from '../../local/keep-alive.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { pollUntil, startTestStack, type TestStack } from '../support/local-stack.js';
 
@@ -86,6 +88,32 @@ describe('local stack', () => {
         issuer: { issuer: 'http://127.0.0.1/consent-capture-local', audience: 'consent-capture' },
       });
       expect(t.api).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    });
+
+    it('keeps an idle connection open for a minute on every endpoint, and says so (local/keep-alive.ts)', async () => {
+      // Arrange
+      const urls = [t.api, ...Object.values(t.stack.endpoints)];
+      const agent = new Agent({ keepAlive: true });
+
+      // Act: any answer will do (most refuse an unsigned request); the header is the server's.
+      const hints = await Promise.all(
+        urls.map(
+          (url) =>
+            new Promise<string | undefined>((resolve, reject) => {
+              const req = httpRequest(url, { agent, method: 'GET' }, (res) => {
+                res.resume();
+                res.on('end', () => resolve(String(res.headers['keep-alive'])));
+              });
+              req.on('error', reject);
+              req.end();
+            }),
+        ),
+      );
+      agent.destroy();
+
+      // Assert
+      expect(urls).toHaveLength(6);
+      expect(hints).toEqual(urls.map(() => `timeout=${IDLE_CONNECTION_TIMEOUT_MS / 1000}`));
     });
 
     it('leaves no trace in the CloudTrail records by checking that the KMS is up', () => {

@@ -7,6 +7,7 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { PrincipalName } from '../../local/principals.js';
 import { LOCAL_RESOURCES } from '../../local/stack.js';
 import type { ConsentTestStack } from './consent-api.js';
+import { LOCAL_REQUEST_HANDLER } from '../../local/keep-alive.js';
 
 const { decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 const { captures } = LOCAL_RESOURCES.buckets;
@@ -26,7 +27,7 @@ export async function captureObjectKeys(t: ConsentTestStack, employeeId: string,
 export async function decryptCaptureAs(t: ConsentTestStack, principal: PrincipalName, employeeId: string, key: string): Promise<Record<string, unknown>[] | string> {
   const { endpoints, identity } = t.stack;
   const { accessKeyId, secretAccessKey } = identity.principals[principal];
-  const client = new KMS({ region: identity.region, endpoint: endpoints.kms, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
+  const client = new KMS({ region: identity.region, endpoint: endpoints.kms, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1, requestHandler: LOCAL_REQUEST_HANDLER });
   try {
     const object = await t.s3.send(new GetObjectCommand({ Bucket: captures, Key: key }));
     const bytes = await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();

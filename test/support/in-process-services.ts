@@ -31,6 +31,7 @@ import { LOCAL_RESOURCES } from '../../local/stack.js';
 import { localFunctionName } from '../../local/resource-names.js';
 import type { TestStack } from './local-stack.js';
 import type { FaultPlan } from './sdk-faults.js';
+import { LOCAL_REQUEST_HANDLER } from '../../local/keep-alive.js';
 
 export interface InProcessOptions {
   /** The services' clock. @default - wall-clock time */
@@ -82,7 +83,7 @@ export function silentLogger(service: string): Logger {
 
 function clientConfig(t: TestStack, principal: PrincipalName, maxAttempts: number) {
   const { accessKeyId, secretAccessKey } = t.stack.identity.principals[principal];
-  return { region: t.stack.identity.region, credentials: { accessKeyId, secretAccessKey }, maxAttempts };
+  return { region: t.stack.identity.region, credentials: { accessKeyId, secretAccessKey }, maxAttempts, requestHandler: LOCAL_REQUEST_HANDLER };
 }
 
 function documents(client: DynamoDBClient): DynamoDBDocumentClient {

@@ -9,6 +9,7 @@ import { AdjustableClock } from '../../local/kms/clock.js';
 import { kmsPaths, startLocalKms, type LocalKms } from '../../local/kms/server.js';
 import { loadOrCreateIdentity, type LocalIdentity, type PrincipalName } from '../../local/principals.js';
 import { loadTemplatePolicies, type TemplatePolicies } from '../../local/template-policies.js';
+import { LOCAL_REQUEST_HANDLER } from '../../local/keep-alive.js';
 
 export interface TestKms {
   readonly kms: LocalKms;
@@ -67,7 +68,7 @@ export async function startTestKms(options: { localDir?: string; clock?: Adjusta
       let client = clients.get(name);
       if (!client) {
         const { accessKeyId, secretAccessKey } = p[name];
-        client = new KMSClient({ endpoint: kms.url, region: identity.region, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 });
+        client = new KMSClient({ endpoint: kms.url, region: identity.region, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1, requestHandler: LOCAL_REQUEST_HANDLER });
         clients.set(name, client);
       }
       return client;

@@ -22,6 +22,7 @@ import { AdjustableClock } from '../../local/kms/clock.js';
 import type { PrincipalName } from '../../local/principals.js';
 import { startLocalStack, type LocalStack, type LocalStackFile, type LocalStackOptions } from '../../local/stack.js';
 import { readTrail, type TrailRecord } from './local-kms.js';
+import { LOCAL_REQUEST_HANDLER } from '../../local/keep-alive.js';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
 
@@ -114,7 +115,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     clients.push(client);
     return client;
   };
-  const common = (principal: PrincipalName) => ({ region: identity.region, credentials: credentialsOf(principal), maxAttempts: 1 });
+  const common = (principal: PrincipalName) => ({ region: identity.region, credentials: credentialsOf(principal), maxAttempts: 1, requestHandler: LOCAL_REQUEST_HANDLER });
 
   return {
     stack,
