@@ -65,6 +65,28 @@ describe('a compromised key writer racing a withdrawal', () => {
     expect(violations).toEqual([expect.objectContaining({ invariant: 'policy-differs-from-ledger', eventId: 'put-2026-11-30T11:00:03Z', employeeId: 'e-1' })]);
   });
 
+  // CloudTrail keeps whole seconds and its readers answer a second's records in any order: a resume
+  // and an erasure in one second came back erasure first, and the resume's policy was named as put
+  // back for good (CI failed so once, in test/e2e/audit.test.ts).
+  it('judges the PutKeyPolicy calls of one second in the order of the ledger events they apply, whatever order they are read in', () => {
+    // Arrange: the grant and the withdrawal in one second; the trail reads the withdrawal's policy first.
+    const sameSecond = [event(1, 'granted', '2026-11-30T10:00:00.100Z', { status: 'active', scopes: ['keystrokes'] }), event(2, 'revoked', '2026-11-30T10:00:00.600Z', { status: 'revoked', scopes: [] })] as const;
+    const trail = [put('2026-11-30T10:00:00Z', sameSecond[1].state), put('2026-11-30T10:00:00Z', sameSecond[0].state)];
+
+    // Act
+    const violations = check(sameSecond, trail);
+
+    // Assert
+    expect(violations).toEqual([]);
+  });
+
+  it('still names the older policy put a second after the newest one, in a second of its own', () => {
+    const sameSecond = [event(1, 'granted', '2026-11-30T10:00:00.100Z', { status: 'active', scopes: ['keystrokes'] }), event(2, 'revoked', '2026-11-30T10:00:00.600Z', { status: 'revoked', scopes: [] })] as const;
+    const trail = [put('2026-11-30T10:00:00Z', sameSecond[0].state), put('2026-11-30T10:00:00Z', sameSecond[1].state), { ...put('2026-11-30T10:00:01Z', sameSecond[0].state), eventId: 'put-stale' }];
+
+    expect(check(sameSecond, trail)).toEqual([expect.objectContaining({ invariant: 'policy-differs-from-ledger', eventId: 'put-stale' })]);
+  });
+
   it('accepts the same race once a later PutKeyPolicy puts the withdrawal back', () => {
     const trail = [put('2026-11-30T10:00:00Z', granted.state), put('2026-11-30T11:00:03Z', granted.state), put('2026-11-30T11:00:04Z', revoked.state)];
 
