@@ -4,16 +4,18 @@
 // keep-alive timeout, and a client that sends its next request on that connection at the same
 // moment gets ECONNRESET (the AWS SDK names it TimeoutError). AWS's own endpoints do the same, and
 // the SDK's retries absorb it; a client built with `maxAttempts: 1` (as the tests build theirs, so
-// that they see each fault) does not. CI failed so once: a test idle for exactly the purge's 5 s
-// re-sweep delay reused an S3 connection as the front closed it after its 5 s keep-alive timeout.
+// that they see each fault) does not. CI failed so once: a test that waited out the purge's 5 s
+// re-sweep delay reused an S3 connection as the front closed it (a 5 s keep-alive timeout, which
+// Node 20 applies with a second's grace).
 //
 // Three things keep the race out of the local stack:
 // - its servers keep an idle connection for a minute, longer than any pause a test or a demo
 //   makes on purpose, and announce it (`Keep-Alive: timeout=60`);
 // - the agents below honour that announcement: they drop an idle connection a second before the
 //   server would. Node's agent applies the hint only when it has a timeout of its own;
-// - the fronts that forward to an emulator retry a request once when the connection it reused was
-//   closed under it (local/iam/proxy.ts), as Node's documentation advises.
+// - the fronts that forward to an emulator send a request again, once, on a connection of its own,
+//   when the kept-alive connection it went out on was reset before any answer (local/iam/proxy.ts),
+//   as Node's documentation advises; they also pass on neither side's Keep-Alive header.
 import type { AgentOptions, Server } from 'node:http';
 
 /** How long a local server keeps an idle connection open. */

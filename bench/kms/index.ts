@@ -25,6 +25,7 @@ import {
 import { z } from 'zod';
 import { buildKeyPolicy, type KeyPolicyRoles } from '../../lambdas/shared/key-policy.js';
 import { ALIAS_PREFIX, APP_TAG } from '../../contract/app.js';
+import { LOCAL_REQUEST_HANDLER } from '../../local/keep-alive.js';
 import { authorize, type AuthorizationRequest } from '../../local/kms/authorizer.js';
 import { systemClock } from '../../local/kms/clock.js';
 import { encryptionContextKeys, keyContext, type OperationContext } from '../../local/kms/operations/context.js';
@@ -161,6 +162,9 @@ function kmsClient(endpoint: string, region: string, credentials: Credentials): 
     region,
     credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
     maxAttempts: 1,
+    // Each client sits idle while the other side of the ABBA order runs: it must not reuse a
+    // connection the server is closing (local/keep-alive.ts).
+    requestHandler: LOCAL_REQUEST_HANDLER,
   });
 }
 

@@ -4,6 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { keepIdleConnections } from '../../local/keep-alive.js';
 
 /** Sizes of the local KMS's answer: a 79-byte blob (31 header + 32 ciphertext + 16 tag), a 32-byte key. */
 const BLOB_BYTES = 79;
@@ -31,7 +32,7 @@ function answer(req: IncomingMessage, res: ServerResponse): void {
 
 const server = createServer(answer);
 // The same keep-alive timeout as local/kms/server.ts.
-server.keepAliveTimeout = 5_000;
+keepIdleConnections(server);
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   process.send?.({ type: 'ready', url: `http://127.0.0.1:${port}` });

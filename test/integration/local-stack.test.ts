@@ -116,6 +116,29 @@ describe('local stack', () => {
       expect(hints).toEqual(urls.map(() => `timeout=${IDLE_CONNECTION_TIMEOUT_MS / 1000}`));
     });
 
+    it("says so on the answers the S3 and DynamoDB fronts forward from their emulators too, not the emulators' own", async () => {
+      // Arrange: signed calls the fronts allow, so the answer is the emulator's.
+      const s3 = t.s3('admin');
+      const dynamodb = t.dynamodb('admin');
+      const hints: string[] = [];
+      const record = { step: 'deserialize', name: 'recordKeepAlive' } as const;
+      const keepAliveOf = <I, O>(next: (args: I) => Promise<O>) => async (args: I): Promise<O> => {
+        const out = await next(args);
+        hints.push(String((out as { response?: { headers?: Record<string, string> } }).response?.headers?.['keep-alive']));
+        return out;
+      };
+      s3.middlewareStack.add(keepAliveOf, record);
+      dynamodb.middlewareStack.add(keepAliveOf, record);
+
+      // Act
+      const bucket = await s3.send(new HeadBucketCommand({ Bucket: t.stackFile.buckets?.captures }));
+      const table = await dynamodb.send(new DescribeTableCommand({ TableName: t.stackFile.tables?.ledger }));
+
+      // Assert
+      expect([bucket.$metadata.httpStatusCode, table.Table?.TableStatus]).toEqual([200, 'ACTIVE']);
+      expect(hints).toEqual([`timeout=${IDLE_CONNECTION_TIMEOUT_MS / 1000}`, `timeout=${IDLE_CONNECTION_TIMEOUT_MS / 1000}`]);
+    });
+
     it('leaves no trace in the CloudTrail records by checking that the KMS is up', () => {
       const probes = t.trail().filter((r) => r.userIdentity.type === 'Unknown');
       expect(probes).toEqual([]);
