@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException, waitUntilTableExists, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { authorizeAccess, deniedMessage, PrincipalDirectory, requestContext } from './iam/authorizer.js';
 import { DYNAMODB_TARGET_PREFIX, dynamoDbAccessOf } from './iam/dynamodb-access.js';
 import { BodyTooLargeError, Forwarder, readLimitedBody } from './iam/proxy.js';
@@ -190,6 +190,19 @@ function startFront(upstream: string, options: LocalDynamoDbOptions): Promise<Se
   });
 }
 
+/** Every table of the application (lib/constructs): string `pk` and `sk`, on demand. */
+export const TABLE_SHAPE = {
+  AttributeDefinitions: [
+    { AttributeName: 'pk', AttributeType: 'S' },
+    { AttributeName: 'sk', AttributeType: 'S' },
+  ],
+  KeySchema: [
+    { AttributeName: 'pk', KeyType: 'HASH' },
+    { AttributeName: 'sk', KeyType: 'RANGE' },
+  ],
+  BillingMode: 'PAY_PER_REQUEST',
+} as const satisfies Omit<CreateTableCommandInput, 'TableName'>;
+
 async function ensureTable(endpoint: string, table: string, options: LocalDynamoDbOptions): Promise<void> {
   const { accessKeyId, secretAccessKey } = options.credentials;
   const client = new DynamoDBClient({ endpoint, region: options.region, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 2 });
@@ -203,15 +216,7 @@ async function ensureTable(endpoint: string, table: string, options: LocalDynamo
     await client.send(
       new CreateTableCommand({
         TableName: table,
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        BillingMode: 'PAY_PER_REQUEST',
+        ...TABLE_SHAPE,
       }),
     );
     // CONVENTIONS: dynalite answers CreateTable before the table is ACTIVE.

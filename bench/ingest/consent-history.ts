@@ -17,6 +17,7 @@ import { SCOPE_OF_EVENT_KIND, SCOPES } from '../../lambdas/shared/consent-model.
 import type { ConsentEvent, ConsentEventKind, ConsentState } from '../../lambdas/shared/consent-state.js';
 import { foldWindows, isInside, MAX_WINDOWS_PER_SCOPE, windowSpans, windowsOf, type ConsentWindows } from '../../lambdas/shared/consent-windows.js';
 import { eventSortKey, Ledger } from '../../lambdas/shared/ledger.js';
+import { TABLE_SHAPE } from '../../local/dynamodb.js';
 import { generateBatch } from './batch-generator.js';
 import { BENCH_KEY_ARN, EMPLOYEE_ID, httpEvent, rawAesKeyring, realHandler } from './handler-only.js';
 import { kib, ms, Samples, table } from './measurement.js';
@@ -122,15 +123,7 @@ async function startLedger(histories: readonly History[]): Promise<{ ledgerOf: (
     await client.send(
       new CreateTableCommand({
         TableName: table,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
+        ...TABLE_SHAPE,
       }),
     );
     for (let n = 0; n < h.events.length; n += 25) {
