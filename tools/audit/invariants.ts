@@ -129,6 +129,8 @@ export class InvariantChecker {
    * policy the ledger no longer says, which is what a compromised writer racing a change leaves.
    */
   private readonly stalePolicies = new Map<string, { event: AuditEvent; employeeId: string }>();
+  /** Per key, the newest ledger sequence a PutKeyPolicy of an earlier trail second applied. */
+  private readonly appliedMark = new Map<string, number>();
 
   constructor(
     private readonly ledger: ReadonlyMap<string, readonly ConsentEvent[]>,
@@ -158,24 +160,31 @@ export class InvariantChecker {
     // A second's PutKeyPolicy calls are judged in the order of the ledger events they apply, as the
     // steward writes them: two changes in one second (a resume, then an erasure) reach the checker in
     // either order, and read backwards the first looked like a stale policy put back for good (CI
-    // failed so once). A stale write in the same second as the newest one cannot be told from the
-    // trail; policy-watch, which judges each PutKeyPolicy as it happens, has the newest one put back.
+    // failed so once). A put of an event no newer than one a put of an earlier second already
+    // applied is judged last, though: no honest change explains it, so it must be corrected in a
+    // later second or be named, the oldest of such puts last (so a decoy re-put of the newest event
+    // beside it hides nothing). Two writes of
+    // one second for events both new cannot be ordered from the trail; policy-watch repairs any
+    // write of a policy other than the newest event's as it happens.
     const slots = ordered.flatMap((e, i) => (e.eventName === 'PutKeyPolicy' ? [i] : []));
-    if (slots.length > 1) {
-      const puts = slots.map((i) => ordered[i] as AuditEvent);
-      const applied = new Map(puts.map((e) => [e, this.appliedSequence(e)]));
-      puts.sort((a, b) => (applied.get(a) ?? -1) - (applied.get(b) ?? -1));
-      slots.forEach((slot, n) => (ordered[slot] = puts[n] as AuditEvent));
+    const puts = slots.map((i) => ({ event: ordered[i] as AuditEvent, ...this.appliedSequence(ordered[i] as AuditEvent) }));
+    if (puts.length > 1) {
+      const regresses = (p: (typeof puts)[number]) => p.sequence >= 0 && p.sequence <= (this.appliedMark.get(p.key) ?? -1);
+      // New events in ascending order; then regressions, the oldest policy last (the worst case).
+      const sorted = [...puts].sort((a, b) => Number(regresses(a)) - Number(regresses(b)) || (regresses(a) ? b.sequence - a.sequence : a.sequence - b.sequence));
+      slots.forEach((slot, n) => (ordered[slot] = (sorted[n] as (typeof puts)[number]).event));
     }
     for (const e of ordered) this.judge(e);
+    for (const p of puts) if (p.sequence > (this.appliedMark.get(p.key) ?? -1)) this.appliedMark.set(p.key, p.sequence);
   }
 
-  /** The sequence of the newest ledger event whose builder policy a PutKeyPolicy put (-1: none, or not an employee key's). */
-  private appliedSequence(event: AuditEvent): number {
+  /** The key a PutKeyPolicy wrote, and the sequence of the newest ledger event whose builder policy it put (-1: none, or not an employee key's). */
+  private appliedSequence(event: AuditEvent): { key: string; sequence: number } {
     const put = event.allowed ? this.policyOf(event) : undefined;
-    if (put?.employeeId === undefined) return -1;
+    const key = event.keyArn ?? put?.employeeId ?? '';
+    if (put?.employeeId === undefined) return { key, sequence: -1 };
     const actual = canonical(put.policy);
-    return this.expectedPolicies(put.employeeId, event.time).find((e) => e.policy === actual)?.sequence ?? -1;
+    return { key, sequence: this.expectedPolicies(put.employeeId, event.time).find((e) => e.policy === actual)?.sequence ?? -1 };
   }
 
   /** The policy a CreateKey or PutKeyPolicy record carries, and the employee whose key it is (by the key's alias, else the policy's Id). */
